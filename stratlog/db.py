@@ -1,0 +1,76 @@
+"""Engine and session factory from one URL, and schema setup (Alembic)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from stratlog.config import load_settings
+from stratlog.dialect import configure_engine, is_sqlite_url
+
+SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def make_engine(url: str | None = None, *, pool_size: int | None = None, **kw: Any) -> AsyncEngine:
+    """An ``AsyncEngine`` for the URL (default: settings); SQLite gets WAL and a busy timeout."""
+    settings = load_settings()
+    url = url or settings.database_url
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if not is_sqlite_url(url):
+        options["pool_size"] = pool_size or settings.pool_size
+        options["max_overflow"] = 0
+        options["pool_timeout"] = settings.query_timeout_s
+    options.update(kw)
+    engine = create_async_engine(url, **options)
+    configure_engine(engine)
+    return engine
+
+
+def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """The session factory the repositories take: one ``AsyncSession`` per call."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic config for the packaged migrations, without an ini file."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def _upgrade_on(connection: Connection, revision: str) -> None:
+    cfg = alembic_config()
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, revision)
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` with Alembic, on the engine's own connection."""
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade_on, revision)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind an SQLite URL, or ``None`` for other backends and in-memory databases."""
+    if not is_sqlite_url(url):
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return None
+    return Path(database)

@@ -1,0 +1,325 @@
+"""Realistic, deterministic demo data: five strategies, each with a story an operator can find.
+
+Stories (times relative to ``end``, the last moment of the data, default: the current hour):
+
+- ``credit-limit``: healthy. Over 99 % ok, a long tail of rare, skewed error codes.
+- ``fraud-screen``: an error spike. During the hour starting ``SPIKE_HOURS_BEFORE_END`` hours
+  before ``end`` (floored to the hour), about 40 % of runs fail with ``UPSTREAM_UNAVAILABLE``.
+- ``kyc-depth``: hits the interpreter's node budget. About 7 % of runs end ``limit``
+  (``NODE_LIMIT_EXCEEDED``) with ``nodes`` at the budget of 5,000.
+- ``pricing-tier``: a slow deploy. Version ``1.4.0`` until the middle of the range (floored to
+  the hour), then ``1.5.0`` whose runs take twice as long.
+- ``promo-eligibility``: a small, quiet strategy with occasional timeouts.
+
+The same ``seed``, ``rows``, ``strategies``, ``days`` and ``end`` always give the same rows.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from stratlog.repository.strategy_execution_log_repository import StrategyExecutionLogRepository
+
+SPIKE_HOURS_BEFORE_END = 6
+SPIKE_ERROR_CODE = "UPSTREAM_UNAVAILABLE"
+NODE_BUDGET = 5000
+BATCH_SIZE = 5000
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Story:
+    """One demo strategy: its id, share of the rows and the function that builds one row."""
+
+    strategyId: str
+    weight: float
+    build: Callable[[random.Random, datetime, DemoClock], Row]
+
+
+@dataclass(frozen=True)
+class DemoClock:
+    """The moments the stories hinge on."""
+
+    start: datetime
+    end: datetime
+    spike_start: datetime
+    version_change: datetime
+
+
+def floor_hour(value: datetime) -> datetime:
+    """The start of the hour holding ``value``."""
+    return value.replace(minute=0, second=0, microsecond=0)
+
+
+def make_clock(end: datetime, days: float) -> DemoClock:
+    """Place the spike and the version change inside ``[end - days, end)``."""
+    start = end - timedelta(days=days)
+    spike = max(floor_hour(end) - timedelta(hours=SPIKE_HOURS_BEFORE_END), floor_hour(start))
+    change = max(floor_hour(start + (end - start) / 2), start)
+    return DemoClock(start, end, spike, change)
+
+
+def _pick(rng: random.Random, weighted: tuple[tuple[Any, float], ...]) -> Any:
+    values, weights = zip(*weighted, strict=True)
+    return rng.choices(values, weights)[0]
+
+
+ERROR_MESSAGES = {
+    "MISSING_FACT": "fact 'applicant.income' is not defined",
+    "TYPE_MISMATCH": "cannot compare str with number in rule 'income_band'",
+    "DIV_BY_ZERO": "division by zero in expression 'debt / income'",
+    "UNKNOWN_FUNCTION": "unknown function 'score_v3' called from case 'legacy_bonus'",
+    SPIKE_ERROR_CODE: "lookup service 'bureau-api' unavailable: connection refused",
+    "TIMEOUT": "evaluation exceeded its 250 ms budget",
+    "NODE_LIMIT_EXCEEDED": f"node budget of {NODE_BUDGET} exhausted",
+}
+COUNTRIES = ("DE", "FR", "NL", "PL", "ES", "IT", "SE", "GB")
+BACKGROUND_ERRORS = (
+    ("MISSING_FACT", 0.6),
+    ("TYPE_MISMATCH", 0.25),
+    ("DIV_BY_ZERO", 0.1),
+    ("UNKNOWN_FUNCTION", 0.05),
+)
+
+
+def _facts(rng: random.Random) -> dict[str, Any]:
+    return {
+        "applicant": {
+            "age": rng.randint(18, 90),
+            "country": rng.choice(COUNTRIES),
+            "income": round(rng.lognormvariate(10.5, 0.5), 2),
+        },
+        "amount": round(rng.lognormvariate(7, 1), 2),
+        "channel": rng.choice(("web", "app", "branch")),
+    }
+
+
+def _row(
+    rng: random.Random,
+    strategy: str,
+    version: str,
+    status: str,
+    error: str | None,
+    case: str | None,
+    duration: float,
+    nodes: int,
+    points: float | None,
+) -> Row:
+    return {
+        "strategyId": strategy,
+        "strategyVersion": version,
+        "requestId": f"req-{rng.getrandbits(64):016x}",
+        "status": status,
+        "errorCode": error,
+        "errorMessage": ERROR_MESSAGES.get(error) if error else None,
+        "caseName": case,
+        "durationMs": round(duration, 3),
+        "nodes": nodes,
+        "points": points,
+        "inputPayload": _facts(rng),
+        "outputPayload": {"case": case, "points": points, "status": status},
+    }
+
+
+def _failure(rng: random.Random, rate: float) -> str | None:
+    return _pick(rng, BACKGROUND_ERRORS) if rng.random() < rate else None
+
+
+CREDIT_CASES = (
+    ("prime_customer", 0.34),
+    ("standard_income", 0.28),
+    ("thin_file", 0.14),
+    ("high_utilisation", 0.09),
+    ("young_applicant", 0.03),
+    (None, 0.12),
+)
+CREDIT_POINTS = {
+    "prime_customer": 80.0,
+    "standard_income": 55.0,
+    "thin_file": 30.0,
+    "high_utilisation": 20.0,
+    "young_applicant": 40.0,
+    None: 10.0,
+}
+
+
+def _credit_limit(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
+    duration = rng.lognormvariate(math.log(4.0), 0.45)
+    nodes = int(40 + duration * 18 + rng.randint(0, 30))
+    if rng.random() < 0.001:
+        return _row(rng, "credit-limit", "3.2.1", "timeout", "TIMEOUT", None, 250.0, nodes, None)
+    error = _failure(rng, 0.004)
+    if error:
+        return _row(rng, "credit-limit", "3.2.1", "error", error, None, duration, nodes, None)
+    case = _pick(rng, CREDIT_CASES)
+    points = CREDIT_POINTS[case] + round(rng.gauss(0, 4), 1)
+    return _row(rng, "credit-limit", "3.2.1", "ok", None, case, duration, nodes, points)
+
+
+def _fraud_screen(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
+    duration = rng.lognormvariate(math.log(7.0), 0.5)
+    nodes = int(60 + duration * 15)
+    in_spike = clock.spike_start <= at < clock.spike_start + timedelta(hours=1)
+    if in_spike and rng.random() < 0.4:
+        wait = duration + rng.uniform(20, 60)
+        return _row(
+            rng, "fraud-screen", "7.0.3", "error", SPIKE_ERROR_CODE, None, wait, nodes, None
+        )
+    error = _failure(rng, 0.01)
+    if error:
+        return _row(rng, "fraud-screen", "7.0.3", "error", error, None, duration, nodes, None)
+    case = _pick(rng, (("velocity_ok", 0.55), ("device_mismatch", 0.2), ("geo_risk", 0.1)))
+    case = case if rng.random() > 0.15 else None
+    points = {"velocity_ok": 0.0, "device_mismatch": -25.0, "geo_risk": -40.0, None: -5.0}[case]
+    return _row(rng, "fraud-screen", "7.0.3", "ok", None, case, duration, nodes, points)
+
+
+def _kyc_depth(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
+    nodes = int(rng.lognormvariate(math.log(1800), 0.45))
+    duration = nodes * rng.uniform(0.004, 0.006)
+    if nodes >= NODE_BUDGET:
+        return _row(
+            rng,
+            "kyc-depth",
+            "2.0.0",
+            "limit",
+            "NODE_LIMIT_EXCEEDED",
+            None,
+            NODE_BUDGET * 0.005,
+            NODE_BUDGET,
+            None,
+        )
+    error = _failure(rng, 0.006)
+    if error:
+        return _row(rng, "kyc-depth", "2.0.0", "error", error, None, duration, nodes, None)
+    case = _pick(rng, (("sanctions_clear", 0.5), ("pep_review", 0.15), ("doc_expired", 0.1)))
+    case = case if rng.random() > 0.25 else None
+    points = {"sanctions_clear": 100.0, "pep_review": 35.0, "doc_expired": 5.0, None: 0.0}[case]
+    return _row(rng, "kyc-depth", "2.0.0", "ok", None, case, duration, nodes, points)
+
+
+def _pricing_tier(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
+    slow = at >= clock.version_change
+    version = "1.5.0" if slow else "1.4.0"
+    duration = rng.lognormvariate(math.log(12.0), 0.35) * (2.0 if slow else 1.0)
+    nodes = int(150 + rng.randint(0, 80))
+    error = _failure(rng, 0.003)
+    if error:
+        return _row(rng, "pricing-tier", version, "error", error, None, duration, nodes, None)
+    case = _pick(rng, (("gold", 0.15), ("silver", 0.35), ("bronze", 0.4), (None, 0.1)))
+    points = {"gold": 300.0, "silver": 150.0, "bronze": 60.0, None: 25.0}[case]
+    return _row(rng, "pricing-tier", version, "ok", None, case, duration, nodes, points)
+
+
+def _promo_eligibility(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
+    duration = rng.lognormvariate(math.log(2.5), 0.6)
+    nodes = int(20 + rng.randint(0, 25))
+    if rng.random() < 0.02:
+        return _row(
+            rng, "promo-eligibility", "0.9.2", "timeout", "TIMEOUT", None, 100.0, nodes, None
+        )
+    case = _pick(rng, (("newsletter_bonus", 0.3), ("first_purchase", 0.25), (None, 0.45)))
+    points = {"newsletter_bonus": 5.0, "first_purchase": 15.0, None: 0.0}[case]
+    return _row(rng, "promo-eligibility", "0.9.2", "ok", None, case, duration, nodes, points)
+
+
+STORIES = (
+    Story("credit-limit", 0.35, _credit_limit),
+    Story("fraud-screen", 0.25, _fraud_screen),
+    Story("kyc-depth", 0.15, _kyc_depth),
+    Story("pricing-tier", 0.15, _pricing_tier),
+    Story("promo-eligibility", 0.10, _promo_eligibility),
+)
+
+
+def _extra_story(index: int) -> Story:
+    strategy = f"strategy-{index:02d}"
+
+    def build(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
+        row = _credit_limit(rng, at, clock)
+        row["strategyId"] = strategy
+        return row
+
+    return Story(strategy, 0.05, build)
+
+
+def stories(count: int) -> tuple[Story, ...]:
+    """The first ``count`` stories; past five, extra healthy strategies ``strategy-06``..."""
+    if count < 1:
+        raise ValueError(f"strategies must be at least 1, got {count}")
+    extra = tuple(_extra_story(i) for i in range(len(STORIES) + 1, count + 1))
+    return (STORIES + extra)[:count]
+
+
+def _diurnal_time(rng: random.Random, clock: DemoClock) -> datetime:
+    """A moment in the range, busier in the (UTC) daytime than at night."""
+    span = (clock.end - clock.start).total_seconds()
+    while True:
+        at = clock.start + timedelta(seconds=rng.random() * span)
+        hour = at.hour + at.minute / 60
+        if rng.random() < 0.55 + 0.45 * math.sin(math.pi * (hour - 4) / 24) ** 2:
+            return at
+
+
+def generate(
+    rows: int, strategies: int = 5, days: float = 14, seed: int = 42, end: datetime | None = None
+) -> Iterator[list[Row]]:
+    """Yield the demo rows in time order, in batches of ``BATCH_SIZE``."""
+    if rows < 0:
+        raise ValueError(f"rows must not be negative, got {rows}")
+    if days <= 0:
+        raise ValueError(f"days must be positive, got {days}")
+    clock = make_clock(end or floor_hour(datetime.now(UTC)), days)
+    rng = random.Random(seed)
+    chosen = stories(strategies)
+    picks = rng.choices(chosen, [s.weight for s in chosen], k=rows)
+    times = sorted(_diurnal_time(rng, clock) for _ in range(rows))
+    batch: list[Row] = []
+    for story, at in zip(picks, times, strict=True):
+        row = story.build(rng, at, clock)
+        row["createdAt"] = at
+        batch.append(row)
+        if len(batch) == BATCH_SIZE:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What ``write_demo`` did."""
+
+    rows: int
+    seconds: float
+
+    @property
+    def rows_per_second(self) -> float:
+        """Throughput of generation plus insertion."""
+        return self.rows / self.seconds if self.seconds else float("inf")
+
+
+async def write_demo(
+    repository: StrategyExecutionLogRepository,
+    rows: int,
+    strategies: int = 5,
+    days: float = 14,
+    seed: int = 42,
+    end: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> DemoResult:
+    """Generate and insert the demo rows in batches; ``progress`` gets each batch's size."""
+    started = time.perf_counter()
+    written = 0
+    for batch in generate(rows, strategies, days, seed, end):
+        written += await repository.insert_many(batch)
+        if progress is not None:
+            progress(len(batch))
+    return DemoResult(written, time.perf_counter() - started)

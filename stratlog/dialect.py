@@ -1,0 +1,133 @@
+"""The one module that knows SQLite from PostgreSQL: types, time bucketing, collation, pragmas.
+
+Everything else (models, repository, service) speaks dialect-neutral SQLAlchemy; the differences
+are compiled here with ``@compiles`` so that no other module ever tests ``dialect.name``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import FunctionElement
+from sqlalchemy.types import TypeDecorator
+
+#: Primary key: BIGINT on PostgreSQL, INTEGER on SQLite (only INTEGER PRIMARY KEY is the rowid).
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+#: JSON documents: JSONB on PostgreSQL, JSON text on SQLite.
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always UTC: refuses naive datetimes, hands back aware ones everywhere.
+
+    PostgreSQL stores ``timestamptz``. SQLite has no timestamp type, so the value is stored as
+    ISO text in UTC (``YYYY-MM-DD HH:MM:SS.ffffff``), which also sorts and compares correctly.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Convert to UTC; reject naive values instead of guessing their zone."""
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}: {value!r}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} refused: attach a timezone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Hand back an aware UTC datetime whatever the backend returned."""
+        if value is None:
+            return None
+        if isinstance(value, str):  # an aggregate over the column on SQLite (e.g. max) is raw text
+            value = datetime.fromisoformat(value)
+        stamp: datetime = value
+        if stamp.tzinfo is None:
+            return stamp.replace(tzinfo=UTC)
+        return stamp.astimezone(UTC)
+
+
+class epoch_bucket(FunctionElement[int]):
+    """``epoch_bucket(ts, n)``: start of the n-second bucket holding ``ts``, as Unix epoch seconds.
+
+    Buckets are aligned to multiples of ``n`` since 1970-01-01 UTC (floor, also before 1970).
+    """
+
+    type = BigInteger()
+    inherit_cache = True
+    name = "epoch_bucket"
+
+
+@compiles(epoch_bucket, "sqlite")
+def _epoch_bucket_sqlite(element: epoch_bucket, compiler: SQLCompiler, **kw: Any) -> str:
+    ts, seconds = list(element.clauses)
+    epoch = f"CAST(strftime('%s', {compiler.process(ts, **kw)}) AS INTEGER)"
+    n = compiler.process(seconds, **kw)
+    # SQLite's % truncates towards zero; ((e % n) + n) % n is the floor modulus.
+    return f"({epoch} - ((({epoch} % {n}) + {n}) % {n}))"
+
+
+@compiles(epoch_bucket, "postgresql")
+def _epoch_bucket_postgresql(element: epoch_bucket, compiler: SQLCompiler, **kw: Any) -> str:
+    ts, seconds = list(element.clauses)
+    epoch = f"EXTRACT(EPOCH FROM {compiler.process(ts, **kw)})"
+    n = compiler.process(seconds, **kw)
+    return f"CAST(floor({epoch} / {n}) * {n} AS BIGINT)"
+
+
+class binary_order(FunctionElement[str]):
+    """A string column ordered by code point, the same on every backend (and as Python sorts)."""
+
+    inherit_cache = True
+    name = "binary_order"
+
+
+@compiles(binary_order, "sqlite")
+def _binary_order_sqlite(element: binary_order, compiler: SQLCompiler, **kw: Any) -> str:
+    (col,) = list(element.clauses)
+    return f"{compiler.process(col, **kw)} COLLATE BINARY"
+
+
+@compiles(binary_order, "postgresql")
+def _binary_order_postgresql(element: binary_order, compiler: SQLCompiler, **kw: Any) -> str:
+    (col,) = list(element.clauses)
+    return f'{compiler.process(col, **kw)} COLLATE "C"'
+
+
+def bucket_expr(ts: ColumnElement[datetime], seconds: int) -> epoch_bucket:
+    """The ``epoch_bucket`` expression for a timestamp column and a bucket size in seconds."""
+    return epoch_bucket(ts, seconds)
+
+
+def is_sqlite_url(url: str) -> bool:
+    """True when the database URL points at SQLite."""
+    return url.startswith("sqlite")
+
+
+def configure_engine(engine: AsyncEngine) -> None:
+    """Apply per-connection settings: on SQLite, WAL, a busy timeout, foreign keys, NORMAL sync."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()

@@ -1,0 +1,6 @@
+"""Typed SQLAlchemy models."""
+
+from stratlog.model.base import Base
+from stratlog.model.strategy_execution_log import STATUSES, Status, StrategyExecutionLog
+
+__all__ = ["STATUSES", "Base", "Status", "StrategyExecutionLog"]

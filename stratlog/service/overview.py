@@ -1,0 +1,118 @@
+"""One call for the Overview page: every panel's data, fetched concurrently, as one typed object."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from stratlog.model.strategy_execution_log import STATUSES
+from stratlog.repository.strategy_execution_log_repository import (
+    SAMPLE_LIMIT_MAX,
+    StrategyExecutionLogRepository,
+)
+from stratlog.service.stats import HistogramBin, Percentiles, histogram, percentiles
+from stratlog.timewindow import Window
+
+#: Bucket sizes the timeseries may use, smallest first (seconds).
+BUCKET_CHOICES = (
+    10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800,
+    604800,
+)  # fmt: skip
+MAX_BUCKETS = 150
+
+
+def choose_bucket_seconds(window_seconds: float) -> int:
+    """The smallest bucket size giving at most 150 buckets (about 50-150 for the presets)."""
+    for seconds in BUCKET_CHOICES:
+        if window_seconds / seconds <= MAX_BUCKETS:
+            return seconds
+    return BUCKET_CHOICES[-1]
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Everything the Overview page shows for one strategy and one window."""
+
+    strategyId: str
+    since: datetime
+    until: datetime
+    bucketSeconds: int
+    statusCounts: dict[str, int]
+    errorCodes: list[dict[str, Any]]
+    caseNames: list[dict[str, Any]]
+    summary: dict[str, Any]
+    durations: Percentiles
+    points: Percentiles
+    pointsHistogram: list[HistogramBin]
+    timeseries: list[dict[str, Any]]
+    fetchedAt: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def total(self) -> int:
+        """Runs in the window."""
+        return sum(self.statusCounts.values())
+
+    @property
+    def failures(self) -> int:
+        """Runs that did not end ``ok``."""
+        return self.total - self.statusCounts.get("ok", 0)
+
+    def rate(self, status: str) -> float | None:
+        """Share of runs with this status, or ``None`` with no runs."""
+        return self.statusCounts.get(status, 0) / self.total if self.total else None
+
+    def status_rows(self) -> list[dict[str, Any]]:
+        """Every status in fixed order with count and share (zero counts included)."""
+        return [
+            {"status": s, "count": self.statusCounts.get(s, 0), "share": self.rate(s) or 0.0}
+            for s in STATUSES
+        ]
+
+
+async def fetch_overview(
+    repository: StrategyExecutionLogRepository,
+    strategyId: str,
+    sinceDt: datetime | None = None,
+    untilDt: datetime | None = None,
+    *,
+    top: int = 10,
+) -> Overview:
+    """Fetch every Overview panel concurrently (one session per query); default: the last 24 h."""
+    window = Window.of(sinceDt, untilDt)
+    until = window.until or datetime.now(UTC)
+    since = window.since or until - timedelta(hours=24)
+    window = Window.of(since, until)
+    bucket = choose_bucket_seconds(window.seconds or 1.0)
+    scope: dict[str, Any] = {"strategyId": strategyId, "sinceDt": since, "untilDt": until}
+    r = repository
+    try:
+        async with asyncio.TaskGroup() as tg:
+            status_t = tg.create_task(r.count_by_status(**scope))
+            errors_t = tg.create_task(r.count_by_error_code(**scope, limit=top))
+            cases_t = tg.create_task(r.count_by_case_name(**scope, limit=top))
+            summary_t = tg.create_task(r.duration_and_nodes_summary(**scope))
+            durations_t = tg.create_task(r.sample_durations(**scope))
+            points_t = tg.create_task(r.sample_points(**scope))
+            series_t = tg.create_task(r.timeseries(**scope, bucketSeconds=bucket))
+    except ExceptionGroup as group:  # callers handle one plain error (e.g. database down)
+        raise group.exceptions[0] from None
+    status, summary, points = status_t.result(), summary_t.result(), points_t.result()
+    total = int(summary["count"])
+    # A sample shorter than the cap is every matching row; otherwise estimate the points rows.
+    points_total = len(points) if len(points) < SAMPLE_LIMIT_MAX else status.get("ok", 0)
+    return Overview(
+        strategyId=strategyId,
+        since=since,
+        until=until,
+        bucketSeconds=bucket,
+        statusCounts=status,
+        errorCodes=errors_t.result(),
+        caseNames=cases_t.result(),
+        summary=summary,
+        durations=percentiles(durations_t.result(), total),
+        points=percentiles(points, max(points_total, len(points))),
+        pointsHistogram=histogram(points),
+        timeseries=series_t.result(),
+    )

@@ -1,0 +1,84 @@
+"""Percentiles and histograms from samples, always saying how many rows stand behind them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    """p50 / p95 / p99 of a sample, with its size, the window's row count and exactness."""
+
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    n: int
+    total: int
+    exact: bool
+
+    def describe(self) -> str:
+        """Where the figures come from, for a caption: exact, or from a sample of how many."""
+        if self.total == 0:
+            return "no runs in this window"
+        if self.exact:
+            return f"exact, over all {self.total:,} runs"
+        return f"estimated from a sample of the {self.n:,} most recent of {self.total:,} runs"
+
+
+def quantile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear-interpolation quantile (numpy's default method) of an already sorted sequence."""
+    if not sorted_values:
+        raise ValueError("quantile of an empty sample")
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"q must be within [0, 1], got {q}")
+    position = (len(sorted_values) - 1) * q
+    low = math.floor(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    fraction = position - low
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction
+
+
+def percentiles(sample: Sequence[float], total: int | None = None) -> Percentiles:
+    """p50/p95/p99 of ``sample``; exact when the sample holds all ``total`` rows of the window."""
+    total = len(sample) if total is None else total
+    if not sample:
+        return Percentiles(None, None, None, 0, total, total == 0)
+    ordered = sorted(sample)
+    return Percentiles(
+        p50=quantile(ordered, 0.50),
+        p95=quantile(ordered, 0.95),
+        p99=quantile(ordered, 0.99),
+        n=len(ordered),
+        total=total,
+        exact=len(ordered) >= total,
+    )
+
+
+@dataclass(frozen=True)
+class HistogramBin:
+    """One bin ``[start, end)`` (the last one includes ``end``) and how many values fell in it."""
+
+    start: float
+    end: float
+    count: int
+
+
+def histogram(values: Sequence[float], bins: int = 20) -> list[HistogramBin]:
+    """Equal-width bins between the smallest and largest value; one bin when all are equal."""
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, got {bins}")
+    if not values:
+        return []
+    low, high = min(values), max(values)
+    if low == high:
+        return [HistogramBin(low, high, len(values))]
+    width = (high - low) / bins
+    counts = [0] * bins
+    for value in values:
+        counts[min(int((value - low) / width), bins - 1)] += 1
+    return [
+        HistogramBin(low + i * width, high if i == bins - 1 else low + (i + 1) * width, c)
+        for i, c in enumerate(counts)
+    ]
