@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection
@@ -25,11 +26,16 @@ SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+def dumps_json(value: Any) -> str:
+    """JSON for the payload columns: orjson (several times faster than ``json`` on bulk loads)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def make_engine(url: str | None = None, *, pool_size: int | None = None, **kw: Any) -> AsyncEngine:
     """An ``AsyncEngine`` for the URL (default: settings); SQLite gets WAL and a busy timeout."""
     settings = load_settings()
     url = url or settings.database_url
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    options: dict[str, Any] = {"pool_pre_ping": True, "json_serializer": dumps_json}
     if not is_sqlite_url(url):
         options["pool_size"] = pool_size or settings.pool_size
         options["max_overflow"] = 0

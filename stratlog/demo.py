@@ -16,10 +16,17 @@ The same ``seed``, ``rows``, ``strategies``, ``days`` and ``end`` always give th
 
 from __future__ import annotations
 
+import asyncio
+import bisect
+import functools
+import itertools
 import math
+import multiprocessing
+import multiprocessing.context
 import random
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +37,8 @@ SPIKE_HOURS_BEFORE_END = 6
 SPIKE_ERROR_CODE = "UPSTREAM_UNAVAILABLE"
 NODE_BUDGET = 5000
 BATCH_SIZE = 5000
+PREFETCH = 3
+WORKERS = 1
 
 Row = dict[str, Any]
 
@@ -66,9 +75,19 @@ def make_clock(end: datetime, days: float) -> DemoClock:
     return DemoClock(start, end, spike, change)
 
 
-def _pick(rng: random.Random, weighted: tuple[tuple[Any, float], ...]) -> Any:
+@functools.cache
+def _cumulative(weighted: tuple[tuple[Any, float], ...]) -> tuple[tuple[Any, ...], list[float]]:
     values, weights = zip(*weighted, strict=True)
-    return rng.choices(values, weights)[0]
+    return values, list(itertools.accumulate(weights))
+
+
+def _pick(rng: random.Random, weighted: tuple[tuple[Any, float], ...]) -> Any:
+    values, cumulative = _cumulative(weighted)
+    return values[bisect.bisect(cumulative, rng.random() * cumulative[-1])]
+
+
+def _lognormal(rng: random.Random, median: float, sigma: float) -> float:
+    return median * math.exp(rng.gauss(0.0, sigma))
 
 
 ERROR_MESSAGES = {
@@ -81,6 +100,7 @@ ERROR_MESSAGES = {
     "NODE_LIMIT_EXCEEDED": f"node budget of {NODE_BUDGET} exhausted",
 }
 COUNTRIES = ("DE", "FR", "NL", "PL", "ES", "IT", "SE", "GB")
+CHANNELS = ("web", "app", "branch")
 BACKGROUND_ERRORS = (
     ("MISSING_FACT", 0.6),
     ("TYPE_MISMATCH", 0.25),
@@ -90,14 +110,15 @@ BACKGROUND_ERRORS = (
 
 
 def _facts(rng: random.Random) -> dict[str, Any]:
+    r = rng.random
     return {
         "applicant": {
-            "age": rng.randint(18, 90),
-            "country": rng.choice(COUNTRIES),
-            "income": round(rng.lognormvariate(10.5, 0.5), 2),
+            "age": 18 + int(r() * 73),
+            "country": COUNTRIES[int(r() * len(COUNTRIES))],
+            "income": round(_lognormal(rng, 36_000, 0.5), 2),
         },
-        "amount": round(rng.lognormvariate(7, 1), 2),
-        "channel": rng.choice(("web", "app", "branch")),
+        "amount": round(_lognormal(rng, 1_100, 1.0), 2),
+        "channel": CHANNELS[int(r() * len(CHANNELS))],
     }
 
 
@@ -151,7 +172,7 @@ CREDIT_POINTS = {
 
 
 def _credit_limit(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
-    duration = rng.lognormvariate(math.log(4.0), 0.45)
+    duration = _lognormal(rng, 4.0, 0.45)
     nodes = int(40 + duration * 18 + rng.randint(0, 30))
     if rng.random() < 0.001:
         return _row(rng, "credit-limit", "3.2.1", "timeout", "TIMEOUT", None, 250.0, nodes, None)
@@ -164,7 +185,7 @@ def _credit_limit(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
 
 
 def _fraud_screen(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
-    duration = rng.lognormvariate(math.log(7.0), 0.5)
+    duration = _lognormal(rng, 7.0, 0.5)
     nodes = int(60 + duration * 15)
     in_spike = clock.spike_start <= at < clock.spike_start + timedelta(hours=1)
     if in_spike and rng.random() < 0.4:
@@ -182,7 +203,7 @@ def _fraud_screen(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
 
 
 def _kyc_depth(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
-    nodes = int(rng.lognormvariate(math.log(1800), 0.45))
+    nodes = int(_lognormal(rng, 1800, 0.45))
     duration = nodes * rng.uniform(0.004, 0.006)
     if nodes >= NODE_BUDGET:
         return _row(
@@ -208,7 +229,7 @@ def _kyc_depth(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
 def _pricing_tier(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
     slow = at >= clock.version_change
     version = "1.5.0" if slow else "1.4.0"
-    duration = rng.lognormvariate(math.log(12.0), 0.35) * (2.0 if slow else 1.0)
+    duration = _lognormal(rng, 12.0, 0.35) * (2.0 if slow else 1.0)
     nodes = int(150 + rng.randint(0, 80))
     error = _failure(rng, 0.003)
     if error:
@@ -219,7 +240,7 @@ def _pricing_tier(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
 
 
 def _promo_eligibility(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
-    duration = rng.lognormvariate(math.log(2.5), 0.6)
+    duration = _lognormal(rng, 2.5, 0.6)
     nodes = int(20 + rng.randint(0, 25))
     if rng.random() < 0.02:
         return _row(
@@ -258,39 +279,95 @@ def stories(count: int) -> tuple[Story, ...]:
     return (STORIES + extra)[:count]
 
 
-def _diurnal_time(rng: random.Random, clock: DemoClock) -> datetime:
-    """A moment in the range, busier in the (UTC) daytime than at night."""
-    span = (clock.end - clock.start).total_seconds()
-    while True:
-        at = clock.start + timedelta(seconds=rng.random() * span)
-        hour = at.hour + at.minute / 60
-        if rng.random() < 0.55 + 0.45 * math.sin(math.pi * (hour - 4) / 24) ** 2:
-            return at
+def _intensity(at: datetime) -> float:
+    """Relative traffic at a moment: busier in the (UTC) daytime than at night."""
+    hour = at.hour + at.minute / 60
+    return 0.55 + 0.45 * math.sin(math.pi * (hour - 4) / 24) ** 2
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """Everything that determines the demo rows; batch ``i`` depends on nothing else."""
+
+    rows: int
+    strategies: int
+    days: float
+    seed: int
+    end: datetime
+
+    @property
+    def batches(self) -> int:
+        """How many batches of ``BATCH_SIZE`` (the last may be shorter)."""
+        return -(-self.rows // BATCH_SIZE)
+
+    def batch_rows(self, index: int) -> int:
+        """Rows in batch ``index``."""
+        return min(BATCH_SIZE, self.rows - index * BATCH_SIZE)
+
+
+def _edges(plan: DemoPlan, clock: DemoClock) -> list[datetime]:
+    """Batch boundaries: equal shares of the cumulative traffic, so batches stay time-ordered."""
+    step = timedelta(minutes=10)
+    grid = [clock.start]
+    while grid[-1] < clock.end:
+        grid.append(min(grid[-1] + step, clock.end))
+    weights = [_intensity(a) * (b - a).total_seconds() for a, b in itertools.pairwise(grid)]
+    cumulative = [0.0, *itertools.accumulate(weights)]
+    edges = []
+    for i in range(plan.batches + 1):
+        target = cumulative[-1] * min(i * BATCH_SIZE, plan.rows) / max(plan.rows, 1)
+        k = min(max(bisect.bisect_left(cumulative, target) - 1, 0), len(weights) - 1)
+        share = (target - cumulative[k]) / weights[k] if weights[k] else 0.0
+        edges.append(grid[k] + (grid[k + 1] - grid[k]) * min(max(share, 0.0), 1.0))
+    return edges
+
+
+def _times(rng: random.Random, left: datetime, right: datetime, count: int) -> list[datetime]:
+    """``count`` sorted moments in ``[left, right)``, drawn with the daily traffic pattern."""
+    span = (right - left).total_seconds()
+    times: list[datetime] = []
+    while len(times) < count:
+        at = left + timedelta(seconds=rng.random() * span)
+        if at < right and rng.random() < _intensity(at):
+            times.append(at)
+    return sorted(times)
+
+
+def generate_batch(plan: DemoPlan, index: int) -> list[Row]:
+    """Batch ``index`` of the plan: deterministic, independent of the other batches."""
+    clock = make_clock(plan.end, plan.days)
+    left, right = _edges(plan, clock)[index : index + 2]
+    rng = random.Random(f"stratlog-demo:{plan.seed}:{index}")
+    chosen = stories(plan.strategies)
+    count = plan.batch_rows(index)
+    picks = rng.choices(chosen, [st.weight for st in chosen], k=count)
+    batch = []
+    for story, at in zip(picks, _times(rng, left, right, count), strict=True):
+        row = story.build(rng, at, clock)
+        row["createdAt"] = at
+        batch.append(row)
+    return batch
+
+
+def make_plan(
+    rows: int, strategies: int = 5, days: float = 14, seed: int = 42, end: datetime | None = None
+) -> DemoPlan:
+    """Validate the demo parameters; ``end`` defaults to the start of the current UTC hour."""
+    if rows < 0:
+        raise ValueError(f"rows must not be negative, got {rows}")
+    if days <= 0:
+        raise ValueError(f"days must be positive, got {days}")
+    stories(strategies)  # validates the count
+    return DemoPlan(rows, strategies, days, seed, end or floor_hour(datetime.now(UTC)))
 
 
 def generate(
     rows: int, strategies: int = 5, days: float = 14, seed: int = 42, end: datetime | None = None
 ) -> Iterator[list[Row]]:
-    """Yield the demo rows in time order, in batches of ``BATCH_SIZE``."""
-    if rows < 0:
-        raise ValueError(f"rows must not be negative, got {rows}")
-    if days <= 0:
-        raise ValueError(f"days must be positive, got {days}")
-    clock = make_clock(end or floor_hour(datetime.now(UTC)), days)
-    rng = random.Random(seed)
-    chosen = stories(strategies)
-    picks = rng.choices(chosen, [s.weight for s in chosen], k=rows)
-    times = sorted(_diurnal_time(rng, clock) for _ in range(rows))
-    batch: list[Row] = []
-    for story, at in zip(picks, times, strict=True):
-        row = story.build(rng, at, clock)
-        row["createdAt"] = at
-        batch.append(row)
-        if len(batch) == BATCH_SIZE:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    """Yield the demo rows in time order, in batches of ``BATCH_SIZE`` (in this process)."""
+    plan = make_plan(rows, strategies, days, seed, end)
+    for index in range(plan.batches):
+        yield generate_batch(plan, index)
 
 
 @dataclass(frozen=True)
@@ -315,11 +392,30 @@ async def write_demo(
     end: datetime | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> DemoResult:
-    """Generate and insert the demo rows in batches; ``progress`` gets each batch's size."""
+    """Generate and insert the demo rows; ``progress`` gets each written batch's size.
+
+    A worker process generates batches while this one inserts them (two cores, two stages),
+    a few batches ahead; the rows are the same as :func:`generate` yields.
+    """
+    plan = make_plan(rows, strategies, days, seed, end)
     started = time.perf_counter()
     written = 0
-    for batch in generate(rows, strategies, days, seed, end):
-        written += await repository.insert_many(batch)
-        if progress is not None:
-            progress(len(batch))
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=_mp_context()) as pool:
+        ahead = [
+            loop.run_in_executor(pool, generate_batch, plan, i)
+            for i in range(min(PREFETCH, plan.batches))
+        ]
+        for index in range(plan.batches):
+            batch = await ahead.pop(0)
+            if index + PREFETCH < plan.batches:
+                ahead.append(loop.run_in_executor(pool, generate_batch, plan, index + PREFETCH))
+            written += await repository.insert_many(batch)
+            if progress is not None:
+                progress(len(batch))
     return DemoResult(written, time.perf_counter() - started)
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    # forkserver/spawn avoid forking a process that holds an event loop and database threads.
+    return multiprocessing.get_context("forkserver")

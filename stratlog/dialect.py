@@ -22,8 +22,8 @@ from sqlalchemy.types import TypeDecorator
 #: Primary key: BIGINT on PostgreSQL, INTEGER on SQLite (only INTEGER PRIMARY KEY is the rowid).
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
-#: JSON documents: JSONB on PostgreSQL, JSON text on SQLite.
-JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+#: JSON documents: JSONB on PostgreSQL, JSON text on SQLite; Python ``None`` is SQL NULL.
+JSONDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 

@@ -1,0 +1,52 @@
+# stratlog: `make run` starts the dashboard on demo data, `make test` runs every test.
+# Each target sets up what it needs on its own and is fast when that is already done.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DB := stratlog.db
+DEMO_ROWS ?= 200000
+PORT ?= 8501
+
+.PHONY: run test lint bench demo venv browser clean help
+
+help:
+	@echo "make run    - set up, create demo data if missing, start the dashboard on :$(PORT)"
+	@echo "make test   - set up (venv, PostgreSQL, Chromium) and run lint + every test"
+	@echo "make lint   - ruff check, ruff format --check, mypy"
+	@echo "make bench  - benchmarks (heavy; not part of make test)"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+$(DEMO_DB): | $(STAMP)
+	$(BIN)/stratlog --database sqlite+aiosqlite:///$(DEMO_DB) demo --rows $(DEMO_ROWS)
+
+demo: $(DEMO_DB)
+
+run: $(STAMP) $(DEMO_DB)
+	STRATLOG_DATABASE_URL=$${STRATLOG_DATABASE_URL:-sqlite+aiosqlite:///$(DEMO_DB)} \
+		$(BIN)/streamlit run dashboard.py --server.port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+browser:
+	bash scripts/ensure-system-deps.sh
+
+test: $(STAMP) browser lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP) browser
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts
