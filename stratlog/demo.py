@@ -203,7 +203,7 @@ def _fraud_screen(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
 
 
 def _kyc_depth(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
-    nodes = int(_lognormal(rng, 1800, 0.45))
+    nodes = int(_lognormal(rng, 2100, 0.6))
     duration = nodes * rng.uniform(0.004, 0.006)
     if nodes >= NODE_BUDGET:
         return _row(

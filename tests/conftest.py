@@ -1,0 +1,117 @@
+"""Shared fixtures: a real throwaway PostgreSQL, SQLite files, engines and repositories."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from stratlog.db import make_engine, make_session_factory, upgrade
+from stratlog.repository import StrategyExecutionLogRepository
+from tests.pg import PostgresServer
+
+BACKENDS = ["sqlite", "postgres"]
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL for the whole run; failing to start fails the run (no silent skip)."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A file-backed SQLite database for the run (WAL needs a real file)."""
+    path: Path = tmp_path_factory.mktemp("sqlite") / "stratlog-test.db"
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """The URL of the run's database for a backend name."""
+    if backend == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        return server.url
+    return str(request.getfixturevalue("sqlite_url"))
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def engine(request: pytest.FixtureRequest) -> AsyncIterator[AsyncEngine]:
+    """An engine per backend with the schema at head (through the Alembic migration)."""
+    eng = make_engine(database_url(request.param, request))
+    await upgrade(eng)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def repo(engine: AsyncEngine) -> StrategyExecutionLogRepository:
+    """The repository on the backend under test."""
+    return StrategyExecutionLogRepository(make_session_factory(engine))
+
+
+async def clear(engine: AsyncEngine) -> None:
+    """Delete every audit row (tests start from an empty table)."""
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM strategy_execution_log"))
+
+
+@pytest.fixture
+async def empty_repo(
+    repo: StrategyExecutionLogRepository, engine: AsyncEngine
+) -> StrategyExecutionLogRepository:
+    """The repository over an empty table."""
+    await clear(engine)
+    return repo
+
+
+def make_row(**overrides: Any) -> dict[str, Any]:
+    """A valid row as a camelCase dict; override any attribute."""
+    row: dict[str, Any] = {
+        "strategyId": "credit-limit",
+        "strategyVersion": "1.0.0",
+        "requestId": "req-1",
+        "status": "ok",
+        "errorCode": None,
+        "errorMessage": None,
+        "caseName": "prime_customer",
+        "durationMs": 5.0,
+        "nodes": 42,
+        "points": 10.0,
+        "inputPayload": {"applicant": {"age": 40}},
+        "outputPayload": {"case": "prime_customer"},
+        "createdAt": T0,
+    }
+    row.update(overrides)
+    return row
+
+
+@pytest.fixture
+def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], Awaitable[str]]:
+    """A factory of fresh, empty databases: ``await scratch_url("postgres")`` gives a new URL."""
+
+    async def make(backend: str) -> str:
+        if backend == "sqlite":
+            return f"sqlite+aiosqlite:///{tmp_path / f'scratch-{uuid.uuid4().hex}.db'}"
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        name = f"scratch_{uuid.uuid4().hex}"
+        admin = make_engine(server.url, isolation_level="AUTOCOMMIT")
+        try:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        finally:
+            await admin.dispose()
+        return server.url.rsplit("/", 1)[0] + f"/{name}"
+
+    return make

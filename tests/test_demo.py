@@ -1,0 +1,122 @@
+"""The demo generator: deterministic for a seed, and each strategy's story shows in the data."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from stratlog.demo import (
+    NODE_BUDGET,
+    SPIKE_ERROR_CODE,
+    generate,
+    make_clock,
+    write_demo,
+)
+from stratlog.repository import StrategyExecutionLogRepository
+
+END = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict[str, Any]]:
+    return [r for batch in generate(60_000, 5, 7, seed=7, end=END) for r in batch]
+
+
+def test_deterministic_for_a_seed(rows: list[dict[str, Any]]):
+    again = [r for batch in generate(60_000, 5, 7, seed=7, end=END) for r in batch]
+    assert again == rows
+    other = [r for batch in generate(60_000, 5, 7, seed=8, end=END) for r in batch]
+    assert other != rows
+
+
+def test_shape(rows: list[dict[str, Any]]):
+    assert len(rows) == 60_000
+    stamps = [r["createdAt"] for r in rows]
+    assert stamps == sorted(stamps)
+    assert END - timedelta(days=7) <= stamps[0] and stamps[-1] < END
+    assert {r["strategyId"] for r in rows} == {
+        "credit-limit", "fraud-screen", "kyc-depth", "pricing-tier", "promo-eligibility",
+    }  # fmt: skip
+    for r in rows:
+        assert (r["errorCode"] is None) == (r["status"] == "ok")
+        assert (r["points"] is None) == (r["status"] != "ok")
+
+
+def of(rows: list[dict[str, Any]], strategy: str) -> list[dict[str, Any]]:
+    return [r for r in rows if r["strategyId"] == strategy]
+
+
+def test_healthy_strategy_is_healthy(rows: list[dict[str, Any]]):
+    credit = of(rows, "credit-limit")
+    ok = sum(r["status"] == "ok" for r in credit) / len(credit)
+    assert ok > 0.99
+    codes = Counter(r["errorCode"] for r in credit if r["status"] == "error")
+    (top, n), *_ = codes.most_common()
+    assert top == "MISSING_FACT" and n / sum(codes.values()) > 0.4  # skewed towards one code
+    no_rule = sum(r["caseName"] is None and r["status"] == "ok" for r in credit) / len(credit)
+    assert 0.05 < no_rule < 0.2
+
+
+def test_error_spike_at_the_known_hour(rows: list[dict[str, Any]]):
+    clock = make_clock(END, 7)
+    fraud = of(rows, "fraud-screen")
+    spike = [
+        r
+        for r in fraud
+        if clock.spike_start <= r["createdAt"] < clock.spike_start + timedelta(hours=1)
+    ]
+    rest = [r for r in fraud if r not in spike]
+    spike_rate = sum(r["errorCode"] == SPIKE_ERROR_CODE for r in spike) / len(spike)
+    assert spike_rate > 0.3
+    assert all(r["errorCode"] != SPIKE_ERROR_CODE for r in rest)
+    assert sum(r["status"] == "error" for r in rest) / len(rest) < 0.03
+    assert clock.spike_start == END - timedelta(hours=6)
+
+
+def test_node_limit_story(rows: list[dict[str, Any]]):
+    kyc = of(rows, "kyc-depth")
+    limited = [r for r in kyc if r["status"] == "limit"]
+    assert 0.03 < len(limited) / len(kyc) < 0.15
+    assert all(
+        r["nodes"] == NODE_BUDGET and r["errorCode"] == "NODE_LIMIT_EXCEEDED" for r in limited
+    )
+    assert sum(r["status"] == "limit" for r in rows if r["strategyId"] != "kyc-depth") == 0
+
+
+def test_durations_double_after_version_change(rows: list[dict[str, Any]]):
+    clock = make_clock(END, 7)
+    pricing = of(rows, "pricing-tier")
+    before = [r["durationMs"] for r in pricing if r["createdAt"] < clock.version_change]
+    after = [r["durationMs"] for r in pricing if r["createdAt"] >= clock.version_change]
+    assert {r["strategyVersion"] for r in pricing if r["createdAt"] < clock.version_change} == {
+        "1.4.0"
+    }
+    assert {r["strategyVersion"] for r in pricing if r["createdAt"] >= clock.version_change} == {
+        "1.5.0"
+    }
+    ratio = statistics.median(after) / statistics.median(before)
+    assert 1.8 < ratio < 2.2
+
+
+def test_more_strategies_and_bad_parameters():
+    extra = [r for b in generate(2000, 7, 1, seed=1, end=END) for r in b]
+    assert {"strategy-06", "strategy-07"} <= {r["strategyId"] for r in extra}
+    with pytest.raises(ValueError, match="rows"):
+        next(generate(-1))
+    with pytest.raises(ValueError, match="days"):
+        next(generate(10, days=0))
+    with pytest.raises(ValueError, match="strategies"):
+        next(generate(10, strategies=0))
+
+
+async def test_write_demo_equals_generate(empty_repo: StrategyExecutionLogRepository):
+    seen: list[int] = []
+    result = await write_demo(empty_repo, 12_345, 5, 2, seed=3, end=END, progress=seen.append)
+    assert result.rows == 12_345 and sum(seen) == 12_345
+    expected = Counter(r["strategyId"] for b in generate(12_345, 5, 2, seed=3, end=END) for r in b)
+    listed = await empty_repo.list_strategies()
+    assert {s["strategyId"]: s["count"] for s in listed} == dict(expected)
