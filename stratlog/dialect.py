@@ -6,13 +6,15 @@ are compiled here with ``@compiles`` so that no other module ever tests ``dialec
 
 from __future__ import annotations
 
+import asyncio
+import math
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, event
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
@@ -108,6 +110,31 @@ def _binary_order_postgresql(element: binary_order, compiler: SQLCompiler, **kw:
     return f'{compiler.process(col, **kw)} COLLATE "C"'
 
 
+class unindexed(FunctionElement[Any]):
+    """A column that the planner must not use an index for (SQLite: ``+col``).
+
+    Reading the rows above the rollup watermark should walk the primary key from the watermark,
+    not the (strategy, time) index over the whole window. SQLite picks the latter unless the
+    time and strategy terms are made unusable for indexes with a unary ``+``. PostgreSQL plans
+    from statistics and a two-sided id range, and gets the plain column.
+    """
+
+    inherit_cache = True
+    name = "unindexed"
+
+
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    (col,) = list(element.clauses)
+    return f"+{compiler.process(col, **kw)}"
+
+
+@compiles(unindexed, "postgresql")
+def _unindexed_postgresql(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    (col,) = list(element.clauses)
+    return str(compiler.process(col, **kw))
+
+
 def bucket_expr(ts: ColumnElement[datetime], seconds: int) -> epoch_bucket:
     """The ``epoch_bucket`` expression for a timestamp column and a bucket size in seconds."""
     return epoch_bucket(ts, seconds)
@@ -131,3 +158,51 @@ def configure_engine(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        _ensure_math_functions(dbapi_connection)
+
+
+def _ensure_math_functions(dbapi_connection: Any) -> None:
+    """SQLite builds without SQLITE_ENABLE_MATH_FUNCTIONS lack ln/ceil: supply Python's."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT ln(2.0), ceil(1.5)")
+    except Exception:  # the driver's OperationalError: no such function
+        raw = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+        create = getattr(raw, "_conn", raw).create_function
+        create("ln", 1, lambda x: None if x is None or x <= 0 else math.log(x), deterministic=True)
+        create("ceil", 1, lambda x: None if x is None else math.ceil(x), deterministic=True)
+    finally:
+        cursor.close()
+
+
+async def wait_for_inflight(conn: AsyncConnection, timeout_s: float = 10.0) -> bool:
+    """Wait until every write transaction running now has ended; ``False`` on timeout.
+
+    The rollup job reads ``max(id)`` and then folds rows up to it. On PostgreSQL a transaction
+    that took a smaller id from the sequence may still be uncommitted at that moment; waiting
+    for the transactions in progress (``pg_current_snapshot``) closes that gap. SQLite has one
+    writer at a time and hands out rowids above every committed one, so there is no gap.
+    """
+    if conn.dialect.name != "postgresql":
+        return True
+    snapshot = await conn.scalar(
+        text("SELECT array_agg(CAST(x AS text)) FROM pg_snapshot_xip(pg_current_snapshot()) x")
+    )
+    await conn.commit()
+    waiting = list(snapshot or [])
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while waiting:
+        running = await conn.scalar(
+            text(
+                "SELECT count(*) FROM unnest(CAST(:xids AS text[])) AS x "
+                "WHERE pg_xact_status(CAST(x AS xid8)) = 'in progress'"
+            ),
+            {"xids": waiting},
+        )
+        await conn.commit()
+        if not running:
+            return True
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True

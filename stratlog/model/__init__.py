@@ -1,6 +1,15 @@
 """Typed SQLAlchemy models."""
 
 from stratlog.model.base import Base
+from stratlog.model.rollup import RollupState, StrategyExecutionBin, StrategyExecutionRollup
 from stratlog.model.strategy_execution_log import STATUSES, Status, StrategyExecutionLog
 
-__all__ = ["STATUSES", "Base", "Status", "StrategyExecutionLog"]
+__all__ = [
+    "STATUSES",
+    "Base",
+    "RollupState",
+    "Status",
+    "StrategyExecutionBin",
+    "StrategyExecutionLog",
+    "StrategyExecutionRollup",
+]

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ColumnElement,
     Dialect,
     Executable,
+    Subquery,
     Table,
     bindparam,
     func,
@@ -24,9 +25,12 @@ from sqlalchemy import (
 )
 
 from stratlog.dialect import binary_order, epoch_bucket
+from stratlog.model.rollup import StrategyExecutionBin, StrategyExecutionRollup
 from stratlog.model.strategy_execution_log import STATUSES, StrategyExecutionLog
 from stratlog.repository.base import BaseRepository, SessionFactory
-from stratlog.timewindow import Window
+from stratlog.repository.sources import ROLLUP_SECONDS, Spec, plan_window, union_source
+from stratlog.sketch import bin_sql
+from stratlog.timewindow import Window, as_utc
 
 LIST_LIMIT_MAX = 200
 SAMPLE_LIMIT_MAX = 1000
@@ -56,8 +60,12 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         self,
         session_factory: SessionFactory,
         model: type[StrategyExecutionLog] = StrategyExecutionLog,
+        *,
+        use_rollups: bool = True,
     ) -> None:
         super().__init__(session_factory, model)
+        #: False reads the audit rows only: the plain implementation (benchmark floor, tests).
+        self.use_rollups = use_rollups
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -75,6 +83,34 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         if window.until is not None:
             terms.append(m.createdAt < window.until)
         return terms
+
+    def _source(
+        self,
+        strategyId: str | None,
+        sinceDt: datetime | None,
+        untilDt: datetime | None,
+        spec: Spec,
+        *,
+        grain: int = ROLLUP_SECONDS,
+        bins_kind: int | None = None,
+        raw_where: Sequence[ColumnElement[bool]] = (),
+    ) -> Subquery:
+        """Rows for one strategy and window: rollup buckets plus raw edges (see ``sources``)."""
+        if strategyId is not None and not isinstance(strategyId, str):
+            raise TypeError(f"strategyId must be a string, got {type(strategyId).__name__}")
+        window = Window.of(sinceDt, untilDt)
+        rollups = self.use_rollups and grain % ROLLUP_SECONDS == 0
+        plan = plan_window(window, ROLLUP_SECONDS, rollups)
+        table: Any = StrategyExecutionRollup if bins_kind is None else StrategyExecutionBin
+        rollup_where = [table.kind == bins_kind] if bins_kind is not None else []
+        return union_source(
+            plan,
+            spec,
+            strategy_id=strategyId,
+            rollup_model=table,
+            rollup_where=rollup_where,
+            raw_where=raw_where,
+        )
 
     async def _rows(self, stmt: Executable) -> list[Any]:
         async with self.session_factory() as session:
@@ -149,12 +185,9 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         untilDt: datetime | None = None,
     ) -> dict[str, int]:
         """Counts grouped by status; only statuses that occur."""
-        m = self.model
-        stmt = (
-            select(m.status, func.count().label("count"))
-            .where(*self._scope(strategyId, sinceDt, untilDt))
-            .group_by(m.status)
-        )
+        m, r = self.model, StrategyExecutionRollup
+        src = self._source(strategyId, sinceDt, untilDt, {"status": (r.status, m.status), **_N})
+        stmt = select(src.c.status, func.sum(src.c.n).label("count")).group_by(src.c.status)
         return {status: int(count) for status, count in await self._rows(stmt)}
 
     async def count_by_error_code(
@@ -167,13 +200,15 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
     ) -> list[dict[str, Any]]:
         """Top error codes: count desc, ties by code asc; rows without a code are left out."""
         limit = min(_positive_limit(limit), TOP_LIMIT_MAX)
-        m = self.model
-        count = func.count().label("count")
+        m, r = self.model, StrategyExecutionRollup
+        spec: Spec = {"code": (r.errorCode, m.errorCode), **_N}
+        src = self._source(strategyId, sinceDt, untilDt, spec)
+        count = func.sum(src.c.n).label("count")
         stmt = (
-            select(m.errorCode, count)
-            .where(*self._scope(strategyId, sinceDt, untilDt), m.errorCode.is_not(None))
-            .group_by(m.errorCode)
-            .order_by(count.desc(), binary_order(m.errorCode))
+            select(src.c.code, count)
+            .where(src.c.code.is_not(None))
+            .group_by(src.c.code)
+            .order_by(count.desc(), binary_order(src.c.code))
             .limit(limit)
         )
         return [{"errorCode": code, "count": int(n)} for code, n in await self._rows(stmt)]
@@ -188,13 +223,13 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
     ) -> list[dict[str, Any]]:
         """Rule cases that fired: count desc, ties by name asc, the ``None`` bucket last."""
         limit = min(_positive_limit(limit), TOP_LIMIT_MAX)
-        m = self.model
-        count = func.count().label("count")
+        m, r = self.model, StrategyExecutionRollup
+        src = self._source(strategyId, sinceDt, untilDt, {"case": (r.caseName, m.caseName), **_N})
+        count = func.sum(src.c.n).label("count")
         stmt = (
-            select(m.caseName, count)
-            .where(*self._scope(strategyId, sinceDt, untilDt))
-            .group_by(m.caseName)
-            .order_by(count.desc(), m.caseName.is_(None), binary_order(m.caseName))
+            select(src.c.case, count)
+            .group_by(src.c.case)
+            .order_by(count.desc(), src.c.case.is_(None), binary_order(src.c.case))
             .limit(limit)
         )
         return [{"caseName": name, "count": int(n)} for name, n in await self._rows(stmt)]
@@ -207,30 +242,41 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         untilDt: datetime | None = None,
     ) -> dict[str, Any]:
         """count, avg/min/max/sum of duration and nodes, and the sum of points, in one row."""
-        m = self.model
+        m, r = self.model, StrategyExecutionRollup
+        spec: Spec = {
+            **_N,
+            "dur_sum": (r.durSum, m.durationMs),
+            "dur_min": (r.durMin, m.durationMs),
+            "dur_max": (r.durMax, m.durationMs),
+            "nodes_sum": (r.nodesSum, m.nodes),
+            "nodes_min": (r.nodesMin, m.nodes),
+            "nodes_max": (r.nodesMax, m.nodes),
+            "points_sum": (r.pointsSum, m.points),
+        }
+        c = self._source(strategyId, sinceDt, untilDt, spec).c
         stmt = select(
-            func.count().label("count"),
-            func.avg(m.durationMs).label("avgDurationMs"),
-            func.min(m.durationMs).label("minDurationMs"),
-            func.max(m.durationMs).label("maxDurationMs"),
-            func.sum(m.durationMs).label("sumDurationMs"),
-            func.avg(m.nodes).label("avgNodes"),
-            func.min(m.nodes).label("minNodes"),
-            func.max(m.nodes).label("maxNodes"),
-            func.sum(m.nodes).label("sumNodes"),
-            func.sum(m.points).label("sumPoints"),
-        ).where(*self._scope(strategyId, sinceDt, untilDt))
+            func.coalesce(func.sum(c.n), 0).label("count"),
+            func.sum(c.dur_sum).label("sumDurationMs"),
+            func.min(c.dur_min).label("minDurationMs"),
+            func.max(c.dur_max).label("maxDurationMs"),
+            func.sum(c.nodes_sum).label("sumNodes"),
+            func.min(c.nodes_min).label("minNodes"),
+            func.max(c.nodes_max).label("maxNodes"),
+            func.sum(c.points_sum).label("sumPoints"),
+        )
         row = (await self._rows(stmt))[0]
+        count = int(row.count)
+        sum_duration, sum_nodes = _float(row.sumDurationMs), _int(row.sumNodes)
         return {
-            "count": int(row.count),
-            "avgDurationMs": _float(row.avgDurationMs),
+            "count": count,
+            "avgDurationMs": sum_duration / count if count and sum_duration is not None else None,
             "minDurationMs": _float(row.minDurationMs),
             "maxDurationMs": _float(row.maxDurationMs),
-            "sumDurationMs": _float(row.sumDurationMs),
-            "avgNodes": _float(row.avgNodes),
+            "sumDurationMs": sum_duration,
+            "avgNodes": sum_nodes / count if count and sum_nodes is not None else None,
             "minNodes": _int(row.minNodes),
             "maxNodes": _int(row.maxNodes),
-            "sumNodes": _int(row.sumNodes),
+            "sumNodes": sum_nodes,
             "sumPoints": _float(row.sumPoints),
         }
 
@@ -290,38 +336,108 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
     ) -> list[dict[str, Any]]:
         """Runs per epoch-aligned bucket and status, sorted by bucket start then status."""
         seconds = _positive_limit(bucketSeconds, "bucketSeconds")
-        m = self.model
+        m, r = self.model, StrategyExecutionRollup
         # The bucket size is inlined as a validated integer literal: PostgreSQL only accepts the
         # SELECT expression under GROUP BY when both carry the very same text, not two parameters.
-        bucket = epoch_bucket(m.createdAt, literal_column(str(int(seconds)))).label("bucket")
+        n: ColumnElement[int] = literal_column(str(int(seconds)))
+        spec: Spec = {
+            "bucket": (epoch_floor(r.bucketEpoch, n), epoch_bucket(m.createdAt, n)),
+            "status": (r.status, m.status),
+            **_N,
+        }
+        src = self._source(strategyId, sinceDt, untilDt, spec, grain=seconds)
         stmt = (
-            select(bucket, m.status, func.count().label("count"))
-            .where(*self._scope(strategyId, sinceDt, untilDt))
-            .group_by(bucket, m.status)
-            .order_by(bucket, binary_order(m.status))
+            select(src.c.bucket, src.c.status, func.sum(src.c.n).label("count"))
+            .group_by(src.c.bucket, src.c.status)
+            .order_by(src.c.bucket, binary_order(src.c.status))
         )
         return [
             {
                 "bucketStart": datetime.fromtimestamp(int(start), UTC),
                 "status": status,
-                "count": int(n),
+                "count": int(count),
             }
-            for start, status, n in await self._rows(stmt)
+            for start, status, count in await self._rows(stmt)
         ]
 
     async def list_strategies(self) -> list[dict[str, Any]]:
         """Every strategy with its row count and last ``createdAt``, by strategyId."""
-        m = self.model
+        m, r = self.model, StrategyExecutionRollup
+        spec: Spec = {
+            "sid": (r.strategyId, m.strategyId),
+            "last": (r.createdMax, m.createdAt),
+            **_N,
+        }
+        src = self._source(None, None, None, spec)
+        last = func.max(src.c.last)
         stmt = (
-            select(
-                m.strategyId,
-                func.count().label("count"),
-                func.max(m.createdAt).label("lastCreatedAt"),
-            )
-            .group_by(m.strategyId)
-            .order_by(binary_order(m.strategyId))
+            select(src.c.sid, func.sum(src.c.n).label("count"), last.label("lastCreatedAt"))
+            .group_by(src.c.sid)
+            .order_by(binary_order(src.c.sid))
         )
         return [
-            {"strategyId": sid, "count": int(n), "lastCreatedAt": last}
-            for sid, n, last in await self._rows(stmt)
+            {"strategyId": sid, "count": int(n), "lastCreatedAt": as_utc(_parse_dt(lastAt))}
+            for sid, n, lastAt in await self._rows(stmt)
         ]
+
+    async def value_bins(
+        self,
+        *,
+        strategyId: str,
+        sinceDt: datetime | None = None,
+        untilDt: datetime | None = None,
+        kind: str = "duration",
+    ) -> list[tuple[int, int]]:
+        """Log-spaced histogram of durations or points in the window: ``[(bin, count), ...]``.
+
+        Mergeable bins with a relative accuracy of ``stratlog.sketch.ALPHA`` (see there); the
+        service turns them into p50 / p95 / p99 over the whole window.
+        """
+        column, kind_code = self._value_column(kind)
+        b = StrategyExecutionBin
+        spec: Spec = {"bin": (b.bin, bin_sql(column)), "n": (b.n, literal_column("1"))}
+        extra = [column.is_not(None)] if kind == "points" else []
+        src = self._source(strategyId, sinceDt, untilDt, spec, bins_kind=kind_code, raw_where=extra)
+        stmt = select(src.c.bin, func.sum(src.c.n).label("n")).group_by(src.c.bin)
+        return [(int(bin_), int(n)) for bin_, n in await self._rows(stmt)]
+
+    async def window_values(
+        self,
+        *,
+        strategyId: str,
+        sinceDt: datetime | None = None,
+        untilDt: datetime | None = None,
+        kind: str = "duration",
+        limit: int = 100_000,
+    ) -> list[float]:
+        """Up to ``limit`` durations or (non-null) points of the window, for exact percentiles."""
+        column, _ = self._value_column(kind)
+        stmt = (
+            select(column)
+            .where(*self._scope(strategyId, sinceDt, untilDt), column.is_not(None))
+            .limit(_positive_limit(limit))
+        )
+        return [float(value) for (value,) in await self._rows(stmt)]
+
+    def _value_column(self, kind: str) -> tuple[Any, int]:
+        if kind not in VALUE_KINDS:
+            raise ValueError(f"unknown kind {kind!r}: expected one of {', '.join(VALUE_KINDS)}")
+        column = self.model.durationMs if kind == "duration" else self.model.points
+        return column, VALUE_KINDS[kind]
+
+
+_N: Spec = {"n": (StrategyExecutionRollup.n, literal_column("1"))}
+VALUE_KINDS = {"duration": 0, "points": 1}
+
+
+def epoch_floor(epoch: Any, seconds: Any) -> ColumnElement[int]:
+    """Start of the ``seconds`` bucket holding an integer epoch column (floor, also below 0)."""
+    result: ColumnElement[int] = epoch - (((epoch % seconds) + seconds) % seconds)
+    return result
+
+
+def _parse_dt(value: Any) -> datetime | None:
+    # max() over a UNION of two timestamp columns loses the column type on SQLite: raw text.
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))

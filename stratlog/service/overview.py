@@ -8,11 +8,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from stratlog.model.strategy_execution_log import STATUSES
-from stratlog.repository.strategy_execution_log_repository import (
-    SAMPLE_LIMIT_MAX,
-    StrategyExecutionLogRepository,
+from stratlog.repository.strategy_execution_log_repository import StrategyExecutionLogRepository
+from stratlog.service.stats import (
+    HistogramBin,
+    Percentiles,
+    histogram,
+    histogram_from_bins,
+    percentiles,
+    percentiles_from_bins,
 )
-from stratlog.service.stats import HistogramBin, Percentiles, histogram, percentiles
 from stratlog.timewindow import Window
 
 #: Bucket sizes the timeseries may use, smallest first (seconds).
@@ -21,6 +25,8 @@ BUCKET_CHOICES = (
     604800,
 )  # fmt: skip
 MAX_BUCKETS = 150
+#: Windows with at most this many runs get exact percentiles; larger ones use the histograms.
+EXACT_LIMIT = 100_000
 
 
 def choose_bucket_seconds(window_seconds: float) -> int:
@@ -93,26 +99,50 @@ async def fetch_overview(
             errors_t = tg.create_task(r.count_by_error_code(**scope, limit=top))
             cases_t = tg.create_task(r.count_by_case_name(**scope, limit=top))
             summary_t = tg.create_task(r.duration_and_nodes_summary(**scope))
-            durations_t = tg.create_task(r.sample_durations(**scope))
-            points_t = tg.create_task(r.sample_points(**scope))
+            duration_bins_t = tg.create_task(r.value_bins(**scope, kind="duration"))
+            point_bins_t = tg.create_task(r.value_bins(**scope, kind="points"))
             series_t = tg.create_task(r.timeseries(**scope, bucketSeconds=bucket))
     except ExceptionGroup as group:  # callers handle one plain error (e.g. database down)
         raise group.exceptions[0] from None
-    status, summary, points = status_t.result(), summary_t.result(), points_t.result()
-    total = int(summary["count"])
-    # A sample shorter than the cap is every matching row; otherwise estimate the points rows.
-    points_total = len(points) if len(points) < SAMPLE_LIMIT_MAX else status.get("ok", 0)
+    summary = summary_t.result()
+    durations, points, points_hist = await _distributions(
+        r, scope, int(summary["count"]), duration_bins_t.result(), point_bins_t.result()
+    )
     return Overview(
         strategyId=strategyId,
         since=since,
         until=until,
         bucketSeconds=bucket,
-        statusCounts=status,
+        statusCounts=status_t.result(),
         errorCodes=errors_t.result(),
         caseNames=cases_t.result(),
         summary=summary,
-        durations=percentiles(durations_t.result(), total),
-        points=percentiles(points, max(points_total, len(points))),
-        pointsHistogram=histogram(points),
+        durations=durations,
+        points=points,
+        pointsHistogram=points_hist,
         timeseries=series_t.result(),
     )
+
+
+async def _distributions(
+    r: StrategyExecutionLogRepository,
+    scope: dict[str, Any],
+    total: int,
+    duration_bins: list[tuple[int, int]],
+    point_bins: list[tuple[int, int]],
+) -> tuple[Percentiles, Percentiles, list[HistogramBin]]:
+    """Exact percentiles when the window is small, else ±1 % from the log histograms."""
+    if total > EXACT_LIMIT:
+        return (
+            percentiles_from_bins(duration_bins),
+            percentiles_from_bins(point_bins),
+            histogram_from_bins(point_bins),
+        )
+    try:
+        async with asyncio.TaskGroup() as tg:
+            durations_t = tg.create_task(r.window_values(**scope, limit=EXACT_LIMIT))
+            points_t = tg.create_task(r.window_values(**scope, kind="points", limit=EXACT_LIMIT))
+    except ExceptionGroup as group:
+        raise group.exceptions[0] from None
+    durations, points = durations_t.result(), points_t.result()
+    return percentiles(durations), percentiles(points), histogram(points)

@@ -6,6 +6,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from stratlog import sketch
+
+#: What the dashboard promises for percentiles read from the histograms.
+PROMISED_ERROR = 0.01
+
 
 @dataclass(frozen=True)
 class Percentiles:
@@ -17,13 +22,17 @@ class Percentiles:
     n: int
     total: int
     exact: bool
+    #: Bound on the relative error of each figure: 0 when exact.
+    relativeError: float = 0.0
 
     def describe(self) -> str:
-        """Where the figures come from, for a caption: exact, or from a sample of how many."""
+        """Where the figures come from, for a caption: exact, histogram (±1 %) or a sample."""
         if self.total == 0:
             return "no runs in this window"
         if self.exact:
             return f"exact, over all {self.total:,} runs"
+        if self.n >= self.total:
+            return f"±{PROMISED_ERROR:.0%} (log histogram), over all {self.total:,} runs"
         return f"estimated from a sample of the {self.n:,} most recent of {self.total:,} runs"
 
 
@@ -56,6 +65,13 @@ def percentiles(sample: Sequence[float], total: int | None = None) -> Percentile
     )
 
 
+def percentiles_from_bins(bins: Sequence[tuple[int, int]]) -> Percentiles:
+    """p50/p95/p99 over every row of the window from its log-spaced bins (within ±1 %)."""
+    total = sum(n for _, n in bins)
+    p50, p95, p99 = sketch.quantiles(bins, (0.50, 0.95, 0.99))
+    return Percentiles(p50, p95, p99, total, total, total == 0, sketch.ALPHA)
+
+
 @dataclass(frozen=True)
 class HistogramBin:
     """One bin ``[start, end)`` (the last one includes ``end``) and how many values fell in it."""
@@ -67,17 +83,28 @@ class HistogramBin:
 
 def histogram(values: Sequence[float], bins: int = 20) -> list[HistogramBin]:
     """Equal-width bins between the smallest and largest value; one bin when all are equal."""
+    return weighted_histogram([(v, 1) for v in values], bins)
+
+
+def histogram_from_bins(log_bins: Sequence[tuple[int, int]], bins: int = 20) -> list[HistogramBin]:
+    """Equal-width histogram of the values behind log-spaced bins (each at its representative)."""
+    return weighted_histogram([(sketch.representative(b), n) for b, n in log_bins], bins)
+
+
+def weighted_histogram(values: Sequence[tuple[float, int]], bins: int = 20) -> list[HistogramBin]:
+    """Equal-width bins over (value, weight) pairs; one bin when all values are equal."""
     if bins < 1:
         raise ValueError(f"bins must be at least 1, got {bins}")
+    values = [(v, w) for v, w in values if w > 0]
     if not values:
         return []
-    low, high = min(values), max(values)
+    low, high = min(v for v, _ in values), max(v for v, _ in values)
     if low == high:
-        return [HistogramBin(low, high, len(values))]
+        return [HistogramBin(low, high, sum(w for _, w in values))]
     width = (high - low) / bins
     counts = [0] * bins
-    for value in values:
-        counts[min(int((value - low) / width), bins - 1)] += 1
+    for value, weight in values:
+        counts[min(int((value - low) / width), bins - 1)] += weight
     return [
         HistogramBin(low + i * width, high if i == bins - 1 else low + (i + 1) * width, c)
         for i, c in enumerate(counts)

@@ -1,0 +1,200 @@
+"""The rollup job: folds audit rows into the hourly rollup tables, up to a watermark id.
+
+Each run takes the rows with ``watermark < id <= upper`` (at most ``batch_rows`` of them), adds
+their aggregates and histogram bins to the rollup tables, merges the touched buckets back to one
+row per key, and moves the watermark, all in one transaction. Runs are serialised by the lock on
+the watermark row, so running the job twice at once, or again after a crash, counts no row twice
+and loses none. Readers stay exact whatever the job has done: rows above the watermark are read
+raw (see ``stratlog.repository.sources``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, literal, literal_column, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from stratlog.dialect import epoch_bucket, wait_for_inflight
+from stratlog.model.rollup import RollupState, StrategyExecutionBin, StrategyExecutionRollup
+from stratlog.model.strategy_execution_log import StrategyExecutionLog
+from stratlog.repository.sources import ROLLUP_NAME, ROLLUP_SECONDS
+from stratlog.sketch import bin_sql
+
+log = logging.getLogger("stratlog.rollup")
+
+L, R, B = StrategyExecutionLog, StrategyExecutionRollup, StrategyExecutionBin
+GROUP_KEYS = ("strategy_id", "bucket_epoch", "status", "error_code", "case_name")
+
+
+@dataclass(frozen=True)
+class RollupRun:
+    """What one run did: rows folded in, the new watermark, and how far behind it still is."""
+
+    rows: int
+    watermark: int
+    behind: int
+    seconds: float
+
+
+class RollupJob:
+    """Keeps the rollup tables up to date; ``run_once``, ``catch_up`` or ``run_forever``."""
+
+    def __init__(self, engine: AsyncEngine, batch_rows: int = 250_000) -> None:
+        if batch_rows < 1:
+            raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
+        self.engine = engine
+        self.batch_rows = batch_rows
+
+    async def run_once(self) -> RollupRun:
+        """Fold in the next batch of rows (possibly none) in one transaction."""
+        started = time.perf_counter()
+        async with self.engine.connect() as conn:
+            newest = int(await conn.scalar(select(func.coalesce(func.max(L.id), 0))) or 0)
+            await conn.commit()
+            if not await wait_for_inflight(conn):
+                log.warning("rollup postponed: a write transaction is still running")
+                return RollupRun(0, -1, -1, time.perf_counter() - started)
+        async with self.engine.begin() as conn:
+            mark = await self._lock_watermark(conn)
+            upper = min(newest, mark + self.batch_rows)
+            rows = 0
+            if upper > mark:
+                rows = await self._fold(conn, mark, upper)
+                await conn.execute(
+                    update(RollupState)
+                    .where(RollupState.name == ROLLUP_NAME)
+                    .values(watermark=upper, updatedAt=datetime.now(UTC))
+                )
+                mark = upper
+        return RollupRun(rows, mark, max(newest - mark, 0), time.perf_counter() - started)
+
+    async def catch_up(self, progress: Callable[[RollupRun], None] | None = None) -> int:
+        """Run until the watermark reaches the newest row; returns the rows folded in."""
+        total = 0
+        while True:
+            run = await self.run_once()
+            total += run.rows
+            if progress is not None:
+                progress(run)
+            if run.rows == 0 or run.behind == 0:
+                return total
+
+    async def run_forever(self, interval_s: float = 5.0, stop: asyncio.Event | None = None) -> None:
+        """Catch up every ``interval_s`` seconds until ``stop`` is set; failures are logged."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            try:
+                await self.catch_up()
+            except Exception as exc:  # keep going: the database may come back
+                log.warning("rollup run failed: %s: %s", type(exc).__name__, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
+
+    async def _lock_watermark(self, conn: AsyncConnection) -> int:
+        # A write first: on SQLite it takes the write lock before anything is read; on
+        # PostgreSQL it locks the row, so concurrent runs queue up here.
+        stmt = (
+            update(RollupState)
+            .where(RollupState.name == ROLLUP_NAME)
+            .values(updatedAt=datetime.now(UTC))
+            .returning(RollupState.watermark)
+        )
+        mark = (await conn.execute(stmt)).scalar()
+        if mark is None:
+            await conn.execute(insert(RollupState).values(name=ROLLUP_NAME, watermark=0))
+            return 0
+        return int(mark)
+
+    async def _fold(self, conn: AsyncConnection, low: int, high: int) -> int:
+        new_rows = (L.id > low, L.id <= high)
+        count = int(await conn.scalar(select(func.count()).where(*new_rows)) or 0)
+        if count == 0:
+            return 0
+        await self._fold_aggregates(conn, new_rows)
+        await self._fold_bins(conn, new_rows)
+        return count
+
+    async def _fold_aggregates(self, conn: AsyncConnection, new_rows: tuple[Any, ...]) -> None:
+        hour = epoch_bucket(L.createdAt, literal_column(str(ROLLUP_SECONDS)))
+        keys = (L.strategyId, hour, L.status, L.errorCode, L.caseName)
+        fresh = (
+            select(
+                *keys,
+                func.count(),
+                func.sum(L.durationMs),
+                func.min(L.durationMs),
+                func.max(L.durationMs),
+                func.sum(L.nodes),
+                func.min(L.nodes),
+                func.max(L.nodes),
+                func.sum(L.points),
+                func.count(L.points),
+                func.max(L.createdAt),
+            )
+            .where(*new_rows)
+            .group_by(*keys)
+        )
+        await self._append_and_merge(conn, R, fresh, _merge_aggregates)
+
+    async def _fold_bins(self, conn: AsyncConnection, new_rows: tuple[Any, ...]) -> None:
+        hour = epoch_bucket(L.createdAt, literal_column(str(ROLLUP_SECONDS)))
+        for kind, column in ((0, L.durationMs), (1, L.points)):
+            bin_ = bin_sql(column)
+            fresh = (
+                select(L.strategyId, hour, literal(kind), bin_, func.count())
+                .where(*new_rows, column.is_not(None))
+                .group_by(L.strategyId, hour, bin_)
+            )
+            await self._append_and_merge(conn, B, fresh, _merge_bins)
+
+    async def _append_and_merge(
+        self,
+        conn: AsyncConnection,
+        table: Any,
+        fresh: Any,
+        merged: Callable[[Any], Any],
+    ) -> None:
+        """Insert new aggregates, then replace every touched bucket by one row per key."""
+        before = int(await conn.scalar(select(func.coalesce(func.max(table.id), 0))) or 0)
+        columns = [c.name for c in table.__table__.columns if c.name != "id"]
+        await conn.execute(insert(table).from_select(columns, fresh))
+        after = int(await conn.scalar(select(func.coalesce(func.max(table.id), 0))) or 0)
+        touched = select(table.strategyId, table.bucketEpoch).where(table.id > before).distinct()
+        in_touched = tuple_(table.strategyId, table.bucketEpoch).in_(touched)
+        old = (in_touched, table.id <= after)
+        await conn.execute(insert(table).from_select(columns, merged(old)))
+        await conn.execute(table.__table__.delete().where(*old))
+
+
+def _merge_aggregates(where: tuple[Any, ...]) -> Any:
+    keys = (R.strategyId, R.bucketEpoch, R.status, R.errorCode, R.caseName)
+    return (
+        select(
+            *keys,
+            func.sum(R.n),
+            func.sum(R.durSum),
+            func.min(R.durMin),
+            func.max(R.durMax),
+            func.sum(R.nodesSum),
+            func.min(R.nodesMin),
+            func.max(R.nodesMax),
+            func.sum(R.pointsSum),
+            func.sum(R.pointsN),
+            func.max(R.createdMax),
+        )
+        .where(*where)
+        .group_by(*keys)
+    )
+
+
+def _merge_bins(where: tuple[Any, ...]) -> Any:
+    keys = (B.strategyId, B.bucketEpoch, B.kind, B.bin)
+    return select(*keys, func.sum(B.n)).where(*where).group_by(*keys)
