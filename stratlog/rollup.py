@@ -64,7 +64,7 @@ class RollupJob:
                 return RollupRun(0, -1, -1, time.perf_counter() - started)
         async with self.engine.begin() as conn:
             mark = await self._lock_watermark(conn)
-            upper = min(newest, mark + self.batch_rows)
+            upper = min(newest, await self._batch_end(conn, mark))
             rows = 0
             if upper > mark:
                 rows = await self._fold(conn, mark, upper)
@@ -84,7 +84,7 @@ class RollupJob:
             total += run.rows
             if progress is not None:
                 progress(run)
-            if run.rows == 0 or run.behind == 0:
+            if run.behind <= 0:  # caught up (0), or postponed by a running transaction (-1)
                 return total
 
     async def run_forever(self, interval_s: float = 5.0, stop: asyncio.Event | None = None) -> None:
@@ -112,6 +112,14 @@ class RollupJob:
             await conn.execute(insert(RollupState).values(name=ROLLUP_NAME, watermark=0))
             return 0
         return int(mark)
+
+    async def _batch_end(self, conn: AsyncConnection, mark: int) -> int:
+        """The id of the ``batch_rows``-th row after the watermark (ids may have gaps)."""
+        stmt = (
+            select(L.id).where(L.id > mark).order_by(L.id).offset(self.batch_rows - 1).limit(1)
+        )
+        end = await conn.scalar(stmt)
+        return int(end) if end is not None else 2**62
 
     async def _fold(self, conn: AsyncConnection, low: int, high: int) -> int:
         new_rows = (L.id > low, L.id <= high)

@@ -53,17 +53,29 @@ def representative(bin_: int) -> float:
 
 
 def quantiles(bins: Iterable[tuple[int, int]], qs: Sequence[float]) -> list[float | None]:
-    """Quantiles (numpy's rank ``q * (n - 1)``) from (bin, count) pairs; ``None`` when empty."""
+    """Quantiles from (bin, count) pairs, interpolated like numpy's default; ``None`` if empty.
+
+    numpy takes the values at ranks ``floor(q (n - 1))`` and the next one and interpolates; here
+    each of those two values is replaced by its bin's representative (within ``ALPHA``), so the
+    answer is within ``ALPHA`` of numpy's whenever both values have the same sign.
+    """
     ordered = sorted((b, n) for b, n in bins if n > 0)
     total = sum(n for _, n in ordered)
     if total == 0:
         return [None for _ in qs]
     answers: list[float | None] = []
     for q in qs:
-        rank, seen = q * (total - 1), 0
-        for b, n in ordered:
-            seen += n
-            if seen > rank:
-                answers.append(representative(b))
-                break
+        rank = q * (total - 1)
+        low, high = _value_at(ordered, math.floor(rank)), _value_at(ordered, math.ceil(rank))
+        answers.append(low + (high - low) * (rank - math.floor(rank)))
     return answers
+
+
+def _value_at(ordered: Sequence[tuple[int, int]], index: int) -> float:
+    """The representative of the value with 0-based rank ``index`` in the sorted bins."""
+    seen = 0
+    for b, n in ordered:
+        seen += n
+        if seen > index:
+            return representative(b)
+    return representative(ordered[-1][0])

@@ -62,9 +62,12 @@ def repo(engine: AsyncEngine) -> StrategyExecutionLogRepository:
 
 
 async def clear(engine: AsyncEngine) -> None:
-    """Delete every audit row (tests start from an empty table)."""
+    """Delete every audit row and rollup, and reset the watermark (tests start from empty)."""
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM strategy_execution_log"))
+        await conn.execute(text("DELETE FROM strategy_execution_rollup"))
+        await conn.execute(text("DELETE FROM strategy_execution_bin"))
+        await conn.execute(text("UPDATE stratlog_rollup_state SET watermark = 0"))
 
 
 @pytest.fixture

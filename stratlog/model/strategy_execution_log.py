@@ -37,6 +37,9 @@ class StrategyExecutionLog(Base):
         CheckConstraint("status IN ('ok', 'error', 'timeout', 'limit')", name="ck_sel_status"),
         CheckConstraint("duration_ms >= 0", name="ck_sel_duration_nonnegative"),
         CheckConstraint("nodes >= 0", name="ck_sel_nodes_nonnegative"),
+        # Ids only ever grow, even after the newest rows were deleted: the rollup watermark is an
+        # id, and a reused id below it would never be counted (SQLite reuses rowids otherwise).
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

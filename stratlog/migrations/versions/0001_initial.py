@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.CheckConstraint("status IN ('ok', 'error', 'timeout', 'limit')", name="ck_sel_status"),
         sa.CheckConstraint("duration_ms >= 0", name="ck_sel_duration_nonnegative"),
         sa.CheckConstraint("nodes >= 0", name="ck_sel_nodes_nonnegative"),
+        sqlite_autoincrement=True,
     )
     op.create_index(
         "ix_strategy_execution_log_strategy_created",
