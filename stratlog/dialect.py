@@ -77,7 +77,9 @@ class epoch_bucket(FunctionElement[int]):
 @compiles(epoch_bucket, "sqlite")
 def _epoch_bucket_sqlite(element: epoch_bucket, compiler: SQLCompiler, **kw: Any) -> str:
     ts, seconds = list(element.clauses)
-    epoch = f"CAST(strftime('%s', {compiler.process(ts, **kw)}) AS INTEGER)"
+    # Cut the stored text to whole seconds first: SQLite parses times to the millisecond and
+    # rounds, so 14:14:59.9996 would otherwise land in the 14:15 bucket.
+    epoch = f"CAST(strftime('%s', substr({compiler.process(ts, **kw)}, 1, 19)) AS INTEGER)"
     n = compiler.process(seconds, **kw)
     # SQLite's % truncates towards zero; ((e % n) + n) % n is the floor modulus.
     return f"({epoch} - ((({epoch} % {n}) + {n}) % {n}))"

@@ -261,3 +261,12 @@ async def test_empty_table_answers(empty_repo: StrategyExecutionLogRepository):
     assert await empty_repo.count_by_status(strategyId="x") == {}
     assert await empty_repo.sample_points(strategyId="x") == []
     assert await empty_repo.insert_many([]) == 0
+
+
+async def test_timeseries_bucket_of_a_time_just_before_the_boundary(
+    empty_repo: StrategyExecutionLogRepository,
+):
+    # SQLite parses times to the millisecond and rounds: 59.9996 s must still be minute 0.
+    await empty_repo.insert_many([make_row(createdAt=T0 + timedelta(seconds=59.9996))])
+    got = await empty_repo.timeseries(strategyId="credit-limit", bucketSeconds=60)
+    assert got == [{"bucketStart": T0, "status": "ok", "count": 1}]
