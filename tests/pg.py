@@ -66,12 +66,13 @@ class PostgresServer:
         """The asyncpg URL of the `postgres` database."""
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
 
-    def start(self) -> None:
+    def start(self, settings: dict[str, str] | None = None) -> None:
         """Start the server (fsync off: the data is thrown away) and wait until it accepts."""
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
         )
+        options += "".join(f" -c {k}={v}" for k, v in (settings or {}).items())
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
 
     def stop(self, mode: str = "fast") -> None:
