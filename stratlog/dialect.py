@@ -177,6 +177,20 @@ def _ensure_math_functions(dbapi_connection: Any) -> None:
         cursor.close()
 
 
+async def bulk_insert(
+    conn: AsyncConnection, table: Any, sql: str, columns: list[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert already bind-processed rows: ``COPY`` on PostgreSQL, ``executemany`` elsewhere."""
+    if conn.dialect.name == "postgresql":
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        await raw.copy_records_to_table(
+            table.name, records=rows, columns=columns, schema_name=table.schema
+        )
+        return
+    await conn.exec_driver_sql(sql, rows)
+
+
 async def wait_for_inflight(conn: AsyncConnection, timeout_s: float = 10.0) -> bool:
     """Wait until every write transaction running now has ended; ``False`` on timeout.
 

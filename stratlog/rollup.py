@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from stratlog.dialect import epoch_bucket, wait_for_inflight
 from stratlog.model.rollup import RollupState, StrategyExecutionBin, StrategyExecutionRollup
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
-from stratlog.repository.sources import ROLLUP_NAME, ROLLUP_SECONDS
+from stratlog.repository.sources import GRAINS, ROLLUP_NAME, epoch_floor
 from stratlog.sketch import bin_sql
 
 log = logging.getLogger("stratlog.rollup")
@@ -115,9 +115,7 @@ class RollupJob:
 
     async def _batch_end(self, conn: AsyncConnection, mark: int) -> int:
         """The id of the ``batch_rows``-th row after the watermark (ids may have gaps)."""
-        stmt = (
-            select(L.id).where(L.id > mark).order_by(L.id).offset(self.batch_rows - 1).limit(1)
-        )
+        stmt = select(L.id).where(L.id > mark).order_by(L.id).offset(self.batch_rows - 1).limit(1)
         end = await conn.scalar(stmt)
         return int(end) if end is not None else 2**62
 
@@ -131,8 +129,7 @@ class RollupJob:
         return count
 
     async def _fold_aggregates(self, conn: AsyncConnection, new_rows: tuple[Any, ...]) -> None:
-        hour = epoch_bucket(L.createdAt, literal_column(str(ROLLUP_SECONDS)))
-        keys = (L.strategyId, hour, L.status, L.errorCode, L.caseName)
+        keys = (L.strategyId, HOUR_GRAIN, _hour(), L.status, L.errorCode, L.caseName)
         fresh = (
             select(
                 *keys,
@@ -148,18 +145,17 @@ class RollupJob:
                 func.max(L.createdAt),
             )
             .where(*new_rows)
-            .group_by(*keys)
+            .group_by(L.strategyId, _hour(), L.status, L.errorCode, L.caseName)
         )
         await self._append_and_merge(conn, R, fresh, _merge_aggregates)
 
     async def _fold_bins(self, conn: AsyncConnection, new_rows: tuple[Any, ...]) -> None:
-        hour = epoch_bucket(L.createdAt, literal_column(str(ROLLUP_SECONDS)))
         for kind, column in ((0, L.durationMs), (1, L.points)):
             bin_ = bin_sql(column)
             fresh = (
-                select(L.strategyId, hour, literal(kind), bin_, func.count())
+                select(L.strategyId, HOUR_GRAIN, _hour(), literal(kind), bin_, func.count())
                 .where(*new_rows, column.is_not(None))
-                .group_by(L.strategyId, hour, bin_)
+                .group_by(L.strategyId, _hour(), bin_)
             )
             await self._append_and_merge(conn, B, fresh, _merge_bins)
 
@@ -168,24 +164,50 @@ class RollupJob:
         conn: AsyncConnection,
         table: Any,
         fresh: Any,
-        merged: Callable[[Any], Any],
+        merged: Callable[[Sequence[Any], Any, Any], Any],
     ) -> None:
-        """Insert new aggregates, then replace every touched bucket by one row per key."""
-        before = int(await conn.scalar(select(func.coalesce(func.max(table.id), 0))) or 0)
+        """Insert new hour aggregates, merge each touched hour, rebuild each touched day."""
         columns = [c.name for c in table.__table__.columns if c.name != "id"]
+        before = await _max_id(conn, table)
         await conn.execute(insert(table).from_select(columns, fresh))
-        after = int(await conn.scalar(select(func.coalesce(func.max(table.id), 0))) or 0)
+        after = await _max_id(conn, table)
+        hour_key = tuple_(table.strategyId, table.bucketEpoch)
         touched = select(table.strategyId, table.bucketEpoch).where(table.id > before).distinct()
-        in_touched = tuple_(table.strategyId, table.bucketEpoch).in_(touched)
-        old = (in_touched, table.id <= after)
-        await conn.execute(insert(table).from_select(columns, merged(old)))
+        old = (table.grain == HOUR, hour_key.in_(touched), table.id <= after)
+        await conn.execute(
+            insert(table).from_select(columns, merged(old, HOUR_GRAIN, table.bucketEpoch))
+        )
         await conn.execute(table.__table__.delete().where(*old))
+        # Days: every day with a merged hour is rebuilt from its hours.
+        day = epoch_floor(table.bucketEpoch, literal_column(str(DAY)))
+        days = select(table.strategyId, day).where(table.id > after).distinct()
+        await conn.execute(table.__table__.delete().where(table.grain == DAY, hour_key.in_(days)))
+        hours_of_days = (table.grain == HOUR, tuple_(table.strategyId, day).in_(days))
+        await conn.execute(
+            insert(table).from_select(columns, merged(hours_of_days, DAY_GRAIN, day))
+        )
 
 
-def _merge_aggregates(where: tuple[Any, ...]) -> Any:
-    keys = (R.strategyId, R.bucketEpoch, R.status, R.errorCode, R.caseName)
+HOUR, DAY = GRAINS
+HOUR_GRAIN: Any = literal_column(str(HOUR))
+DAY_GRAIN: Any = literal_column(str(DAY))
+
+
+def _hour() -> Any:
+    return epoch_bucket(L.createdAt, literal_column(str(HOUR)))
+
+
+async def _max_id(conn: AsyncConnection, table: Any) -> int:
+    return int(await conn.scalar(select(func.coalesce(func.max(table.id), 0))) or 0)
+
+
+def _merge_aggregates(where: Sequence[Any], grain: Any, bucket: Any) -> Any:
+    keys = (R.status, R.errorCode, R.caseName)
     return (
         select(
+            R.strategyId,
+            grain,
+            bucket,
             *keys,
             func.sum(R.n),
             func.sum(R.durSum),
@@ -199,10 +221,13 @@ def _merge_aggregates(where: tuple[Any, ...]) -> Any:
             func.max(R.createdMax),
         )
         .where(*where)
-        .group_by(*keys)
+        .group_by(R.strategyId, bucket, *keys)
     )
 
 
-def _merge_bins(where: tuple[Any, ...]) -> Any:
-    keys = (B.strategyId, B.bucketEpoch, B.kind, B.bin)
-    return select(*keys, func.sum(B.n)).where(*where).group_by(*keys)
+def _merge_bins(where: Sequence[Any], grain: Any, bucket: Any) -> Any:
+    return (
+        select(B.strategyId, grain, bucket, B.kind, B.bin, func.sum(B.n))
+        .where(*where)
+        .group_by(B.strategyId, bucket, B.kind, B.bin)
+    )

@@ -88,19 +88,34 @@ async def test_rollup_backed_answers_equal_the_reference(
 
 
 def test_window_plan_edges_inside_buckets():
-    since = T0 + timedelta(minutes=30)
+    def ep(at: datetime) -> int:
+        return int(at.timestamp())
+
+    since = T0 + timedelta(minutes=30)  # T0 is 12:00
     until = T0 + timedelta(hours=5, minutes=10)
     plan = plan_window(Window.of(since, until))
-    assert plan.whole == (
-        int((T0 + timedelta(hours=1)).timestamp()),
-        int((T0 + timedelta(hours=5)).timestamp()),
-    )
+    assert plan.rollups == ((3600, ep(T0 + timedelta(hours=1)), ep(T0 + timedelta(hours=5))),)
     assert plan.edges == ((since, T0 + timedelta(hours=1)), (T0 + timedelta(hours=5), until))
     short = plan_window(Window.of(since, since + timedelta(minutes=50)))
-    assert short.whole is None and short.edges == ((since, since + timedelta(minutes=50)),)
-    assert plan_window(Window.of(since, until), rollups=False).whole is None
+    assert short.rollups == () and short.edges == ((since, since + timedelta(minutes=50)),)
+    assert plan_window(Window.of(since, until), rollups=False).rollups == ()
     open_ended = plan_window(Window.of(None, None))
-    assert open_ended.whole == (None, None) and open_ended.edges == ()
+    assert open_ended.rollups == ((86400, None, None),) and open_ended.edges == ()
+    days = plan_window(Window.of(since, until + timedelta(days=3)))
+    midnight = T0 + timedelta(hours=12)
+    assert days.rollups == (
+        (86400, ep(midnight), ep(midnight + timedelta(days=2))),
+        (3600, ep(T0 + timedelta(hours=1)), ep(midnight)),
+        (
+            3600,
+            ep(midnight + timedelta(days=2)),
+            ep(until + timedelta(days=3) - timedelta(minutes=10)),
+        ),
+    )
+    assert days.covered == (
+        ep(T0 + timedelta(hours=1)),
+        ep(until + timedelta(days=3) - timedelta(minutes=10)),
+    )
 
 
 async def test_percentiles_within_one_percent_of_numpy(empty_repo, engine):
@@ -133,10 +148,15 @@ async def test_percentiles_within_one_percent_of_numpy(empty_repo, engine):
                 )
 
 
-async def rollup_total(engine: AsyncEngine) -> int:
+async def rollup_total(engine: AsyncEngine, grain: int = 3600) -> int:
     async with engine.connect() as conn:
         return int(
-            await conn.scalar(select(func.coalesce(func.sum(StrategyExecutionRollup.n), 0))) or 0
+            await conn.scalar(
+                select(func.coalesce(func.sum(StrategyExecutionRollup.n), 0)).where(
+                    StrategyExecutionRollup.grain == grain
+                )
+            )
+            or 0
         )
 
 
@@ -147,10 +167,10 @@ async def test_rollup_is_idempotent(empty_repo, engine):
     job = RollupJob(engine, batch_rows=77)
     assert await job.catch_up() == 500
     assert await job.catch_up() == 0
-    assert await rollup_total(engine) == 500
+    assert await rollup_total(engine) == 500 == await rollup_total(engine, 86400)
     async with engine.connect() as conn:
         keys = await conn.scalar(select(func.count()).select_from(StrategyExecutionRollup))
-    assert keys == 9  # one row per hour and key after merging: 500 minutes span 9 hours
+    assert keys == 9 + 1  # one row per key and hour (500 minutes: 9 hours) and per day
 
 
 async def test_rollup_concurrent_with_inserts_counts_every_row_once(empty_repo, engine):
@@ -176,7 +196,7 @@ async def test_rollup_concurrent_with_inserts_counts_every_row_once(empty_repo, 
     await asyncio.gather(writer(), roller(RollupJob(engine, 60)), roller(RollupJob(engine, 500)))
     await RollupJob(engine).catch_up()
     assert inserted == 2000
-    assert await rollup_total(engine) == 2000
+    assert await rollup_total(engine) == 2000 == await rollup_total(engine, 86400)
     counts = await empty_repo.count_by_status(strategyId="credit-limit")
     assert counts == {"ok": 2000}
     raw = StrategyExecutionLogRepository(empty_repo.session_factory, use_rollups=False)

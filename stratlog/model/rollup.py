@@ -1,4 +1,4 @@
-"""Rollup tables: per strategy x hour x outcome aggregates and mergeable log-bin histograms.
+"""Rollup tables: per strategy x hour (and day) x outcome aggregates and log-bin histograms.
 
 The rollup job (``stratlog.rollup``) folds audit rows into these tables up to a watermark id
 kept in ``stratlog_rollup_state``; readers combine whole hours from here with raw rows for the
@@ -17,15 +17,20 @@ from stratlog.model.base import Base
 
 
 class StrategyExecutionRollup(Base):
-    """Aggregates of the rows of one strategy, one hour and one (status, code, case)."""
+    """Aggregates of the rows of one strategy, one bucket and one (status, code, case).
+
+    ``grain`` is the bucket size in seconds: 3600 (hours, merged by the rollup job) or 86400
+    (days, rebuilt from the hours of every day the job touched).
+    """
 
     __tablename__ = "strategy_execution_rollup"
     __table_args__ = (
-        Index("ix_strategy_execution_rollup_strategy_bucket", "strategy_id", "bucket_epoch"),
+        Index("ix_strategy_execution_rollup_lookup", "strategy_id", "grain", "bucket_epoch"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     strategyId: Mapped[str] = mapped_column("strategy_id", String(200))
+    grain: Mapped[int] = mapped_column("grain", Integer)
     bucketEpoch: Mapped[int] = mapped_column("bucket_epoch", BigInteger)
     status: Mapped[str] = mapped_column("status", String(16))
     errorCode: Mapped[str | None] = mapped_column("error_code", String(100))
@@ -43,19 +48,21 @@ class StrategyExecutionRollup(Base):
 
 
 class StrategyExecutionBin(Base):
-    """How many durations (kind 0) or points (kind 1) of one strategy and hour fell in a bin."""
+    """How many durations (kind 0) or points (kind 1) of one strategy and bucket fell in a bin."""
 
     __tablename__ = "strategy_execution_bin"
     __table_args__ = (
-        # Covering: percentile queries read (bin, n) for a strategy, kind and hour range from
-        # the index alone.
+        # Covering: percentile queries read (bin, n) for a strategy, kind, grain and bucket
+        # range from the index alone.
         Index(
-            "ix_strategy_execution_bin_lookup", "strategy_id", "kind", "bucket_epoch", "bin", "n"
+            "ix_strategy_execution_bin_lookup",
+            *("strategy_id", "kind", "grain", "bucket_epoch", "bin", "n"),
         ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     strategyId: Mapped[str] = mapped_column("strategy_id", String(200))
+    grain: Mapped[int] = mapped_column("grain", Integer)
     bucketEpoch: Mapped[int] = mapped_column("bucket_epoch", BigInteger)
     kind: Mapped[int] = mapped_column("kind", SmallInteger)
     bin: Mapped[int] = mapped_column("bin", Integer)

@@ -21,8 +21,10 @@ from stratlog.model.rollup import RollupState
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
 from stratlog.timewindow import Window
 
-#: Size of a rollup bucket in seconds: an hour keeps a 30-day window at ~720 buckets.
-ROLLUP_SECONDS = 3600
+#: Rollup bucket sizes in seconds, finest first: hours (merged as rows arrive) and days (rebuilt
+#: from their hours), so a 30-day window reads ~30 day rows plus the hours at its ends.
+GRAINS = (3600, 86400)
+ROLLUP_SECONDS = GRAINS[0]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ROLLUP_NAME = "default"
 
@@ -42,28 +44,61 @@ def from_epoch(seconds: int) -> datetime:
 
 @dataclass(frozen=True)
 class WindowPlan:
-    """Which buckets come from the rollups and which time ranges are read raw."""
+    """Which rollup buckets to read, which span they cover, and which time ranges are raw."""
 
-    whole: tuple[int | None, int | None] | None
+    rollups: tuple[tuple[int, int | None, int | None], ...]  # (grain, lo, hi) in epoch seconds
+    covered: tuple[int | None, int | None] | None  # [lo, hi) of all rollup ranges together
     edges: tuple[tuple[datetime | None, datetime | None], ...]
 
 
-def plan_window(window: Window, grain: int = ROLLUP_SECONDS, rollups: bool = True) -> WindowPlan:
-    """Split a window into whole ``grain`` buckets ``[lo, hi)`` (epoch s) and raw edges."""
+def _ceil(at: datetime | None, grain: int) -> int | None:
+    return None if at is None else -(-epoch_us(at) // (grain * 1_000_000)) * grain
+
+
+def _floor(at: datetime | None, grain: int) -> int | None:
+    return None if at is None else (epoch_us(at) // (grain * 1_000_000)) * grain
+
+
+def _split(lo: int | None, hi: int | None, grains: Sequence[int]) -> list[tuple[int, Any, Any]]:
+    """Cover ``[lo, hi)`` (multiples of the finest grain) with the coarsest buckets that fit."""
+    fine, *coarser = grains
+    if not coarser:
+        return [(fine, lo, hi)]
+    big = coarser[0]
+    big_lo = None if lo is None else -(-lo // big) * big
+    big_hi = None if hi is None else (hi // big) * big
+    if big_lo is not None and big_hi is not None and big_lo >= big_hi:
+        return [(fine, lo, hi)]
+    parts = _split(big_lo, big_hi, coarser)
+    if lo is not None and big_lo is not None and lo < big_lo:
+        parts.append((fine, lo, big_lo))
+    if hi is not None and big_hi is not None and big_hi < hi:
+        parts.append((fine, big_hi, hi))
+    return parts
+
+
+def plan_window(window: Window, grains: Sequence[int] = GRAINS, rollups: bool = True) -> WindowPlan:
+    """Split a window into rollup buckets (coarsest that fit) and raw edges."""
     since, until = window.since, window.until
-    if not rollups:
-        return WindowPlan(None, ((since, until),))
-    unit = grain * 1_000_000
-    lo = None if since is None else -(-epoch_us(since) // unit) * grain
-    hi = None if until is None else (epoch_us(until) // unit) * grain
+    everything_raw = WindowPlan((), None, ((since, until),))
+    if not rollups or not grains:
+        return everything_raw
+    grains = sorted(grains)
+    lo, hi = _ceil(since, grains[0]), _floor(until, grains[0])
     if lo is not None and hi is not None and lo >= hi:
-        return WindowPlan(None, ((since, until),))
+        return everything_raw
     edges = []
     if since is not None and lo is not None and since < from_epoch(lo):
         edges.append((since, from_epoch(lo)))
     if until is not None and hi is not None and from_epoch(hi) < until:
         edges.append((from_epoch(hi), until))
-    return WindowPlan((lo, hi), tuple(edges))
+    return WindowPlan(tuple(_split(lo, hi, grains)), (lo, hi), tuple(edges))
+
+
+def epoch_floor(epoch: Any, seconds: Any) -> ColumnElement[int]:
+    """Start of the ``seconds`` bucket holding an integer epoch column (floor, also below 0)."""
+    result: ColumnElement[int] = epoch - (((epoch % seconds) + seconds) % seconds)
+    return result
 
 
 def watermark() -> ColumnElement[int]:
@@ -103,12 +138,14 @@ def union_source(
     rollup_cols = [expr.label(name) for name, (expr, _) in spec.items()]
     raw_cols = [expr.label(name) for name, (_, expr) in spec.items()]
     parts: list[Select[Any]] = []
-    if plan.whole is not None:
-        lo, hi = plan.whole
-        if strategy_id is not None:
-            rollup_where = [*rollup_where, rollup_model.strategyId == strategy_id]
+    if strategy_id is not None:
+        rollup_where = [*rollup_where, rollup_model.strategyId == strategy_id]
+    for grain, lo, hi in plan.rollups:
         bucket_terms = _time_terms(rollup_model.bucketEpoch, lo, hi)
-        parts.append(select(*rollup_cols).where(*rollup_where, *bucket_terms))
+        parts.append(
+            select(*rollup_cols).where(*rollup_where, rollup_model.grain == grain, *bucket_terms)
+        )
+    if plan.covered is not None:
         parts.append(select(*raw_cols).where(*raw_where, *_after_watermark(plan, strategy_id)))
     for since, until in plan.edges:
         edge = _time_terms(raw.createdAt, since, until)
@@ -121,8 +158,8 @@ def union_source(
 def _after_watermark(plan: WindowPlan, strategy_id: str | None) -> list[ColumnElement[bool]]:
     """Audit rows inside the whole buckets that the rollups do not hold yet, by id range."""
     raw = StrategyExecutionLog
-    assert plan.whole is not None
-    lo, hi = plan.whole
+    assert plan.covered is not None
+    lo, hi = plan.covered
     lo_dt = None if lo is None else from_epoch(lo)
     hi_dt = None if hi is None else from_epoch(hi)
     terms = _time_terms(unindexed(raw.createdAt), lo_dt, hi_dt)

@@ -270,3 +270,15 @@ async def test_timeseries_bucket_of_a_time_just_before_the_boundary(
     await empty_repo.insert_many([make_row(createdAt=T0 + timedelta(seconds=59.9996))])
     got = await empty_repo.timeseries(strategyId="credit-limit", bucketSeconds=60)
     assert got == [{"bucketStart": T0, "status": "ok", "count": 1}]
+
+
+async def test_insert_many_round_trips_every_field(empty_repo: StrategyExecutionLogRepository):
+    row = make_row(
+        inputPayload={"a": [1, 2.5, None, {"é": "x'\""}]},
+        outputPayload=["trace", 1],
+        errorMessage="multi\nline",
+        points=-3.25,
+    )
+    await empty_repo.insert_many([row])
+    (got,) = await empty_repo.list_for_strategy(strategyId="credit-limit")
+    assert {k: v for k, v in got.to_dict().items() if k != "id"} == row

@@ -27,6 +27,7 @@ def upgrade() -> None:
         "strategy_execution_rollup",
         sa.Column("id", BigIntPK, primary_key=True, autoincrement=True),
         sa.Column("strategy_id", sa.String(200), nullable=False),
+        sa.Column("grain", sa.Integer(), nullable=False),
         sa.Column("bucket_epoch", sa.BigInteger(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("error_code", sa.String(100), nullable=True),
@@ -43,14 +44,15 @@ def upgrade() -> None:
         sa.Column("created_max", UTCDateTime(), nullable=False),
     )
     op.create_index(
-        "ix_strategy_execution_rollup_strategy_bucket",
+        "ix_strategy_execution_rollup_lookup",
         "strategy_execution_rollup",
-        ["strategy_id", "bucket_epoch"],
+        ["strategy_id", "grain", "bucket_epoch"],
     )
     op.create_table(
         "strategy_execution_bin",
         sa.Column("id", BigIntPK, primary_key=True, autoincrement=True),
         sa.Column("strategy_id", sa.String(200), nullable=False),
+        sa.Column("grain", sa.Integer(), nullable=False),
         sa.Column("bucket_epoch", sa.BigInteger(), nullable=False),
         sa.Column("kind", sa.SmallInteger(), nullable=False),
         sa.Column("bin", sa.Integer(), nullable=False),
@@ -59,7 +61,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_strategy_execution_bin_lookup",
         "strategy_execution_bin",
-        ["strategy_id", "kind", "bucket_epoch", "bin", "n"],
+        ["strategy_id", "kind", "grain", "bucket_epoch", "bin", "n"],
     )
     op.create_table(
         "stratlog_rollup_state",
