@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, literal, literal_column, select, tuple_, update
+from sqlalchemy import exists, func, insert, literal, literal_column, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm import aliased
 
 from stratlog.dialect import epoch_bucket, wait_for_inflight
 from stratlog.model.rollup import RollupState, StrategyExecutionBin, StrategyExecutionRollup
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
-from stratlog.repository.sources import GRAINS, ROLLUP_NAME, epoch_floor
+from stratlog.repository.sources import GRAINS, ROLLUP_NAME
 from stratlog.sketch import bin_sql
 
 log = logging.getLogger("stratlog.rollup")
@@ -129,85 +130,100 @@ class RollupJob:
         return count
 
     async def _fold_aggregates(self, conn: AsyncConnection, new_rows: tuple[Any, ...]) -> None:
-        keys = (L.strategyId, HOUR_GRAIN, _hour(), L.status, L.errorCode, L.caseName)
-        fresh = (
-            select(
-                *keys,
-                func.count(),
-                func.sum(L.durationMs),
-                func.min(L.durationMs),
-                func.max(L.durationMs),
-                func.sum(L.nodes),
-                func.min(L.nodes),
-                func.max(L.nodes),
-                func.sum(L.points),
-                func.count(L.points),
-                func.max(L.createdAt),
+        for grain in GRAINS:
+            bucket = _bucket(grain)
+            keys = (L.status, L.errorCode, L.caseName)
+            fresh = (
+                select(
+                    L.strategyId,
+                    _literal(grain),
+                    bucket,
+                    *keys,
+                    func.count(),
+                    func.sum(L.durationMs),
+                    func.min(L.durationMs),
+                    func.max(L.durationMs),
+                    func.sum(L.nodes),
+                    func.min(L.nodes),
+                    func.max(L.nodes),
+                    func.sum(L.points),
+                    func.count(L.points),
+                    func.max(L.createdAt),
+                )
+                .where(*new_rows)
+                .group_by(L.strategyId, bucket, *keys)
             )
-            .where(*new_rows)
-            .group_by(L.strategyId, _hour(), L.status, L.errorCode, L.caseName)
-        )
-        await self._append_and_merge(conn, R, fresh, _merge_aggregates)
+            await self._append_and_merge(conn, R, fresh)
 
     async def _fold_bins(self, conn: AsyncConnection, new_rows: tuple[Any, ...]) -> None:
-        for kind, column in ((0, L.durationMs), (1, L.points)):
-            bin_ = bin_sql(column)
-            fresh = (
-                select(L.strategyId, HOUR_GRAIN, _hour(), literal(kind), bin_, func.count())
-                .where(*new_rows, column.is_not(None))
-                .group_by(L.strategyId, _hour(), bin_)
-            )
-            await self._append_and_merge(conn, B, fresh, _merge_bins)
+        for grain in GRAINS:
+            bucket = _bucket(grain)
+            for kind, column in ((0, L.durationMs), (1, L.points)):
+                bin_ = bin_sql(column)
+                fresh = (
+                    select(L.strategyId, _literal(grain), bucket, literal(kind), bin_, func.count())
+                    .where(*new_rows, column.is_not(None))
+                    .group_by(L.strategyId, bucket, bin_)
+                )
+                await self._append_and_merge(conn, B, fresh)
 
-    async def _append_and_merge(
-        self,
-        conn: AsyncConnection,
-        table: Any,
-        fresh: Any,
-        merged: Callable[[Sequence[Any], Any, Any], Any],
-    ) -> None:
-        """Insert new hour aggregates, merge each touched hour, rebuild each touched day."""
+    async def _append_and_merge(self, conn: AsyncConnection, table: Any, fresh: Any) -> None:
+        """Insert new aggregates for one grain; merge the buckets that already had rows.
+
+        Rows arrive roughly in time order, so most buckets a run touches are new and need no
+        merging; only those that already held rows (an hour split across two runs, a late row)
+        are re-aggregated to one row per key.
+        """
         columns = [c.name for c in table.__table__.columns if c.name != "id"]
         before = await _max_id(conn, table)
         await conn.execute(insert(table).from_select(columns, fresh))
         after = await _max_id(conn, table)
-        hour_key = tuple_(table.strategyId, table.bucketEpoch)
-        touched = select(table.strategyId, table.bucketEpoch).where(table.id > before).distinct()
-        old = (table.grain == HOUR, hour_key.in_(touched), table.id <= after)
-        await conn.execute(
-            insert(table).from_select(columns, merged(old, HOUR_GRAIN, table.bucketEpoch))
+        key = _bucket_key(table)
+        old = aliased(table)
+        clashes = (
+            select(*key)
+            .where(
+                table.id > before,
+                exists().where(*(getattr(old, c.key) == c for c in key), old.id <= before),
+            )
+            .distinct()
         )
-        await conn.execute(table.__table__.delete().where(*old))
-        # Days: every day with a merged hour is rebuilt from its hours.
-        day = epoch_floor(table.bucketEpoch, literal_column(str(DAY)))
-        days = select(table.strategyId, day).where(table.id > after).distinct()
-        await conn.execute(table.__table__.delete().where(table.grain == DAY, hour_key.in_(days)))
-        hours_of_days = (table.grain == HOUR, tuple_(table.strategyId, day).in_(days))
-        await conn.execute(
-            insert(table).from_select(columns, merged(hours_of_days, DAY_GRAIN, day))
-        )
+        buckets = [tuple(row) for row in (await conn.execute(clashes)).all()]
+        if not buckets:
+            return
+        for chunk in _chunks(buckets, 500):
+            old_rows = (tuple_(*key).in_(chunk), table.id <= after)
+            merged = _merge_aggregates(old_rows) if table is R else _merge_bins(old_rows)
+            await conn.execute(insert(table).from_select(columns, merged))
+            await conn.execute(table.__table__.delete().where(*old_rows))
 
 
-HOUR, DAY = GRAINS
-HOUR_GRAIN: Any = literal_column(str(HOUR))
-DAY_GRAIN: Any = literal_column(str(DAY))
+def _bucket(grain: int) -> Any:
+    return epoch_bucket(L.createdAt, _literal(grain))
 
 
-def _hour() -> Any:
-    return epoch_bucket(L.createdAt, literal_column(str(HOUR)))
+def _literal(value: int) -> Any:
+    return literal_column(str(int(value)))
+
+
+def _bucket_key(table: Any) -> tuple[Any, ...]:
+    if table is B:
+        return (B.strategyId, B.kind, B.grain, B.bucketEpoch)
+    return (R.strategyId, R.grain, R.bucketEpoch)
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 async def _max_id(conn: AsyncConnection, table: Any) -> int:
     return int(await conn.scalar(select(func.coalesce(func.max(table.id), 0))) or 0)
 
 
-def _merge_aggregates(where: Sequence[Any], grain: Any, bucket: Any) -> Any:
-    keys = (R.status, R.errorCode, R.caseName)
+def _merge_aggregates(where: Sequence[Any]) -> Any:
+    keys = (R.strategyId, R.grain, R.bucketEpoch, R.status, R.errorCode, R.caseName)
     return (
         select(
-            R.strategyId,
-            grain,
-            bucket,
             *keys,
             func.sum(R.n),
             func.sum(R.durSum),
@@ -221,13 +237,10 @@ def _merge_aggregates(where: Sequence[Any], grain: Any, bucket: Any) -> Any:
             func.max(R.createdMax),
         )
         .where(*where)
-        .group_by(R.strategyId, bucket, *keys)
+        .group_by(*keys)
     )
 
 
-def _merge_bins(where: Sequence[Any], grain: Any, bucket: Any) -> Any:
-    return (
-        select(B.strategyId, grain, bucket, B.kind, B.bin, func.sum(B.n))
-        .where(*where)
-        .group_by(B.strategyId, bucket, B.kind, B.bin)
-    )
+def _merge_bins(where: Sequence[Any]) -> Any:
+    keys = (B.strategyId, B.grain, B.bucketEpoch, B.kind, B.bin)
+    return select(*keys, func.sum(B.n)).where(*where).group_by(*keys)

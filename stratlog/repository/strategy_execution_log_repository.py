@@ -409,23 +409,32 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         stmt = select(src.c.bin, func.sum(src.c.n).label("n")).group_by(src.c.bin)
         return [(int(bin_), int(n)) for bin_, n in await self._rows(stmt)]
 
-    async def window_values(
+    async def order_statistics(
         self,
         *,
         strategyId: str,
         sinceDt: datetime | None = None,
         untilDt: datetime | None = None,
         kind: str = "duration",
-        limit: int = 100_000,
-    ) -> list[float]:
-        """Up to ``limit`` durations or (non-null) points of the window, for exact percentiles."""
+        ranks: Sequence[int],
+    ) -> dict[int, float]:
+        """The values at 0-based ``ranks`` of the window's sorted durations or (non-null) points.
+
+        Exact percentiles for small windows without shipping the values: the database sorts,
+        ``row_number()`` picks the few that interpolation needs.
+        """
         column, _ = self._value_column(kind)
-        stmt = (
-            select(column)
+        wanted = sorted({int(r) for r in ranks})
+        if not wanted:
+            return {}
+        rank = (func.row_number().over(order_by=column) - 1).label("rank")
+        inner = (
+            select(column.label("value"), rank)
             .where(*self._scope(strategyId, sinceDt, untilDt), column.is_not(None))
-            .limit(_positive_limit(limit))
+            .subquery()
         )
-        return [float(value) for (value,) in await self._rows(stmt)]
+        stmt = select(inner.c.rank, inner.c.value).where(inner.c.rank.in_(wanted))
+        return {int(r): float(v) for r, v in await self._rows(stmt)}
 
     def _value_column(self, kind: str) -> tuple[Any, int]:
         if kind not in VALUE_KINDS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,6 @@ from stratlog.repository.strategy_execution_log_repository import StrategyExecut
 from stratlog.service.stats import (
     HistogramBin,
     Percentiles,
-    histogram,
     histogram_from_bins,
     percentiles,
     percentiles_from_bins,
@@ -27,6 +27,7 @@ BUCKET_CHOICES = (
 MAX_BUCKETS = 150
 #: Windows with at most this many runs get exact percentiles; larger ones use the histograms.
 EXACT_LIMIT = 100_000
+QUANTILES = (0.50, 0.95, 0.99)
 
 
 def choose_bucket_seconds(window_seconds: float) -> int:
@@ -132,6 +133,7 @@ async def _distributions(
     point_bins: list[tuple[int, int]],
 ) -> tuple[Percentiles, Percentiles, list[HistogramBin]]:
     """Exact percentiles when the window is small, else ±1 % from the log histograms."""
+    points_total = sum(n for _, n in point_bins)
     if total > EXACT_LIMIT:
         return (
             percentiles_from_bins(duration_bins),
@@ -140,9 +142,27 @@ async def _distributions(
         )
     try:
         async with asyncio.TaskGroup() as tg:
-            durations_t = tg.create_task(r.window_values(**scope, limit=EXACT_LIMIT))
-            points_t = tg.create_task(r.window_values(**scope, kind="points", limit=EXACT_LIMIT))
+            durations_t = tg.create_task(_exact(r, scope, "duration", total))
+            points_t = tg.create_task(_exact(r, scope, "points", points_total))
     except ExceptionGroup as group:
         raise group.exceptions[0] from None
-    durations, points = durations_t.result(), points_t.result()
-    return percentiles(durations), percentiles(points), histogram(points)
+    return durations_t.result(), points_t.result(), histogram_from_bins(point_bins)
+
+
+async def _exact(
+    r: StrategyExecutionLogRepository, scope: dict[str, Any], kind: str, n: int
+) -> Percentiles:
+    """p50/p95/p99 exactly (numpy's linear interpolation) from the database's order statistics."""
+    if n == 0:
+        return percentiles([])
+    ranks = {q: q * (n - 1) for q in QUANTILES}
+    needed = {math.floor(x) for x in ranks.values()} | {math.ceil(x) for x in ranks.values()}
+    values = await r.order_statistics(**scope, kind=kind, ranks=sorted(needed))
+    p50, p95, p99 = (interpolate(values, ranks[q]) for q in QUANTILES)
+    return Percentiles(p50, p95, p99, n, n, True)
+
+
+def interpolate(values: dict[int, float], rank: float) -> float:
+    """numpy's default: between the values at floor(rank) and ceil(rank)."""
+    low, high = values[math.floor(rank)], values[math.ceil(rank)]
+    return low + (high - low) * (rank - math.floor(rank))
