@@ -1,0 +1,28 @@
+"""Overview: headline figures and every panel for one strategy and window (one service call)."""
+
+import streamlit as st
+
+from stratlog.ui import context, panels
+
+state = context.current()
+overview = context.overview(state)
+panels.page_header("Overview", state, f"fetched {overview.fetchedAt:%H:%M:%S} UTC")
+panels.headline(overview)
+
+left, right = st.columns([2, 3], gap="medium")
+with left, st.container(border=True):
+    panels.status_panel(overview, state.view)
+with right, st.container(border=True):
+    panels.timeseries_panel(overview)
+
+left, right = st.columns(2, gap="medium")
+with left, st.container(border=True):
+    panels.error_codes_panel(overview, state.view)
+with right, st.container(border=True):
+    panels.cases_panel(overview, state.view)
+
+left, right = st.columns(2, gap="medium")
+with left, st.container(border=True):
+    panels.durations_panel(overview)
+with right, st.container(border=True):
+    panels.points_panel(overview)

@@ -1,0 +1,120 @@
+"""Exports for incident documents: chart PNGs (vl-convert, scale 2, white) and table CSVs.
+
+Both return bytes, so a dashboard download is one line, e.g.::
+
+    st.download_button("PNG", chart_png(chart, strategy=s, since=a, until=b), "x.png")
+    st.download_button("CSV", csv_bytes(rows), "x.csv")
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import vl_convert as vlc
+
+from stratlog.timewindow import Window
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: PNGs are rendered at twice the CSS pixel size: crisp when pasted into documents.
+PNG_SCALE = 2
+#: Width of a chart in CSS pixels when the chart does not set one (Streamlit charts do not).
+DEFAULT_WIDTH = 720
+BACKGROUND = "white"
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def chart_title(
+    strategy: str,
+    since: datetime,
+    until: datetime,
+    generated: datetime | None = None,
+    heading: str | None = None,
+) -> dict[str, Any]:
+    """A Vega-Lite title naming the strategy, the window in UTC and the generation time."""
+    made = (generated or datetime.now(UTC)).astimezone(UTC)
+    text = f"{strategy} · {heading}" if heading else strategy
+    return {
+        "text": text,
+        "subtitle": [Window.of(since, until).label(), f"generated {made:%Y-%m-%d %H:%M:%S} UTC"],
+        "anchor": "start",
+        "fontSize": 15,
+        "subtitleFontSize": 12,
+        "subtitleColor": "#52606D",
+        "offset": 12,
+    }
+
+
+def chart_spec(chart: Any, title: Mapping[str, Any], width: int = DEFAULT_WIDTH) -> dict[str, Any]:
+    """The chart's Vega-Lite spec with the title, a white background and a width if it has none."""
+    spec: dict[str, Any] = chart if isinstance(chart, dict) else chart.to_dict()
+    spec = {**spec, "title": dict(title), "background": BACKGROUND}
+    if "width" not in spec and not any(k in spec for k in ("hconcat", "vconcat", "concat")):
+        spec["width"] = width
+    return spec
+
+
+def spec_png(spec: Mapping[str, Any], scale: float = PNG_SCALE) -> bytes:
+    """PNG bytes of a Vega-Lite spec, rendered offline (no remote data or fonts are fetched)."""
+    return vlc.vegalite_to_png(dict(spec), scale=scale, allowed_base_urls=[])
+
+
+def chart_png(
+    chart: Any,
+    *,
+    strategy: str,
+    since: datetime,
+    until: datetime,
+    heading: str | None = None,
+    generated: datetime | None = None,
+    width: int = DEFAULT_WIDTH,
+) -> bytes:
+    """PNG bytes of an Altair chart: scale 2, white, titled with strategy, window and time made."""
+    title = chart_title(strategy, since, until, generated, heading)
+    return spec_png(chart_spec(chart, title, width))
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
+    return value
+
+
+def csv_bytes(
+    rows: pd.DataFrame | Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None
+) -> bytes:
+    """UTF-8 CSV of a DataFrame or of row dicts (``columns`` picks and orders them).
+
+    Datetimes become ISO-8601 strings, JSON payloads become JSON text, ``None`` an empty cell.
+    """
+    import pandas as pd  # only exports need it: keeps `import stratlog.export` light
+
+    if isinstance(rows, pd.DataFrame):
+        frame = rows if columns is None else rows.loc[:, list(columns)]
+    else:
+        records = [{key: _cell(value) for key, value in row.items()} for row in rows]
+        # object dtype keeps each value as given: 29 stays 29 beside 16.78 in one column
+        frame = pd.DataFrame(records, columns=list(columns) if columns else None, dtype=object)
+    text: str = frame.to_csv(index=False, lineterminator="\n")
+    return text.encode("utf-8")
+
+
+def file_name(strategy: str, since: datetime, until: datetime, kind: str, ext: str) -> str:
+    """A safe, sortable download name: ``fraud-screen_20260301T0600Z-20260301T0700Z_status.png``."""
+    fmt = "%Y%m%dT%H%MZ"
+    left, right = since.astimezone(UTC), until.astimezone(UTC)
+    stem = f"{safe_name(strategy)}_{left:{fmt}}-{right:{fmt}}_{safe_name(kind)}"
+    return f"{stem}.{ext.lstrip('.')}"
+
+
+def safe_name(text: str) -> str:
+    """``text`` as letters, digits, dot, dash and underscore (never empty, no leading dot)."""
+    cleaned = _UNSAFE_NAME.sub("_", text).strip("._") or "unnamed"
+    return cleaned[:80]

@@ -1,0 +1,426 @@
+"""Incident snapshot: a strategy's overview for one window as Markdown, chart PNGs and CSVs, zipped.
+
+The tables here (plain rows of raw values) are the single source for the snapshot's Markdown,
+its CSVs and the ``stratlog summary`` terminal tables, so every copy shows the same figures.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from stratlog import export
+from stratlog.model.strategy_execution_log import STATUSES
+from stratlog.service.overview import Overview
+from stratlog.service.stats import Percentiles
+from stratlog.timewindow import Window
+
+NO_RULE_LABEL = "no rule matched (defaultPoints)"
+DASH = "–"
+MARKDOWN_NAME = "snapshot.md"
+#: Charts of the snapshot, in document order: (file stem, heading, width in CSS pixels).
+CHARTS: tuple[tuple[str, str, int], ...] = (
+    ("timeseries", "Runs over time", 720),
+    ("status", "Runs by status", 560),
+    ("errors", "Top error codes", 640),
+    ("cases", "Rule cases", 640),
+    ("durations", "Duration", 640),
+    ("points", "Points awarded", 640),
+)
+_MD_SPECIAL = frozenset("\\`*_{}[]<>|~&!#$")
+
+
+# -- formatting ------------------------------------------------------------------------------
+
+
+def case_label(name: str | None) -> str:
+    """The case name, or the wording for the "no rule matched" bucket."""
+    return NO_RULE_LABEL if name is None else name
+
+
+def count(value: int | None) -> str:
+    """``12,345``, or a dash."""
+    return DASH if value is None else f"{value:,}"
+
+
+def share(value: float | None) -> str:
+    """A share as ``27.6 %`` (one decimal), or a dash."""
+    return DASH if value is None else f"{value * 100:.1f} %"
+
+
+def number(value: float | None) -> str:
+    """``9.28``, ``49.7``, ``1,204.5``: two decimals below 100, one above; a dash for none."""
+    if value is None:
+        return DASH
+    return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.1f}"
+
+
+def utc(value: datetime) -> str:
+    """``2026-03-01 06:00:00 UTC``."""
+    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def window_label(overview: Overview) -> str:
+    """``2026-03-01 06:00:00 → 2026-03-01 07:00:00 UTC``."""
+    return Window.of(overview.since, overview.until).label()
+
+
+def _failure_rate(overview: Overview) -> float | None:
+    return overview.failures / overview.total if overview.total else None
+
+
+def md(text: str) -> str:
+    """Operator text made inert inside a Markdown line: flattened, special characters escaped."""
+    flat = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    return "".join(f"\\{ch}" if ch in _MD_SPECIAL else ch for ch in flat)
+
+
+# -- tables (raw values; the CSVs) -----------------------------------------------------------
+
+
+def status_rows(overview: Overview) -> list[dict[str, Any]]:
+    """Every status in fixed order, then any unexpected one: status, count, share."""
+    extra = sorted(set(overview.statusCounts) - set(STATUSES))
+    return [
+        {"status": s, "count": overview.statusCounts.get(s, 0), "share": overview.rate(s) or 0.0}
+        for s in (*STATUSES, *extra)
+    ]
+
+
+def error_rows(overview: Overview) -> list[dict[str, Any]]:
+    """Top error codes: errorCode, count, share of the window's failed runs."""
+    failures = overview.failures
+    return [
+        {
+            "errorCode": item["errorCode"],
+            "count": item["count"],
+            "shareOfFailures": item["count"] / failures if failures else None,
+        }
+        for item in overview.errorCodes
+    ]
+
+
+def case_rows(overview: Overview) -> list[dict[str, Any]]:
+    """Rule cases: label shown, caseName (empty for no rule matched), count, share of runs."""
+    total = overview.total
+    return [
+        {
+            "case": case_label(item["caseName"]),
+            "caseName": item["caseName"],
+            "count": item["count"],
+            "share": item["count"] / total if total else None,
+        }
+        for item in overview.caseNames
+    ]
+
+
+def no_rule_note(overview: Overview) -> str | None:
+    """A caveat when the no-rule bucket may hold failed runs (they carry no case either)."""
+    if overview.failures == 0 or all(c["caseName"] is not None for c in overview.caseNames):
+        return None
+    return (
+        f"note: runs that did not end ok carry no case either, so the {overview.failures:,} "
+        f"not-ok runs of this window count in '{NO_RULE_LABEL}'"
+    )
+
+
+def _percentile_row(figure: str, p: Percentiles) -> dict[str, Any]:
+    return {
+        "figure": figure,
+        "p50": p.p50,
+        "p95": p.p95,
+        "p99": p.p99,
+        "sampled": p.n,
+        "total": p.total,
+        "exact": p.exact,
+        "basis": p.describe(),
+    }
+
+
+def percentile_rows(overview: Overview) -> list[dict[str, Any]]:
+    """p50 / p95 / p99 of duration (ms) and points, with sample size and exactness."""
+    return [
+        _percentile_row("duration (ms)", overview.durations),
+        _percentile_row("points", overview.points),
+    ]
+
+
+def figure_rows(overview: Overview) -> list[dict[str, Any]]:
+    """Key figures of the window as (figure, value) pairs; values from the one-statement summary."""
+    s = overview.summary
+    failed = overview.failures
+    pairs: list[tuple[str, Any]] = [
+        ("runs", overview.total),
+        ("failed runs", failed),
+        ("failure rate", _failure_rate(overview)),
+        ("mean duration (ms)", s["avgDurationMs"]),
+        ("min duration (ms)", s["minDurationMs"]),
+        ("max duration (ms)", s["maxDurationMs"]),
+        ("total duration (ms)", s["sumDurationMs"]),
+        ("mean nodes", s["avgNodes"]),
+        ("min nodes", s["minNodes"]),
+        ("max nodes", s["maxNodes"]),
+        ("total nodes", s["sumNodes"]),
+        ("points awarded (sum)", s["sumPoints"]),
+    ]
+    return [{"figure": name, "value": value} for name, value in pairs]
+
+
+def timeseries_rows(overview: Overview) -> list[dict[str, Any]]:
+    """Runs per bucket and status: bucketStart (UTC), bucketSeconds, status, count."""
+    return [
+        {
+            "bucketStart": item["bucketStart"],
+            "bucketSeconds": overview.bucketSeconds,
+            "status": item["status"],
+            "count": item["count"],
+        }
+        for item in overview.timeseries
+    ]
+
+
+#: Columns of every table, by CSV stem (also the header of an empty CSV).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "status": ("status", "count", "share"),
+    "error_codes": ("errorCode", "count", "shareOfFailures"),
+    "cases": ("case", "caseName", "count", "share"),
+    "percentiles": ("figure", "p50", "p95", "p99", "sampled", "total", "exact", "basis"),
+    "figures": ("figure", "value"),
+    "timeseries": ("bucketStart", "bucketSeconds", "status", "count"),
+}
+
+
+def tables(overview: Overview) -> dict[str, list[dict[str, Any]]]:
+    """Every table of the snapshot by CSV stem."""
+    return {
+        "status": status_rows(overview),
+        "error_codes": error_rows(overview),
+        "cases": case_rows(overview),
+        "percentiles": percentile_rows(overview),
+        "figures": figure_rows(overview),
+        "timeseries": timeseries_rows(overview),
+    }
+
+
+def format_figure(name: str, value: Any) -> str:
+    """A key figure for display: counts with separators, rates as shares, the rest as numbers."""
+    if value is None:
+        return DASH
+    if name == "failure rate":
+        return share(value)
+    if isinstance(value, int):
+        return count(value)
+    return number(float(value))
+
+
+# -- charts ----------------------------------------------------------------------------------
+
+
+def chart_pngs(overview: Overview, generated: datetime) -> dict[str, bytes]:
+    """Every snapshot chart as PNG bytes by file name (charts from ``stratlog.ui.charts``)."""
+    from stratlog.ui import charts as ui_charts  # Altair builders shared with the dashboard
+
+    built = ui_charts.overview_charts(overview, selectable=False)
+    return {
+        f"{stem}.png": export.chart_png(
+            ui_charts.style(built[stem]),
+            strategy=overview.strategyId,
+            since=overview.since,
+            until=overview.until,
+            heading=heading,
+            generated=generated,
+            width=width,
+        )
+        for stem, heading, width in CHARTS
+        if stem in built
+    }
+
+
+# -- markdown --------------------------------------------------------------------------------
+
+
+def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: int = 1) -> list[str]:
+    """A GitHub-flavoured Markdown table; columns from index ``right`` on are right-aligned."""
+    align = ["---" if i < right else "--:" for i in range(len(headers))]
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _headline(overview: Overview, generated: datetime) -> list[str]:
+    seconds = (overview.until - overview.since).total_seconds()
+    top = overview.errorCodes[0] if overview.errorCodes else None
+    d = overview.durations
+    return [
+        f"# Incident snapshot: {md(overview.strategyId)}",
+        "",
+        f"- **Window:** {window_label(overview)} ({_span(seconds)}, end excluded)",
+        f"- **Generated:** {utc(generated)} by `stratlog snapshot`",
+        f"- **Runs:** {count(overview.total)}, of which {count(overview.failures)} failed "
+        f"({share(_failure_rate(overview))})",
+        f"- **Top error code:** {md(top['errorCode'])} ({count(top['count'])} runs)"
+        if top
+        else "- **Top error code:** none in this window",
+        f"- **Duration:** p50 {number(d.p50)} ms · p95 {number(d.p95)} ms · "
+        f"p99 {number(d.p99)} ms ({d.describe()})",
+        f"- **Points awarded:** {number(overview.summary['sumPoints'])} in total",
+    ]
+
+
+def _span(seconds: float) -> str:
+    hours = seconds / 3600
+    if hours >= 48:
+        return f"{hours / 24:.1f} days"
+    return f"{hours:.2f} h" if hours % 1 else f"{hours:.0f} h"
+
+
+def _figure(stem: str, heading: str, files: Mapping[str, bytes]) -> list[str]:
+    name = f"{stem}.png"
+    return ["", f"![{heading}]({name})"] if name in files else []
+
+
+def _sections(overview: Overview, files: Mapping[str, bytes]) -> list[str]:
+    lines = ["", "## Runs over time", *_figure("timeseries", "Runs over time", files), ""]
+    lines.append(f"Buckets of {overview.bucketSeconds:,} s; every bucket in `timeseries.csv`.")
+    lines += ["", "## Runs by status", ""]
+    lines += _md_table(
+        ["status", "runs", "share"],
+        [[r["status"], count(r["count"]), share(r["share"])] for r in status_rows(overview)],
+    )
+    lines += _figure("status", "Runs by status", files)
+    lines += ["", "## Top error codes", ""]
+    lines += _errors_md(overview)
+    lines += _figure("errors", "Top error codes", files)
+    lines += ["", "## Rule cases", ""]
+    lines += _cases_md(overview)
+    lines += _figure("cases", "Rule cases", files)
+    lines += ["", "## Duration, nodes and points", ""]
+    lines += _percentiles_md(overview)
+    figures = [[r["figure"], format_figure(r["figure"], r["value"])] for r in figure_rows(overview)]
+    lines += ["", *_md_table(["figure", "value"], figures)]
+    lines += _figure("durations", "Duration", files)
+    lines += _figure("points", "Points awarded", files)
+    return lines
+
+
+def _errors_md(overview: Overview) -> list[str]:
+    rows = error_rows(overview)
+    if not rows:
+        return ["No failed run carried an error code in this window."]
+    return _md_table(
+        ["error code", "runs", "share of failed runs"],
+        [[md(r["errorCode"]), count(r["count"]), share(r["shareOfFailures"])] for r in rows],
+    )
+
+
+def _cases_md(overview: Overview) -> list[str]:
+    rows = case_rows(overview)
+    if not rows:
+        return ["No runs in this window."]
+    note = no_rule_note(overview)
+    table = _md_table(
+        ["rule case", "runs", "share of runs"],
+        [[md(r["case"]), count(r["count"]), share(r["share"])] for r in rows],
+    )
+    return [*table, "", md(note)] if note else table
+
+
+def _percentiles_md(overview: Overview) -> list[str]:
+    rows = percentile_rows(overview)
+    return _md_table(
+        ["figure", "p50", "p95", "p99", "basis"],
+        [
+            [r["figure"], number(r["p50"]), number(r["p95"]), number(r["p99"]), r["basis"]]
+            for r in rows
+        ],
+    )
+
+
+def _files_md(files: Mapping[str, bytes]) -> list[str]:
+    charts = ", ".join(f"`{n}`" for n in files if n.endswith(".png")) or "none"
+    csvs = ", ".join(f"`{n}`" for n in files if n.endswith(".csv"))
+    return [
+        "",
+        "## Files in this snapshot",
+        "",
+        f"- charts (PNG, scale 2): {charts}",
+        f"- tables (CSV, raw values, times in UTC): {csvs}",
+        "",
+        "Every figure comes from the stratlog repository for this strategy and window; "
+        "percentiles say whether they are exact or estimated from a sample.",
+    ]
+
+
+def markdown(overview: Overview, generated: datetime, files: Mapping[str, bytes]) -> str:
+    """The snapshot document: headline figures, tables, and links to the chart PNGs in ``files``."""
+    lines = _headline(overview, generated) + _sections(overview, files) + _files_md(files)
+    return "\n".join(lines) + "\n"
+
+
+# -- the bundle ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The snapshot's files by name (Markdown, PNGs, CSVs) and the name of its zip."""
+
+    name: str
+    files: dict[str, bytes]
+    generated: datetime
+
+    def zip_bytes(self) -> bytes:
+        """Every file in one zip, stamped with the generation time."""
+        stamp = self.generated.astimezone(UTC).timetuple()[:6]
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in self.files.items():
+                archive.writestr(zipfile.ZipInfo(name, date_time=stamp), data)
+        return buffer.getvalue()
+
+    def write(self, directory: Path) -> Path:
+        """Write ``directory/<name>.zip`` atomically (the directory is created if missing)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / f"{self.name}.zip"
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".snapshot-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(self.zip_bytes())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+
+def default_name(overview: Overview) -> str:
+    """``snapshot_fraud-screen_20260301T0600Z-20260301T0700Z``."""
+    stem = export.file_name(overview.strategyId, overview.since, overview.until, "x", "zip")
+    return "snapshot_" + stem.removesuffix("_x.zip")
+
+
+def build_snapshot(
+    overview: Overview,
+    *,
+    generated: datetime | None = None,
+    name: str | None = None,
+    charts: bool = True,
+) -> Snapshot:
+    """The whole snapshot for an Overview: ``snapshot.md``, chart PNGs and table CSVs."""
+    made = generated or datetime.now(UTC)
+    files: dict[str, bytes] = chart_pngs(overview, made) if charts else {}
+    for stem, rows in tables(overview).items():
+        files[f"{stem}.csv"] = export.csv_bytes(rows, COLUMNS[stem])
+    document = markdown(overview, made, files).encode("utf-8")
+    return Snapshot(name or default_name(overview), {MARKDOWN_NAME: document, **files}, made)
+
+
+def snapshot_zip(overview: Overview) -> bytes:
+    """The snapshot of an Overview as zip bytes (one line for a dashboard download button)."""
+    return build_snapshot(overview).zip_bytes()

@@ -1,0 +1,85 @@
+"""What the entry point does on every run before the page: URL → view, sidebar, URL ← view."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import streamlit as st
+
+from stratlog.config import redact_url
+from stratlog.ui import context, sidebar
+from stratlog.ui.errors import DATABASE_ERRORS
+from stratlog.ui.format import md_escape
+from stratlog.ui.state import PARAMS, Notice, View, canonical, parse_view, resolve_strategy
+
+EMPTY_RETRY_S = 10
+
+
+def _sync_url(current: dict[str, str], view: View) -> None:
+    diff = canonical(current, view)
+    if diff.changed:
+        st.query_params.from_dict(diff.target)
+
+
+def _show(notices: list[Notice]) -> None:
+    for notice in notices:
+        if notice.level == "warning":
+            st.warning(notice.text, icon=":material/link_off:")
+        else:
+            st.info(notice.text, icon=":material/info:")
+
+
+def _load_strategies(url: str, box: Any, view: View) -> list[dict[str, Any]]:
+    try:
+        return context.load_strategies(url)
+    except DATABASE_ERRORS as exc:
+        sidebar.navigation(box, view)
+        context.show_failure(url, exc)
+
+
+def _empty_database(url: str) -> None:
+    st.title("No runs recorded yet")
+    st.info(
+        f"The audit log in {md_escape(redact_url(url))} is empty: no strategy has recorded a run. "
+        "Let the scoring engine write to it, point STRATLOG_DATABASE_URL at the right database, "
+        "or load demo data with `stratlog demo`. This page looks again every "
+        f"{EMPTY_RETRY_S} s.",
+        icon=":material/inbox:",
+    )
+    _wait_for_rows(url)
+    st.stop()
+
+
+@st.fragment(run_every=EMPTY_RETRY_S)
+def _wait_for_rows(url: str) -> None:
+    """While the log is empty: look again now and then; rerun the app once rows arrive."""
+    context.forget_strategies()
+    try:
+        if context.load_strategies(url):
+            st.rerun(scope="app")
+    except DATABASE_ERRORS:
+        return
+
+
+def start() -> context.AppState:
+    """Resolve the view from the URL, draw the sidebar, write the canonical URL back."""
+    url = context.database_url()
+    now = datetime.now(UTC)
+    raw = st.query_params.to_dict()
+    view, notices = parse_view(raw, now)
+    nav_box = sidebar.brand()
+    strategies = _load_strategies(url, nav_box, view)
+    if not strategies:
+        sidebar.navigation(nav_box, view)
+        _empty_database(url)
+    ids = [s["strategyId"] for s in strategies]
+    from_link = any(key in raw for key in PARAMS)
+    view, more = resolve_strategy(view, ids, from_link=from_link)
+    sidebar.navigation(nav_box, view)
+    sidebar.controls(view, strategies)
+    _sync_url(raw, view)
+    _show(notices + more)
+    state = context.AppState(url=url, view=view, strategies=strategies, started=now)
+    context.remember(state)
+    return state

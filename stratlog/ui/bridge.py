@@ -1,0 +1,89 @@
+"""Async bridged once: one long-lived event loop in a daemon thread that owns the engine.
+
+Streamlit scripts are synchronous and an ``AsyncEngine`` is bound to the loop it first ran on,
+so the engine is created inside the loop and every coroutine is submitted to it with
+``asyncio.run_coroutine_threadsafe(...).result(timeout)``. The app keeps one :class:`Backend`
+per database URL (in ``st.cache_resource``); benchmarks and tests can use it directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from stratlog.config import load_settings, redact_url
+from stratlog.db import make_engine, make_session_factory, upgrade
+from stratlog.dialect import is_sqlite_url
+from stratlog.repository.strategy_execution_log_repository import StrategyExecutionLogRepository
+
+T = TypeVar("T")
+
+
+class QueryTimeout(TimeoutError):
+    """The database did not answer within the configured time."""
+
+
+class Backend:
+    """An event loop thread, the engine created on it, and the repository over that engine."""
+
+    def __init__(self, url: str, *, timeout: float | None = None, migrate: bool | None = None):
+        self.url = url
+        self.timeout = load_settings().query_timeout_s if timeout is None else timeout
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="stratlog-db-loop", daemon=True
+        )
+        self._thread.start()
+        try:
+            self.engine: AsyncEngine = self.run(self._create_engine())
+            self.repository = StrategyExecutionLogRepository(make_session_factory(self.engine))
+            # Only the embedded SQLite file is set up here; a server database the dashboard
+            # merely reads is never altered (run `stratlog db upgrade` there).
+            if is_sqlite_url(url) if migrate is None else migrate:
+                self.run(upgrade(self.engine))
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"Backend({redact_url(self.url)!r})"
+
+    async def _create_engine(self) -> AsyncEngine:
+        return make_engine(self.url)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run a coroutine on the backend's loop and wait for its result (or ``QueryTimeout``)."""
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        limit = self.timeout if timeout is None else timeout
+        try:
+            return future.result(limit)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise QueryTimeout(
+                f"the database did not answer within {limit:g} s ({redact_url(self.url)})"
+            ) from None
+
+    @property
+    def alive(self) -> bool:
+        """True while the loop thread runs."""
+        return self._thread.is_alive() and not self._loop.is_closed()
+
+    def close(self) -> None:
+        """Dispose of the engine, stop the loop and join its thread; safe to call twice."""
+        if self._loop.is_closed():
+            return
+        engine = getattr(self, "engine", None)
+        if engine is not None and self._thread.is_alive():
+            # Closing must not fail: the process may be shutting down, the server gone.
+            with contextlib.suppress(Exception):
+                self.run(engine.dispose(), timeout=5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self._loop.close()

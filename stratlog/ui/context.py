@@ -1,0 +1,194 @@
+"""Streamlit glue: one Backend per database URL, cached loaders, failures shown as messages.
+
+``st.cache_resource`` owns the :class:`~stratlog.ui.bridge.Backend` (loop thread + engine);
+``st.cache_data`` keeps plain results for a short time, keyed by database, strategy and absolute
+window. A failed call raises inside the cached function, so nothing is cached and the next run
+asks the database again: the app recovers by itself when the database comes back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NoReturn, TypeVar
+
+import streamlit as st
+
+from stratlog.config import load_settings
+from stratlog.service.overview import Overview, fetch_overview
+from stratlog.ui import charts, nav
+from stratlog.ui.bridge import Backend
+from stratlog.ui.errors import DATABASE_ERRORS, describe
+from stratlog.ui.runbook import Runbook, RunbookQuery, fetch_runbook
+from stratlog.ui.state import View, iso_utc, parse_utc
+
+T = TypeVar("T")
+
+#: Seconds a fetched result is reused (the Refresh button drops it earlier).
+DATA_TTL_S = 30
+STRATEGIES_TTL_S = 60
+#: Seconds between automatic retries while the database is unreachable.
+RETRY_EVERY_S = 5
+#: The charts the Overview page draws (the error codes are a table there).
+SHOWN_CHARTS = ("status", "timeseries", "cases", "durations", "points")
+_APP_KEY = "stratlog.app"
+_FAILED_KEY = "stratlog.failed_at"
+
+
+def database_url() -> str:
+    """The database URL from the environment (``STRATLOG_DATABASE_URL``) or the default."""
+    return load_settings().database_url
+
+
+def _release(backend: Backend) -> None:
+    backend.close()
+
+
+@st.cache_resource(show_spinner=False, max_entries=4, on_release=_release)
+def backend(url: str) -> Backend:
+    """The one Backend (event loop thread + engine) for this database URL."""
+    return Backend(url)
+
+
+@st.cache_data(ttl=STRATEGIES_TTL_S, show_spinner=False, max_entries=8)
+def _strategies(url: str) -> list[dict[str, Any]]:
+    b = backend(url)
+    return b.run(b.repository.list_strategies())
+
+
+@st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=256)
+def _overview(url: str, strategy: str, since: str, until: str) -> Overview:
+    b = backend(url)
+    return b.run(fetch_overview(b.repository, strategy, parse_utc(since), parse_utc(until)))
+
+
+@st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=256)
+def _runbook(
+    url: str,
+    strategy: str,
+    since: str,
+    until: str,
+    status: str | None,
+    code: str | None,
+    case: str | None,
+) -> Runbook:
+    b = backend(url)
+    query = RunbookQuery(strategy, parse_utc(since), parse_utc(until), status, code, case)
+    return b.run(fetch_runbook(b.repository, query))
+
+
+@st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=256)
+def _row(url: str, row_id: int) -> dict[str, Any] | None:
+    b = backend(url)
+    row = b.run(b.repository.get(row_id))
+    return None if row is None else row.to_dict()
+
+
+@st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=64)
+def overview_specs(overview: Overview) -> dict[str, dict[str, Any]]:
+    """Vega-Lite specs of the Overview charts, built and validated once per fetched result."""
+    built = charts.overview_charts(overview, selectable=True)
+    return {name: chart.to_dict() for name, chart in built.items() if name in SHOWN_CHARTS}
+
+
+def clear_data() -> None:
+    """Forget every cached result (the engine stays)."""
+    for cached in (_strategies, _overview, _runbook, _row, overview_specs):
+        cached.clear()
+
+
+@dataclass(frozen=True)
+class AppState:
+    """What the entry point resolved for this run: database, view and the strategy list."""
+
+    url: str
+    view: View
+    strategies: list[dict[str, Any]]
+    started: datetime
+
+    def strategy_info(self) -> dict[str, Any] | None:
+        """The picker entry of the current strategy."""
+        return next((s for s in self.strategies if s["strategyId"] == self.view.strategy), None)
+
+
+def remember(state: AppState) -> None:
+    """Hand the resolved state to the page script of this run."""
+    st.session_state[_APP_KEY] = state
+
+
+def current() -> AppState:
+    """The state the entry point resolved in this run."""
+    state = st.session_state.get(_APP_KEY)
+    if not isinstance(state, AppState):
+        # The first request of a fresh server straight to a page URL: Streamlit still treats
+        # pages/ as an old-style page directory and runs the page without dashboard.py.
+        # Declaring the navigation switches that off; the rerun then goes through the entry point.
+        st.navigation(nav.pages(), position="hidden")
+        st.rerun()
+    return state
+
+
+def _guard(url: str, loader: Callable[..., T], *args: Any) -> T:
+    try:
+        return loader(*args)
+    except DATABASE_ERRORS as exc:
+        show_failure(url, exc)
+
+
+def show_failure(url: str, exc: BaseException) -> NoReturn:
+    """Say what is wrong and what to do, keep retrying in the background, stop the page."""
+    failure = describe(exc, url)
+    st.session_state[_FAILED_KEY] = time.monotonic()
+    st.error(f"**{failure.title}** {failure.hint}", icon=":material/database_off:")
+    st.code(failure.cause, language=None, wrap_lines=True)
+    _retry_probe(url)
+    st.stop()
+
+
+@st.fragment(run_every=RETRY_EVERY_S)
+def _retry_probe(url: str) -> None:
+    """While the database is down: try again every few seconds and rerun the app once it answers."""
+    st.caption(f"Retrying every {RETRY_EVERY_S} s · last attempt {datetime.now(UTC):%H:%M:%S} UTC")
+    if time.monotonic() - st.session_state.get(_FAILED_KEY, 0.0) < RETRY_EVERY_S / 2:
+        return  # the inline call of the failing run itself: it has just tried
+    st.session_state[_FAILED_KEY] = time.monotonic()
+    try:
+        _strategies.clear()
+        _strategies(url)
+    except DATABASE_ERRORS:
+        return
+    st.session_state.pop(_FAILED_KEY, None)
+    st.rerun(scope="app")
+
+
+def load_strategies(url: str) -> list[dict[str, Any]]:
+    """Every strategy with row count and last-seen time (cached a minute); raises on failure."""
+    return _strategies(url)
+
+
+def forget_strategies() -> None:
+    """Drop the cached strategy list (e.g. while waiting for the first rows)."""
+    _strategies.clear()
+
+
+def overview(app: AppState) -> Overview:
+    """The Overview of the current strategy and window (one service call, cached)."""
+    v = app.view
+    assert v.strategy is not None
+    return _guard(app.url, _overview, app.url, v.strategy, iso_utc(v.since), iso_utc(v.until))
+
+
+def runbook(app: AppState, strategy: str | None = None) -> Runbook:
+    """The runbook rows for the view's strategy, window and filters (cached)."""
+    v = app.view
+    sid = strategy or v.strategy
+    assert sid is not None
+    args = (app.url, sid, iso_utc(v.since), iso_utc(v.until), v.status, v.code, v.case)
+    return _guard(app.url, _runbook, *args)
+
+
+def row(app: AppState, row_id: int) -> dict[str, Any] | None:
+    """Every field of one run, or ``None`` when no run has this id."""
+    return _guard(app.url, _row, app.url, row_id)

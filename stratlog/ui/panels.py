@@ -1,0 +1,191 @@
+"""Panel renderers the pages call: one function per panel, each with its empty state.
+
+Log content (codes, case names, messages, payloads) only ever reaches the screen through
+Altair charts, dataframes, ``st.code``, ``st.text`` and ``st.json``; Markdown-rendering elements
+get fixed wording or values passed through :func:`stratlog.ui.format.md_escape`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from stratlog.model.strategy_execution_log import STATUSES
+from stratlog.service.overview import Overview
+from stratlog.ui import charts, nav, tables
+from stratlog.ui import format as fmt
+from stratlog.ui.context import AppState, overview_specs
+from stratlog.ui.state import PRESET_LABELS, View
+
+EMPTY = "No runs in this window."
+EMPTY_HINT = "Pick a longer window or another strategy in the sidebar."
+
+
+def empty_state(text: str = EMPTY) -> None:
+    """The panel's "nothing here" notice."""
+    st.info(f"{text} {EMPTY_HINT}", icon=":material/hourglass_empty:")
+
+
+def panel_title(title: str, hint: str | None = None) -> None:
+    """A panel heading (fixed wording) with an optional one-line hint below."""
+    st.markdown(f"**{title}**")
+    if hint:
+        st.caption(hint)
+
+
+def page_header(title: str, app: AppState, detail: str | None = None) -> None:
+    """Page title and the view it shows: strategy, UTC window, preset."""
+    view = app.view
+    st.title(title, anchor=False)
+    preset = f"last {PRESET_LABELS[view.preset]}" if view.preset else "custom window"
+    parts = [
+        f"**{fmt.md_escape(view.strategy or '')}**",
+        f"{fmt.utc(view.since, seconds=False)} → {fmt.utc(view.until, seconds=False)}",
+        preset,
+    ]
+    if detail:
+        parts.append(detail)
+    st.caption(" · ".join(parts))
+
+
+# -- Overview -----------------------------------------------------------------------------------
+
+
+def headline(ov: Overview) -> None:
+    """Runs, error / timeout / limit rates, average nodes and points awarded."""
+    figures = [
+        ("Runs", fmt.count(ov.total), "Evaluations that finished in the window."),
+        ("Error rate", fmt.rate(ov.rate("error")), "Share of runs that ended in error."),
+        ("Timeout rate", fmt.rate(ov.rate("timeout")), "Share of runs that timed out."),
+        ("Limit rate", fmt.rate(ov.rate("limit")), "Share of runs over the node budget."),
+        ("Avg nodes", fmt.number(ov.summary.get("avgNodes"), 0), "Interpreter nodes per run."),
+        ("Points awarded", fmt.compact(ov.summary.get("sumPoints")), "Sum over all runs."),
+    ]
+    for cell, (label, value, help_text) in zip(st.columns(6), figures, strict=True):
+        cell.metric(label, value, help=help_text, border=True)
+
+
+def _picked(event: Any, name: str, field: str) -> str | None:
+    """The value of ``field`` in the first point of selection ``name`` (None when empty)."""
+    selection = (event or {}).get("selection", {}).get(name)
+    if isinstance(selection, list) and selection and isinstance(selection[0], dict):
+        value = selection[0].get(field)
+        return None if value is None else str(value)
+    if isinstance(selection, dict) and selection.get(field):
+        values = selection[field]
+        return str(values[0]) if isinstance(values, list) else str(values)
+    return None
+
+
+def status_panel(ov: Overview, view: View) -> None:
+    """Status donut with counts and shares; a click opens the runbook for that status."""
+    panel_title("Outcome by status", "Click a slice or a legend entry to list those runs.")
+    if not ov.total:
+        empty_state()
+        return
+    event = st.vega_lite_chart(
+        overview_specs(ov)["status"],
+        key="ov_status",
+        on_select="rerun",
+        selection_mode=charts.STATUS_SELECTION,
+        width="stretch",
+    )
+    status = _picked(event, charts.STATUS_SELECTION, "status")
+    if status in STATUSES:
+        nav.go(nav.RUNBOOK, view.without_filters().replace(status=status, limit=view.limit))
+
+
+def timeseries_panel(ov: Overview) -> None:
+    """Runs per time bucket, stacked by status."""
+    bucket = fmt.duration_label(ov.bucketSeconds)
+    panel_title("Runs over time", f"Buckets of {bucket}, stacked by status; times in UTC.")
+    if not ov.total:
+        empty_state()
+        return
+    st.vega_lite_chart(overview_specs(ov)["timeseries"], width="stretch")
+
+
+def error_codes_panel(ov: Overview, view: View) -> None:
+    """Top error codes with their share of failures; selecting one opens the runbook."""
+    panel_title("Top error codes", "Select a row to list the runs that failed with that code.")
+    if not ov.total:
+        empty_state()
+        return
+    frame = tables.error_codes_frame(ov)
+    if frame.empty:
+        st.success("No failures in this window.", icon=":material/check_circle:")
+        return
+    event = st.dataframe(
+        frame,
+        key="ov_codes",
+        on_select="rerun",
+        selection_mode="single-row",
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Runs": st.column_config.NumberColumn(format="localized", width="small"),
+            "Share of failures": st.column_config.ProgressColumn(
+                format="percent", min_value=0.0, max_value=1.0, width="medium"
+            ),
+        },
+    )
+    rows = event.selection.rows
+    if rows:
+        code = str(frame.iloc[rows[0]]["Error code"])
+        nav.go(nav.RUNBOOK, view.without_filters().replace(code=code, limit=view.limit))
+
+
+def cases_panel(ov: Overview, view: View) -> None:
+    """Rule cases that fired, the no-rule bucket included; a click opens the runbook."""
+    panel_title("Rule cases", "Click a bar to list the runs of that case.")
+    if not ov.total:
+        empty_state()
+        return
+    event = st.vega_lite_chart(
+        overview_specs(ov)["cases"],
+        key="ov_cases",
+        on_select="rerun",
+        selection_mode=charts.CASE_SELECTION,
+        width="stretch",
+    )
+    case = _picked(event, charts.CASE_SELECTION, "case")
+    if case is not None:
+        nav.go(nav.RUNBOOK, view.without_filters().replace(case=case, limit=view.limit))
+
+
+def durations_panel(ov: Overview) -> None:
+    """p50 / p95 / p99 beside min / avg / max, with n and exact-or-sampled wording."""
+    panel_title("Duration", "Milliseconds per run.")
+    p, s = ov.durations, ov.summary
+    if not ov.total or p.p50 is None:
+        empty_state()
+        return
+    rows = (
+        (("p50", p.p50), ("p95", p.p95), ("p99", p.p99)),
+        (
+            ("min", s.get("minDurationMs")),
+            ("avg", s.get("avgDurationMs")),
+            ("max", s.get("maxDurationMs")),
+        ),
+    )
+    for figures in rows:
+        for cell, (label, value) in zip(st.columns(3), figures, strict=True):
+            cell.metric(label, fmt.ms(value))
+    st.vega_lite_chart(overview_specs(ov)["durations"], width="stretch")
+    st.caption(fmt.md_escape(f"Percentiles: n = {p.n:,}, {p.describe()}."))
+
+
+def points_panel(ov: Overview) -> None:
+    """Histogram of awarded points with the sample it rests on."""
+    panel_title("Points awarded", "Distribution of points per run (failed runs award none).")
+    if not ov.total:
+        empty_state()
+        return
+    if not ov.pointsHistogram:
+        st.info("No run in this window awarded points.", icon=":material/hourglass_empty:")
+        return
+    st.vega_lite_chart(overview_specs(ov)["points"], width="stretch")
+    q = ov.points
+    figures = f"p50 {fmt.number(q.p50)}, p95 {fmt.number(q.p95)}, p99 {fmt.number(q.p99)}"
+    st.caption(fmt.md_escape(f"{figures}; n = {q.n:,}, {q.describe()}."))

@@ -1,0 +1,189 @@
+"""The shared sidebar: navigation, strategy picker, UTC time window, refresh controls.
+
+Widgets are views of the URL: each writes its change into ``st.query_params`` from its callback,
+and the entry point reads the URL back on the rerun that follows.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from stratlog.ui import context, nav
+from stratlog.ui import format as fmt
+from stratlog.ui.state import CUSTOM, PRESET_LABELS, PRESETS, View, anchor, iso_utc
+
+K_STRATEGY = "w_strategy"
+K_WINDOW = "w_window"
+K_FROM = "w_from"
+K_TO = "w_to"
+K_AUTO = "w_auto"
+K_RANGE_ERROR = "w_range_error"
+K_RAN_AT = "stratlog.ran_at"
+AUTO_REFRESH_S = 30
+WINDOW_OPTIONS = [*PRESETS, CUSTOM]
+
+
+def _params() -> dict[str, str]:
+    return st.query_params.to_dict()
+
+
+def _write(params: dict[str, str]) -> None:
+    st.query_params.from_dict(params)
+
+
+def brand() -> DeltaGenerator:
+    """Title of the sidebar; returns a container for the navigation links (filled later)."""
+    with st.sidebar:
+        st.markdown("### :material/monitoring: stratlog")
+        st.caption("Audit log of the scoring engine")
+        return st.container()
+
+
+def navigation(box: DeltaGenerator, view: View) -> None:
+    """Links to every page, carrying the whole view in their URL."""
+    with box:
+        for page in nav.PAGES:
+            nav.link(page, view)
+        st.divider()
+
+
+def _strategy_label(info: dict[str, Any]) -> str:
+    last = info["lastCreatedAt"]
+    seen = last.strftime("%m-%d %H:%M") if isinstance(last, datetime) else "never"
+    return f"{info['strategyId']} · {fmt.compact(info['count'])} · {seen} UTC"
+
+
+def _on_strategy() -> None:
+    params = _params()
+    params["strategy"] = str(st.session_state[K_STRATEGY])
+    for key in ("code", "case", "row"):  # codes, cases and rows belong to the old strategy
+        params.pop(key, None)
+    _write(params)
+
+
+def strategy_picker(view: View, strategies: list[dict[str, Any]]) -> None:
+    """Searchable strategy picker showing row counts and last-seen time (UTC)."""
+    info = {s["strategyId"]: s for s in strategies}
+    st.session_state[K_STRATEGY] = view.strategy
+    st.selectbox(
+        "Strategy",
+        list(info),
+        key=K_STRATEGY,
+        format_func=lambda sid: _strategy_label(info[sid]),
+        on_change=_on_strategy,
+        help="Type to search. Each entry: runs recorded · last run (UTC).",
+    )
+    chosen = info.get(view.strategy or "")
+    if chosen is not None:
+        seen = fmt.utc(chosen["lastCreatedAt"])
+        st.caption(f"{fmt.count(chosen['count'])} runs recorded · last seen {seen}")
+
+
+def _on_window() -> None:
+    choice = st.session_state.get(K_WINDOW)
+    params = _params()
+    if choice in PRESETS:
+        since, until = anchor(str(choice), datetime.now(UTC))
+        params.update(window=str(choice), since=iso_utc(since), until=iso_utc(until))
+    elif choice == CUSTOM:
+        params["window"] = CUSTOM
+    _write(params)
+
+
+def _on_custom() -> None:
+    start, end = st.session_state.get(K_FROM), st.session_state.get(K_TO)
+    if not isinstance(start, datetime) or not isinstance(end, datetime):
+        st.session_state[K_RANGE_ERROR] = "Give both ends of the window."
+        return
+    since, until = start.replace(tzinfo=UTC), end.replace(tzinfo=UTC)
+    if since >= until:
+        st.session_state[K_RANGE_ERROR] = "The window must end after it starts."
+        return
+    params = _params()
+    params.update(window=CUSTOM, since=iso_utc(since), until=iso_utc(until))
+    _write(params)
+
+
+def window_picker(view: View) -> None:
+    """Presets (turned into absolute bounds at once) and a custom absolute range, all UTC."""
+    st.session_state[K_WINDOW] = view.preset or CUSTOM
+    st.segmented_control(
+        "Time window (UTC)",
+        WINDOW_OPTIONS,
+        key=K_WINDOW,
+        format_func=lambda o: PRESET_LABELS.get(o, "Custom"),
+        on_change=_on_window,
+        required=True,
+        help="A preset becomes absolute UTC bounds in the URL, so a copied link keeps its rows.",
+    )
+    st.caption(f"From {fmt.utc(view.since)}  \nto {fmt.utc(view.until)}")
+    if view.preset is None:
+        _custom_range(view)
+
+
+def _custom_range(view: View) -> None:
+    st.session_state[K_FROM] = view.since.replace(tzinfo=None, second=0, microsecond=0)
+    st.session_state[K_TO] = view.until.replace(tzinfo=None, second=0, microsecond=0)
+    lowest = datetime(2000, 1, 1)
+    highest = datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1)
+    with st.form("custom_window", border=False):
+        for label, key in (("From (UTC)", K_FROM), ("To (UTC)", K_TO)):
+            st.datetime_input(
+                label,
+                key=key,
+                min_value=lowest,
+                max_value=highest,
+                format="YYYY-MM-DD",
+                step=timedelta(minutes=5),
+            )
+        st.form_submit_button("Apply window", on_click=_on_custom, width="stretch")
+    problem = st.session_state.pop(K_RANGE_ERROR, None)
+    if problem:
+        st.error(problem)
+
+
+def _refresh_now() -> None:
+    """Drop cached results; a preset window slides to end now."""
+    context.clear_data()
+    params = _params()
+    preset = params.get("window", "")
+    if preset in PRESETS:
+        since, until = anchor(preset, datetime.now(UTC))
+        params.update(since=iso_utc(since), until=iso_utc(until))
+        _write(params)
+
+
+def freshness() -> None:
+    """Refresh button and the optional auto-refresh (off by default)."""
+    st.divider()
+    st.button("Refresh", icon=":material/refresh:", on_click=_refresh_now, width="stretch")
+    st.toggle(f"Auto-refresh every {AUTO_REFRESH_S} s", key=K_AUTO, value=False)
+    st.caption(
+        f"Results are cached {context.DATA_TTL_S} s. Refresh fetches again; a preset window "
+        "then slides to end now."
+    )
+    st.session_state[K_RAN_AT] = time.monotonic()
+    if st.session_state.get(K_AUTO):
+        _auto_refresh()
+
+
+@st.fragment(run_every=AUTO_REFRESH_S)
+def _auto_refresh() -> None:
+    """Every few seconds: refresh and rerun the whole app (skipped on the app's own run)."""
+    if time.monotonic() - st.session_state.get(K_RAN_AT, 0.0) < AUTO_REFRESH_S / 2:
+        return
+    _refresh_now()
+    st.rerun(scope="app")
+
+
+def controls(view: View, strategies: list[dict[str, Any]]) -> None:
+    """Strategy, window and freshness controls."""
+    with st.sidebar:
+        strategy_picker(view, strategies)
+        window_picker(view)
+        freshness()

@@ -1,0 +1,297 @@
+"""The view in the URL: strategy, absolute UTC window, runbook filters and the selected row.
+
+Every page reads its state from the query string and writes the canonical form back, so a copied
+link reproduces the exact view. A preset (``window=24h``) is turned into absolute ``since`` /
+``until`` bounds as soon as it is chosen; the link keeps both, so it shows the same rows
+tomorrow. Bad values fall back to defaults and each produces a :class:`Notice`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+
+from stratlog.model.strategy_execution_log import STATUSES
+from stratlog.timewindow import Window
+from stratlog.ui.format import clip, md_escape
+
+PRESETS: dict[str, timedelta] = {
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+PRESET_LABELS: dict[str, str] = {
+    "15m": "15 min",
+    "1h": "1 h",
+    "6h": "6 h",
+    "24h": "24 h",
+    "7d": "7 d",
+    "30d": "30 d",
+}
+CUSTOM = "custom"
+DEFAULT_PRESET = "24h"
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+MAX_WINDOW = timedelta(days=400)
+#: The ``case`` value meaning "no rule matched" (a null caseName).
+NO_RULE = "__none__"
+#: Every query parameter the dashboard owns, in the order links show them.
+PARAMS = ("strategy", "window", "since", "until", "status", "code", "case", "limit", "row")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message about the URL for the operator (Markdown-safe: values are escaped)."""
+
+    level: Literal["warning", "info"]
+    text: str
+
+
+@dataclass(frozen=True)
+class View:
+    """Everything a link pins down; the window is always absolute UTC."""
+
+    since: datetime
+    until: datetime
+    preset: str | None = DEFAULT_PRESET
+    strategy: str | None = None
+    status: str | None = None
+    code: str | None = None
+    case: str | None = None
+    limit: int = DEFAULT_LIMIT
+    row: int | None = None
+
+    @property
+    def window(self) -> Window:
+        """The half-open window ``since <= createdAt < until``."""
+        return Window.of(self.since, self.until)
+
+    @property
+    def seconds(self) -> float:
+        """Length of the window in seconds."""
+        return (self.until - self.since).total_seconds()
+
+    def replace(self, **changes: object) -> View:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def params(self) -> dict[str, str]:
+        """The canonical query parameters (defaults left out, except strategy and window)."""
+        values: dict[str, str | None] = {
+            "strategy": self.strategy,
+            "window": self.preset or CUSTOM,
+            "since": iso_utc(self.since),
+            "until": iso_utc(self.until),
+            "status": self.status,
+            "code": self.code,
+            "case": self.case,
+            "limit": None if self.limit == DEFAULT_LIMIT else str(self.limit),
+            "row": None if self.row is None else str(self.row),
+        }
+        return {k: v for k, v in values.items() if v is not None}
+
+    def without_filters(self) -> View:
+        """The same strategy and window, no runbook filters and no row."""
+        return self.replace(status=None, code=None, case=None, row=None)
+
+
+def iso_utc(value: datetime) -> str:
+    """``2026-11-28T10:00:00Z`` (microseconds only when there are any)."""
+    naive = value.astimezone(UTC).replace(tzinfo=None)
+    spec = "seconds" if naive.microsecond == 0 else "microseconds"
+    return naive.isoformat(timespec=spec) + "Z"
+
+
+def parse_utc(text: str) -> datetime:
+    """An ISO-8601 date or time as aware UTC (naive means UTC); raises ``ValueError``."""
+    text = text.strip()
+    if "T" in text and " " in text:  # a '+' of an offset decoded as a space by the URL
+        text = text.replace(" ", "+")
+    if len(text) == 10:
+        day = date.fromisoformat(text)
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def ceil_minute(value: datetime) -> datetime:
+    """The first whole minute at or after ``value`` (a stable end for cached windows)."""
+    floor = value.replace(second=0, microsecond=0)
+    return floor if floor == value else floor + timedelta(minutes=1)
+
+
+def anchor(preset: str, now: datetime) -> tuple[datetime, datetime]:
+    """Absolute bounds of a preset ending now (rounded up to the minute)."""
+    until = ceil_minute(now.astimezone(UTC))
+    return until - PRESETS[preset], until
+
+
+def default_view(now: datetime) -> View:
+    """The view of a bare link: the last 24 h, no strategy chosen yet."""
+    since, until = anchor(DEFAULT_PRESET, now)
+    return View(since=since, until=until, preset=DEFAULT_PRESET)
+
+
+def _shown(value: str) -> str:
+    return md_escape(clip(value, 60))
+
+
+def _window(params: Mapping[str, str], now: datetime, notices: list[Notice]) -> View:
+    """The window from ``window`` / ``since`` / ``until``; bad values fall back to a preset."""
+    raw = params.get("window", "").strip()
+    preset = raw if raw in PRESETS else None
+    if raw and raw != CUSTOM and preset is None:
+        choices = ", ".join(PRESETS)
+        notices.append(
+            Notice("warning", f"Unknown window “{_shown(raw)}” in the link (use {choices}).")
+        )
+    bounds, problem = _bounds(params)
+    if bounds is not None:
+        since, until = bounds
+        exact = preset is not None and until - since == PRESETS[preset]
+        return View(since=since, until=until, preset=preset if exact else None)
+    fallback = preset or DEFAULT_PRESET
+    label = PRESET_LABELS[fallback]
+    if problem:
+        notices.append(Notice("warning", f"{problem} Showing the last {label} instead."))
+    elif raw == CUSTOM:
+        notices.append(
+            Notice(
+                "warning", f"A custom window needs since and until: showing the last {fallback}."
+            )
+        )
+    elif params and not raw:
+        notices.append(Notice("info", f"No time window in the link: showing the last {label}."))
+    since, until = anchor(fallback, now)
+    return View(since=since, until=until, preset=fallback)
+
+
+def _bounds(params: Mapping[str, str]) -> tuple[tuple[datetime, datetime] | None, str]:
+    """Valid absolute bounds, or ``None`` and what is wrong with them ('' when absent)."""
+    raw_since, raw_until = params.get("since", "").strip(), params.get("until", "").strip()
+    if not raw_since and not raw_until:
+        return None, ""
+    if not raw_since or not raw_until:
+        return None, "The link gives only one end of the time window (it needs since and until)."
+    try:
+        since, until = parse_utc(raw_since), parse_utc(raw_until)
+    except ValueError:
+        bad = f"since={_shown(raw_since)}, until={_shown(raw_until)}"
+        return None, f"The time window in the link is not a valid ISO-8601 UTC time ({bad})."
+    if since >= until:
+        return None, "The time window in the link ends before it starts."
+    if until - since > MAX_WINDOW:
+        return None, "The time window in the link is longer than 400 days."
+    return (since, until), ""
+
+
+def _text(params: Mapping[str, str], key: str, limit: int, notices: list[Notice]) -> str | None:
+    value = params.get(key, "").strip()
+    if len(value) > limit:
+        notices.append(Notice("warning", f"The {key} in the link is too long; ignored."))
+        return None
+    return value or None
+
+
+def _status(params: Mapping[str, str], notices: list[Notice]) -> str | None:
+    value = params.get("status", "").strip()
+    if value in ("", "all"):
+        return None
+    if value in STATUSES:
+        return value
+    allowed = ", ".join(STATUSES)
+    notices.append(
+        Notice("warning", f"Unknown status “{_shown(value)}” ({allowed}): showing all statuses.")
+    )
+    return None
+
+
+def _limit(params: Mapping[str, str], notices: list[Notice]) -> int:
+    raw = params.get("limit", "").strip()
+    if not raw:
+        return DEFAULT_LIMIT
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        notices.append(
+            Notice("warning", f"Bad limit “{_shown(raw)}”: showing {DEFAULT_LIMIT} runs.")
+        )
+        return DEFAULT_LIMIT
+    if value > MAX_LIMIT:
+        notices.append(
+            Notice("warning", f"The runbook lists at most {MAX_LIMIT} runs: limit {value} capped.")
+        )
+        return MAX_LIMIT
+    return value
+
+
+def _row(params: Mapping[str, str], notices: list[Notice]) -> int | None:
+    raw = params.get("row", "").strip()
+    if not raw:
+        return None
+    if raw.isdigit() and 0 < int(raw) < 2**63:
+        return int(raw)
+    notices.append(Notice("warning", f"Bad row id “{_shown(raw)}” in the link: no row selected."))
+    return None
+
+
+def parse_view(params: Mapping[str, str], now: datetime) -> tuple[View, list[Notice]]:
+    """The view a link describes, and a notice for every value that had to fall back."""
+    notices: list[Notice] = []
+    view = _window(params, now, notices)
+    view = view.replace(
+        strategy=_text(params, "strategy", 200, notices),
+        status=_status(params, notices),
+        code=_text(params, "code", 100, notices),
+        case=_text(params, "case", 200, notices),
+        limit=_limit(params, notices),
+        row=_row(params, notices),
+    )
+    return view, notices
+
+
+def resolve_strategy(
+    view: View, strategies: Sequence[str], *, from_link: bool
+) -> tuple[View, list[Notice]]:
+    """Check the strategy against the log; fall back to the first one with a notice."""
+    if not strategies or view.strategy in strategies:
+        return view, []
+    fallback = strategies[0]
+    if view.strategy is None:
+        notices = (
+            [Notice("info", f"No strategy in the link: showing {md_escape(fallback)}.")]
+            if from_link
+            else []
+        )
+        return view.replace(strategy=fallback), notices
+    text = (
+        f"Unknown strategy “{_shown(view.strategy)}”: no run of it is recorded in this database. "
+        f"Check the link, or pick one of the {len(strategies)} strategies in the sidebar. "
+        f"Showing {md_escape(fallback)} instead."
+    )
+    return view.replace(strategy=fallback, code=None, case=None, row=None), [
+        Notice("warning", text)
+    ]
+
+
+@dataclass(frozen=True)
+class ParamsDiff:
+    """Whether the URL needs rewriting, and to what."""
+
+    target: dict[str, str] = field(default_factory=dict)
+    changed: bool = False
+
+
+def canonical(current: Mapping[str, str], view: View) -> ParamsDiff:
+    """The query string for ``view``, keeping foreign parameters (e.g. ``embed``)."""
+    foreign = {k: v for k, v in current.items() if k not in PARAMS}
+    target = {**view.params(), **foreign}
+    return ParamsDiff(target, dict(current) != target)

@@ -1,0 +1,95 @@
+"""Plain-data shaping for the tables: pandas frames with display-ready columns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from stratlog.service.overview import Overview
+from stratlog.ui import format as fmt
+from stratlog.ui.theme import STATUS_COLORS, STATUS_TINTS
+
+RUNBOOK_COLUMNS = (
+    "Run",
+    "Time (UTC)",
+    "Status",
+    "Error code",
+    "Case",
+    "Duration (ms)",
+    "Nodes",
+    "Points",
+)
+
+
+def error_codes_frame(overview: Overview) -> pd.DataFrame:
+    """Top error codes: code, runs, share of the window's failures."""
+    failures = overview.failures
+    rows = [
+        {
+            "Error code": item["errorCode"],
+            "Runs": int(item["count"]),
+            "Share of failures": item["count"] / failures if failures else 0.0,
+        }
+        for item in overview.errorCodes
+    ]
+    return pd.DataFrame(rows, columns=["Error code", "Runs", "Share of failures"])
+
+
+def case_text(case_name: str | None, status: str) -> str | None:
+    """The Case cell: the no-rule wording only where a rule could have matched (ok runs)."""
+    if case_name is None:
+        return fmt.NO_RULE_LABEL if status == "ok" else None
+    return case_name
+
+
+def _time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def runbook_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """The runbook table: one line per run, newest first, times as UTC text."""
+    data = [
+        {
+            "Run": row["id"],
+            "Time (UTC)": _time(row["createdAt"]),
+            "Status": row["status"],
+            "Error code": row["errorCode"],
+            "Case": case_text(row["caseName"], row["status"]),
+            "Duration (ms)": row["durationMs"],
+            "Nodes": row["nodes"],
+            "Points": row["points"],
+        }
+        for row in rows
+    ]
+    return pd.DataFrame(data, columns=list(RUNBOOK_COLUMNS))
+
+
+def status_cell_style(status: Any) -> str:
+    """CSS for a Status cell: the status colour on its light tint."""
+    if status not in STATUS_COLORS:
+        return ""
+    return f"color: {STATUS_COLORS[status]}; background-color: {STATUS_TINTS[status]}"
+
+
+def fields_frame(row: dict[str, Any]) -> pd.DataFrame:
+    """Every scalar field of one run as (field, value) text, payloads and message left out."""
+    skip = {"inputPayload", "outputPayload", "errorMessage"}
+    values = [
+        {"Field": name, "Value": _field_text(name, value)}
+        for name, value in row.items()
+        if name not in skip
+    ]
+    return pd.DataFrame(values, columns=["Field", "Value"])
+
+
+def _field_text(name: str, value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    if name == "durationMs":
+        return f"{value:,.3f} ms"
+    return str(value)

@@ -1,0 +1,201 @@
+"""A real browser against ``streamlit run``: every page, the drill-down clicks, copied links."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from stratlog.ui.state import iso_utc
+from tests.browser.conftest import Dashboard
+
+pytestmark = pytest.mark.browser
+
+READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+EXCEPTION = '[data-testid="stException"]'
+#: The caption under the page title: strategy, UTC window, preset.
+HEADER_CAPTION = '[data-testid="stMain"] [data-testid="stCaptionContainer"]'
+
+
+def params(page: Page) -> dict[str, str]:
+    """The query parameters of the page's current URL."""
+    return {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
+
+
+def settle(page: Page, heading: str | re.Pattern[str]) -> None:
+    """Wait until the page shows ``heading`` and the script has finished; no exception shown."""
+    expect(page.locator("h1").filter(has_text=heading).first).to_be_visible()
+    page.wait_for_selector(READY)
+    expect(page.locator('[data-stale="true"]')).to_have_count(0)  # nothing left from a rerun
+    expect(page.locator(EXCEPTION)).to_have_count(0)
+
+
+def open_page(page: Page, url: str, heading: str | re.Pattern[str]) -> None:
+    """Navigate and settle."""
+    page.goto(url)
+    settle(page, heading)
+
+
+def screenshot(page: Page, artifacts: Path, name: str) -> Path:
+    """A full-page PNG: the viewport grows to the app's scroll height first."""
+    height = page.evaluate(
+        """() => Math.max(...['stMain', 'stSidebarContent'].map(
+            id => document.querySelector(`[data-testid="${id}"]`)?.scrollHeight ?? 0))"""
+    )
+    size = page.viewport_size or {"width": 1440, "height": 1000}
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], height + 40)})
+    page.wait_for_selector(READY)
+    path = artifacts / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
+    assert path.stat().st_size > 10_000
+    return path
+
+
+def day(dashboard: Dashboard) -> str:
+    """Query string of the 24 h before the demo data ends (a fixed, absolute window)."""
+    since = iso_utc(dashboard.end - timedelta(hours=24))
+    return f"window=custom&since={since}&until={iso_utc(dashboard.end)}"
+
+
+def first_cell(page: Page, column: int) -> str:
+    """Text of the first data row's cell in column ``column`` of the page's first table."""
+    return page.locator(f'[data-testid="glide-cell-{column}-0"]').first.inner_text()
+
+
+def click_first_row(page: Page) -> None:
+    """Select the first data row of the first dataframe (its row-marker checkbox)."""
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 18)
+
+
+def test_every_page_renders(page: Page, dashboard: Dashboard, artifacts: Path) -> None:
+    # First request of the fresh server straight to a page URL (a reloaded tab after a restart).
+    runbook = dashboard.at(f"runbook?strategy=fraud-screen&status=error&{day(dashboard)}")
+    open_page(page, runbook, "Runbook")
+    assert urlsplit(page.url).path == "/runbook"
+    expect(page.locator('[data-testid="glide-cell-3-0"]')).to_have_text("error")
+    screenshot(page, artifacts, "runbook")
+    row = first_cell(page, 1)
+
+    open_page(page, dashboard.at("?strategy=fraud-screen&window=24h"), "Overview")
+    assert params(page)["window"] == "24h" and "since" in params(page)  # preset → bounds
+    expect(page.locator('[data-testid="stMetric"]').first).to_contain_text("Runs")
+    expect(page.locator("g.mark-arc path").first).to_be_attached()
+    screenshot(page, artifacts, "overview")
+
+    detail = dashboard.at(f"row?strategy=fraud-screen&row={row}&{day(dashboard)}")
+    open_page(page, detail, f"Run {row}")
+    expect(page.locator('[data-testid="stCode"]').first).to_be_visible()
+    expect(page.locator('[data-testid="stJson"]').first).to_be_visible()
+    screenshot(page, artifacts, "row-detail")
+
+    open_page(page, dashboard.at("row?strategy=fraud-screen&window=1h"), "Row detail")
+    expect(page.get_by_text("No run selected")).to_be_visible()
+
+
+def test_status_slice_opens_the_filtered_runbook(
+    page: Page, dashboard: Dashboard, artifacts: Path
+) -> None:
+    open_page(page, dashboard.at(f"?strategy=fraud-screen&{day(dashboard)}"), "Overview")
+    page.locator('g.mark-arc path[aria-label*="status: error"]').first.click()
+    page.wait_for_url(re.compile(r"/runbook\?"))
+    settle(page, "Runbook")
+    assert params(page)["status"] == "error"
+    assert params(page)["since"] == iso_utc(dashboard.end - timedelta(hours=24))
+    expect(page.locator('.st-key-f_status button[aria-checked="true"]')).to_have_text("error")
+    expect(page.locator('[data-testid="glide-cell-3-0"]')).to_have_text("error")
+    screenshot(page, artifacts, "runbook-from-status-slice")
+
+
+def test_error_code_row_opens_the_filtered_runbook(
+    page: Page, dashboard: Dashboard, artifacts: Path
+) -> None:
+    open_page(page, dashboard.at(f"?strategy=fraud-screen&{day(dashboard)}"), "Overview")
+    code = first_cell(page, 1)  # the top error code of the window
+    click_first_row(page)
+    page.wait_for_url(re.compile(r"/runbook\?"))
+    settle(page, "Runbook")
+    assert params(page)["code"] == code
+    expect(page.locator('[data-testid="glide-cell-4-0"]')).to_have_text(code)
+    expect(page.get_by_role("combobox", name="Error code")).to_have_value(code)
+    screenshot(page, artifacts, "runbook-from-error-code")
+
+
+def test_case_bar_opens_the_filtered_runbook(page: Page, dashboard: Dashboard) -> None:
+    open_page(page, dashboard.at(f"?strategy=credit-limit&{day(dashboard)}"), "Overview")
+    page.locator('g.mark-rect path[aria-label*="prime_customer"]').first.click()
+    page.wait_for_url(re.compile(r"/runbook\?"))
+    settle(page, "Runbook")
+    assert params(page)["case"] == "prime_customer"
+    expect(page.locator('[data-testid="glide-cell-5-0"]')).to_have_text("prime_customer")
+
+
+def test_runbook_row_opens_its_detail_and_back_keeps_filters(
+    page: Page, dashboard: Dashboard, artifacts: Path
+) -> None:
+    url = dashboard.at(f"runbook?strategy=kyc-depth&status=ok&limit=25&{day(dashboard)}")
+    open_page(page, url, "Runbook")
+    row = first_cell(page, 1)
+    click_first_row(page)
+    page.wait_for_url(re.compile(r"/row\?"))
+    settle(page, f"Run {row}")
+    assert params(page)["row"] == row and params(page)["status"] == "ok"
+    expect(page.get_by_role("button", name="Newer run")).to_be_disabled()  # the newest run
+    screenshot(page, artifacts, "row-from-runbook")
+    page.get_by_role("button", name="Older run").click()
+    page.wait_for_url(re.compile(r"row=(?!" + row + r"\b)\d+"))
+    settle(page, "Run ")
+    page.get_by_role("link", name="Back to runbook").click()
+    page.wait_for_url(re.compile(r"/runbook\?"))
+    settle(page, "Runbook")
+    assert params(page)["status"] == "ok" and params(page)["limit"] == "25"
+    assert "row" not in params(page)
+
+
+def test_a_copied_link_reproduces_the_view(
+    page: Page, dashboard: Dashboard, browser: Browser
+) -> None:
+    open_page(page, dashboard.at("?strategy=pricing-tier&window=6h"), "Overview")
+    link = page.url  # what an operator copies: the preset is now absolute bounds
+    expect(page.locator(HEADER_CAPTION).first).to_contain_text("pricing-tier")
+    header = page.locator(HEADER_CAPTION).first.inner_text().split(" · fetched")[0]
+    assert "last 6 h" in header
+    expect(page.locator('[data-testid="stMetricValue"]')).to_have_count(12)
+    figures = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+    fresh = browser.new_context(viewport={"width": 1440, "height": 1000})
+    try:
+        other = fresh.new_page()  # a new browser session, as a colleague opening the link
+        open_page(other, link, "Overview")
+        expect(other.locator(HEADER_CAPTION).first).to_contain_text(header)
+        expect(other.locator('[data-testid="stMetricValue"]')).to_have_text(figures)
+        assert other.url == link
+    finally:
+        fresh.close()
+    page.reload()
+    settle(page, "Overview")
+    expect(page.locator('[data-testid="stMetricValue"]')).to_have_text(figures)
+    assert page.url == link
+
+
+def test_sidebar_controls_write_the_url(page: Page, dashboard: Dashboard) -> None:
+    open_page(page, dashboard.at(f"?strategy=credit-limit&code=X&{day(dashboard)}"), "Overview")
+    page.locator(".st-key-w_strategy input").click()
+    page.keyboard.type("kyc")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"strategy=kyc-depth"))
+    settle(page, "Overview")
+    assert "code" not in params(page)
+    expect(page.locator(HEADER_CAPTION).first).to_contain_text("kyc-depth")
+    page.locator(".st-key-w_window button", has_text="1 h").click()
+    expect(page).to_have_url(re.compile(r"window=1h"))
+    settle(page, "Overview")
+    bounds = params(page)
+    assert bounds["until"] > bounds["since"]

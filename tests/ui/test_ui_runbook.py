@@ -1,0 +1,126 @@
+"""AppTest: the Runbook page (filters from the URL, limit, selection, failures)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from streamlit.testing.v1 import AppTest
+
+from stratlog.ui.format import NO_RULE_LABEL
+from stratlog.ui.state import NO_RULE, iso_utc
+
+OpenApp = Callable[..., AppTest]
+RUNBOOK = "pages/runbook.py"
+
+
+def table(at: AppTest) -> Any:
+    """The runbook's dataframe."""
+    (frame,) = at.dataframe
+    return frame.value
+
+
+def test_happy_path_lists_newest_runs_first(
+    open_app: OpenApp, demo_url: str, window: dict[str, str]
+) -> None:
+    at = open_app(demo_url, RUNBOOK, strategy="credit-limit", **window)
+    assert not at.exception and not at.error
+    assert [t.value for t in at.title] == ["Runbook"]
+    rows = table(at)
+    assert len(rows) == 50  # the default limit
+    times = list(rows["Time (UTC)"])
+    assert times == sorted(times, reverse=True)
+    assert all(window["since"][:10] <= t[:10] <= window["until"][:10] for t in times)
+    assert any("Showing the 50 newest" in c.value for c in at.caption)
+
+
+def test_status_filter_from_the_url(
+    open_app: OpenApp, demo_url: str, window: dict[str, str]
+) -> None:
+    at = open_app(demo_url, RUNBOOK, strategy="fraud-screen", status="error", **window)
+    rows = table(at)
+    assert len(rows) > 0
+    assert set(rows["Status"]) == {"error"}
+    assert at.segmented_control(key="f_status").value == "error"
+
+
+def test_error_code_filter_from_the_url(
+    open_app: OpenApp, demo_url: str, window: dict[str, str]
+) -> None:
+    at = open_app(demo_url, RUNBOOK, strategy="fraud-screen", code="UPSTREAM_UNAVAILABLE", **window)
+    rows = table(at)
+    assert len(rows) > 0
+    assert set(rows["Error code"]) == {"UPSTREAM_UNAVAILABLE"}
+    assert at.selectbox(key="f_code").value == "UPSTREAM_UNAVAILABLE"
+
+
+def test_no_rule_case_filter(open_app: OpenApp, demo_url: str, window: dict[str, str]) -> None:
+    at = open_app(demo_url, RUNBOOK, strategy="promo-eligibility", case=NO_RULE, **window)
+    rows = table(at)
+    assert len(rows) > 0
+    # The bucket counts every run without a case; only ok runs read "no rule matched".
+    ok = rows[rows["Status"] == "ok"]
+    assert len(ok) > 0 and set(ok["Case"]) == {NO_RULE_LABEL}
+    assert rows[rows["Status"] != "ok"]["Case"].isna().all()
+
+
+def test_limit_and_cap(open_app: OpenApp, demo_url: str, window: dict[str, str]) -> None:
+    at = open_app(demo_url, RUNBOOK, strategy="credit-limit", limit=10, **window)
+    assert len(table(at)) == 10
+    capped = open_app(demo_url, RUNBOOK, strategy="credit-limit", limit=1000, **window)
+    assert any("at most 200" in w.value for w in capped.warning)
+    assert capped.query_params["limit"] == "200"
+    assert len(table(capped)) <= 200
+
+
+def test_nothing_matches(open_app: OpenApp, demo_url: str, window: dict[str, str]) -> None:
+    at = open_app(demo_url, RUNBOOK, strategy="credit-limit", code="NO_SUCH_CODE", **window)
+    assert not at.exception
+    assert not at.dataframe
+    assert any("No runs in this window match" in i.value for i in at.info)
+
+
+def test_empty_window(open_app: OpenApp, demo_url: str, demo_end: datetime) -> None:
+    start = demo_end + timedelta(days=3)
+    at = open_app(
+        demo_url,
+        RUNBOOK,
+        strategy="kyc-depth",
+        since=iso_utc(start),
+        until=iso_utc(start + timedelta(hours=1)),
+    )
+    assert not at.exception
+    assert any("No runs in this window" in i.value for i in at.info)
+
+
+def test_selecting_a_row_puts_it_in_the_url(
+    open_app: OpenApp, demo_url: str, window: dict[str, str]
+) -> None:
+    at = open_app(demo_url, RUNBOOK, strategy="kyc-depth", status="ok", **window)
+    first = int(table(at)["Run"].iloc[0])
+    at.session_state["rb_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception
+    assert at.query_params["row"] == str(first)
+    assert at.query_params["status"] == "ok"  # the filters travel along
+
+
+def test_changing_a_filter_rewrites_the_url(
+    open_app: OpenApp, demo_url: str, window: dict[str, str]
+) -> None:
+    at = open_app(demo_url, RUNBOOK, strategy="kyc-depth", row=5, **window)
+    at.segmented_control(key="f_status").set_value("limit").run()
+    assert at.query_params["status"] == "limit"
+    assert "row" not in at.query_params  # a new list: the selected row no longer applies
+
+
+def test_unknown_strategy_and_database_down(
+    open_app: OpenApp, demo_url: str, down_url: str
+) -> None:
+    unknown = open_app(demo_url, RUNBOOK, strategy="ghost")
+    assert not unknown.exception
+    assert any("Unknown strategy" in w.value for w in unknown.warning)
+    down = open_app(down_url, RUNBOOK, strategy="credit-limit")
+    assert not down.exception
+    assert "Cannot reach the database" in down.error[0].value

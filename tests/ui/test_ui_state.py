@@ -1,0 +1,129 @@
+"""URL state: parsing, canonical parameters, presets as absolute bounds, notices."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from stratlog.ui.state import (
+    DEFAULT_LIMIT,
+    NO_RULE,
+    PRESETS,
+    View,
+    anchor,
+    canonical,
+    ceil_minute,
+    iso_utc,
+    parse_utc,
+    parse_view,
+    resolve_strategy,
+)
+
+NOW = datetime(2026, 3, 1, 10, 17, 42, 500000, tzinfo=UTC)
+
+
+def test_round_trip_of_a_full_view() -> None:
+    params = {
+        "strategy": "credit-limit",
+        "window": "custom",
+        "since": "2026-02-28T09:00:00Z",
+        "until": "2026-02-28T10:30:00.250000Z",
+        "status": "error",
+        "code": "MISSING_FACT",
+        "case": NO_RULE,
+        "limit": "120",
+        "row": "42",
+    }
+    view, notices = parse_view(params, NOW)
+    assert notices == []
+    assert view.params() == params
+    assert canonical(params, view).changed is False
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_a_preset_becomes_absolute_bounds_ending_at_the_next_minute(preset: str) -> None:
+    view, notices = parse_view({"window": preset}, NOW)
+    assert notices == []
+    assert view.preset == preset
+    assert view.until == datetime(2026, 3, 1, 10, 18, tzinfo=UTC)
+    assert view.until - view.since == PRESETS[preset]
+    again, _ = parse_view(view.params(), NOW + timedelta(days=3))
+    assert (again.since, again.until) == (view.since, view.until)  # the link is frozen
+
+
+def test_bounds_that_do_not_match_the_preset_are_custom() -> None:
+    view, _ = parse_view(
+        {"window": "1h", "since": "2026-02-28T09:00:00Z", "until": "2026-02-28T11:00:00Z"}, NOW
+    )
+    assert view.preset is None
+    assert view.params()["window"] == "custom"
+
+
+def test_a_bare_link_is_the_default_without_notices() -> None:
+    view, notices = parse_view({}, NOW)
+    assert notices == []
+    assert view.preset == "24h" and view.strategy is None and view.limit == DEFAULT_LIMIT
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"since": "2026-02-28T09:00:00Z"}, "only one end"),
+        ({"since": "nope", "until": "2026-02-28T09:00:00Z"}, "not a valid ISO-8601"),
+        ({"since": "2026-02-28T09:00:00Z", "until": "2026-02-28T08:00:00Z"}, "ends before"),
+        ({"since": "2020-01-01", "until": "2026-01-01"}, "longer than 400 days"),
+        ({"window": "custom"}, "needs since and until"),
+        ({"window": "3w"}, "Unknown window"),
+        ({"status": "broken"}, "Unknown status"),
+        ({"limit": "0"}, "Bad limit"),
+        ({"limit": "ten"}, "Bad limit"),
+        ({"limit": "201"}, "capped"),
+        ({"row": "-3"}, "Bad row id"),
+        ({"strategy": "x" * 500}, "too long"),
+        ({"strategy": "credit-limit"}, "No time window in the link"),
+    ],
+)
+def test_bad_or_missing_values_fall_back_with_a_notice(
+    params: dict[str, str], fragment: str
+) -> None:
+    view, notices = parse_view(params, NOW)
+    assert any(fragment in n.text for n in notices), notices
+    assert view.until > view.since
+
+
+def test_notices_escape_the_values_they_quote() -> None:
+    _, notices = parse_view({"window": "1h", "status": "**x**](http://e)"}, NOW)
+    (notice,) = notices
+    assert "**" not in notice.text and "\\*\\*x\\*\\*" in notice.text
+
+
+def test_parse_utc_accepts_offsets_dates_and_decoded_plus_signs() -> None:
+    assert parse_utc("2026-02-28T10:00:00+02:00") == datetime(2026, 2, 28, 8, tzinfo=UTC)
+    assert parse_utc("2026-02-28T10:00:00 02:00") == datetime(2026, 2, 28, 8, tzinfo=UTC)
+    assert parse_utc("2026-02-28") == datetime(2026, 2, 28, tzinfo=UTC)
+    assert parse_utc("2026-02-28T10:00:00") == datetime(2026, 2, 28, 10, tzinfo=UTC)
+    assert iso_utc(datetime(2026, 2, 28, 10, tzinfo=UTC)) == "2026-02-28T10:00:00Z"
+
+
+def test_ceil_minute_and_anchor() -> None:
+    exact = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    assert ceil_minute(exact) == exact
+    assert anchor("15m", exact) == (exact - timedelta(minutes=15), exact)
+
+
+def test_resolve_strategy() -> None:
+    view, _ = parse_view({"strategy": "ghost", "code": "X", "row": "4"}, NOW)
+    resolved, notices = resolve_strategy(view, ["a", "b"], from_link=True)
+    assert resolved.strategy == "a" and resolved.code is None and resolved.row is None
+    assert "Unknown strategy" in notices[0].text
+    fresh, quiet = resolve_strategy(View(NOW, NOW), ["a"], from_link=False)
+    assert fresh.strategy == "a" and quiet == []
+    same, none = resolve_strategy(resolved, ["a", "b"], from_link=True)
+    assert same == resolved and none == []
+
+
+def test_canonical_keeps_foreign_parameters() -> None:
+    view, _ = parse_view({"window": "1h"}, NOW)
+    diff = canonical({"embed": "true"}, view)
+    assert diff.changed and diff.target["embed"] == "true" and "since" in diff.target
