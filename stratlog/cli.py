@@ -75,6 +75,7 @@ COMMAND_EXAMPLES = {
     "demo": "  stratlog demo\n"
     "  stratlog demo --rows 5000 --days 2 --end 2026-03-01T12:00:00Z --quiet",
     "rollup": "  stratlog rollup\n  stratlog rollup --watch 5",
+    "prune": "  stratlog prune --older-than 90d --dry-run\n  stratlog prune --older-than 90d",
     "db": "  stratlog db upgrade\n"
     "  stratlog --database postgresql+asyncpg://admin@db/audit db upgrade",
 }
@@ -305,6 +306,28 @@ def _add_rollup(sub: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _add_prune(sub: Any, now: datetime) -> None:
+    p = _command(
+        sub,
+        "prune",
+        "delete runs older than a cutoff, in small batches (retention)",
+        "Delete audit rows created before --older-than (moved back to a UTC midnight), in "
+        "batches of --batch rows, each its own short transaction; the rollups are kept "
+        "consistent. Safe to interrupt: run it again to finish.",
+    )
+    p.add_argument(
+        "--older-than",
+        dest="older_than",
+        type=_time_type(now),
+        required=True,
+        metavar="TIME",
+        help="cutoff: an age like 90d (before now) or an ISO-8601 time",
+    )
+    p.add_argument("--batch", type=_positive_int, default=10_000, help="rows per transaction")
+    p.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def _add_db(sub: Any) -> None:
     db = _command(sub, "db", "schema management", "Schema management (Alembic migrations).")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -336,6 +359,7 @@ def build_parser(now: datetime | None = None) -> Parser:
     _add_snapshot(sub, now)
     _add_demo(sub, now)
     _add_rollup(sub)
+    _add_prune(sub, now)
     _add_db(sub)
     return parser
 
@@ -924,6 +948,29 @@ async def _rollup(url: str, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _prune(url: str, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from stratlog.retention import count_older, day_cutoff, prune
+
+    engine = await _current_schema_engine(url)
+    cutoff = day_cutoff(args.older_than)
+    try:
+        pending = await count_older(engine, cutoff)
+        if args.dry_run:
+            print(f"would delete {pending:,} runs created before {utc(cutoff)} UTC")
+            return 0
+        with tqdm(total=pending, unit="rows", disable=args.quiet or None) as bar:
+            result = await prune(engine, cutoff, batch_rows=args.batch, progress=bar.update)
+    finally:
+        await engine.dispose()
+    print(
+        f"deleted {result.rows:,} runs created before {utc(result.cutoff)} UTC and "
+        f"{result.rollupRows:,} rollup rows in {result.seconds:.1f} s"
+    )
+    return 0
+
+
 async def _current_schema_engine(url: str) -> AsyncEngine:
     """An engine on an existing database whose schema is current (never migrates it)."""
     async with open_repository(url):  # raises CommandError with what to do otherwise
@@ -949,6 +996,8 @@ def _dispatch(args: argparse.Namespace, url: str) -> int:
         return asyncio.run(_demo(url, args))
     if args.command == "rollup":
         return asyncio.run(_rollup(url, args))
+    if args.command == "prune":
+        return asyncio.run(_prune(url, args))
     return asyncio.run(_read(url, args))
 
 

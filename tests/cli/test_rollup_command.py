@@ -42,3 +42,26 @@ def test_rollup_on_a_missing_database_exits_1(tmp_path: Path):
     done = stratlog("--database", f"sqlite+aiosqlite:///{tmp_path / 'none.db'}", "rollup")
     assert done.returncode == 1
     assert "stratlog db upgrade" in one_error_line(done)
+
+
+def test_prune_dry_run_then_prune(demo_url: str, tmp_path: Path):
+    source = Path(demo_url.removeprefix("sqlite+aiosqlite:///"))
+    copy = tmp_path / "prune.db"
+    shutil.copy(source, copy)
+    url = f"sqlite+aiosqlite:///{copy}"
+    cutoff = "2026-03-01T00:00:00Z"  # the demo runs from 2026-02-27 12:00 to 2026-03-01 12:00
+    dry = stratlog("--database", url, "prune", "--older-than", cutoff, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    would = int(dry.stdout.split()[2].replace(",", ""))
+    assert 0 < would < 5000
+    done = stratlog("--database", url, "prune", "--older-than", cutoff, "--batch", "500", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert f"deleted {would:,} runs created before 2026-03-01 00:00:00 UTC" in done.stdout
+    listed = json.loads(stratlog("--database", url, "strategies", "--json").stdout)
+    assert sum(s["count"] for s in listed) == 5000 - would
+
+
+def test_prune_needs_a_valid_cutoff(demo_url: str):
+    done = stratlog("--database", demo_url, "prune", "--older-than", "soon")
+    assert done.returncode == 2
+    assert "--older-than" in one_error_line(done)
