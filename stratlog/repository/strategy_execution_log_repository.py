@@ -17,12 +17,15 @@ from sqlalchemy import (
     Executable,
     Subquery,
     Table,
+    and_,
     bindparam,
     func,
     insert,
     literal_column,
+    or_,
     select,
 )
+from sqlalchemy.orm import aliased
 
 from stratlog.dialect import binary_order, bulk_insert, epoch_bucket
 from stratlog.model.rollup import StrategyExecutionBin, StrategyExecutionRollup
@@ -184,6 +187,98 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         stmt = stmt.order_by(m.createdAt.desc(), m.id.desc()).limit(limit)
         async with self.session_factory() as session:
             return list((await session.scalars(stmt)).all())
+
+    async def list_runs(
+        self,
+        *,
+        strategyId: str,
+        sinceDt: datetime | None = None,
+        untilDt: datetime | None = None,
+        status: str | None = None,
+        errorCode: str | None = None,
+        caseName: str | None = None,
+        caseIsNull: bool = False,
+        before: tuple[datetime, int] | None = None,
+        limit: int = 50,
+    ) -> list[StrategyExecutionLog]:
+        """The runbook: runs of a window and filters, newest first, ``limit`` capped at 200.
+
+        ``before=(createdAt, id)`` continues a listing after its last row (keyset paging);
+        ``caseIsNull`` selects the "no rule matched" bucket (``caseName`` null).
+        """
+        limit = min(_positive_limit(limit), LIST_LIMIT_MAX)
+        m = self.model
+        terms = self._run_filters(
+            strategyId, sinceDt, untilDt, status, errorCode, caseName, caseIsNull
+        )
+        if before is not None:
+            at, row_id = as_utc(before[0]), int(before[1])
+            terms.append(or_(m.createdAt < at, and_(m.createdAt == at, m.id < row_id)))
+        stmt = select(m).where(*terms).order_by(m.createdAt.desc(), m.id.desc()).limit(limit)
+        async with self.session_factory() as session:
+            return list((await session.scalars(stmt)).all())
+
+    async def neighbours(
+        self,
+        id: int,
+        *,
+        strategyId: str,
+        sinceDt: datetime | None = None,
+        untilDt: datetime | None = None,
+        status: str | None = None,
+        errorCode: str | None = None,
+        caseName: str | None = None,
+        caseIsNull: bool = False,
+    ) -> tuple[int | None, int | None]:
+        """Ids of the next newer and next older run with the same filters, in one statement."""
+        m = self.model
+        terms = self._run_filters(
+            strategyId, sinceDt, untilDt, status, errorCode, caseName, caseIsNull
+        )
+        anchor = aliased(m)
+        at = select(anchor.createdAt).where(anchor.id == id).scalar_subquery()
+        newer = (
+            select(m.id)
+            .where(*terms, or_(m.createdAt > at, and_(m.createdAt == at, m.id > id)))
+            .order_by(m.createdAt.asc(), m.id.asc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        older = (
+            select(m.id)
+            .where(*terms, or_(m.createdAt < at, and_(m.createdAt == at, m.id < id)))
+            .order_by(m.createdAt.desc(), m.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        row = (await self._rows(select(newer.label("newer"), older.label("older"))))[0]
+        return _int(row.newer), _int(row.older)
+
+    def _run_filters(
+        self,
+        strategyId: str,
+        sinceDt: datetime | None,
+        untilDt: datetime | None,
+        status: str | None,
+        errorCode: str | None,
+        caseName: str | None,
+        caseIsNull: bool,
+    ) -> list[ColumnElement[bool]]:
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}: expected one of {', '.join(STATUSES)}")
+        if caseIsNull and caseName is not None:
+            raise ValueError("caseName and caseIsNull exclude each other")
+        m = self.model
+        terms = self._scope(strategyId, sinceDt, untilDt)
+        if status is not None:
+            terms.append(m.status == status)
+        if errorCode is not None:
+            terms.append(m.errorCode == errorCode)
+        if caseName is not None:
+            terms.append(m.caseName == caseName)
+        if caseIsNull:
+            terms.append(m.caseName.is_(None))
+        return terms
 
     async def count_by_status(
         self,

@@ -282,3 +282,61 @@ async def test_insert_many_round_trips_every_field(empty_repo: StrategyExecution
     await empty_repo.insert_many([row])
     (got,) = await empty_repo.list_for_strategy(strategyId="credit-limit")
     assert {k: v for k, v in got.to_dict().items() if k != "id"} == row
+
+
+async def seed_runbook(repo: StrategyExecutionLogRepository) -> None:
+    rows = []
+    for i in range(30):
+        failed = i % 3 == 0
+        rows.append(
+            make_row(
+                requestId=f"r{i}",
+                status="error" if failed else "ok",
+                errorCode=("E1" if i % 2 else "E2") if failed else None,
+                caseName=None if failed or i % 5 == 0 else "prime",
+                points=None if failed else 1.0,
+                createdAt=T0 + timedelta(minutes=i // 2),  # pairs share a timestamp
+            )
+        )
+    await repo.insert_many(rows)
+
+
+async def test_list_runs_filters_window_and_keyset(empty_repo: StrategyExecutionLogRepository):
+    await seed_runbook(empty_repo)
+    scope = {"strategyId": "credit-limit"}
+    errors = await empty_repo.list_runs(**scope, status="error", errorCode="E1")
+    assert [r.requestId for r in errors] == ["r27", "r21", "r15", "r9", "r3"]
+    window = {"sinceDt": T0 + timedelta(minutes=2), "untilDt": T0 + timedelta(minutes=5)}
+    in_window = await empty_repo.list_runs(**scope, **window, limit=200)
+    assert [r.requestId for r in in_window] == ["r9", "r8", "r7", "r6", "r5", "r4"]
+    no_rule = await empty_repo.list_runs(**scope, caseIsNull=True, status="ok")
+    assert {r.requestId for r in no_rule} == {"r5", "r10", "r20", "r25"}
+    prime = await empty_repo.list_runs(**scope, caseName="prime", limit=3)
+    first = [r.requestId for r in prime]
+    rest = await empty_repo.list_runs(
+        **scope, caseName="prime", before=(prime[-1].createdAt, prime[-1].id), limit=200
+    )
+    everything = await empty_repo.list_runs(**scope, caseName="prime", limit=200)
+    assert first + [r.requestId for r in rest] == [r.requestId for r in everything]
+    with pytest.raises(ValueError, match="exclude"):
+        await empty_repo.list_runs(**scope, caseName="x", caseIsNull=True)
+
+
+async def test_neighbours_follow_the_filters(empty_repo: StrategyExecutionLogRepository):
+    await seed_runbook(empty_repo)
+    errors = await empty_repo.list_runs(strategyId="credit-limit", status="error")
+    ids = [r.id for r in errors]  # newest first
+    middle = ids[2]
+    got = await empty_repo.neighbours(middle, strategyId="credit-limit", status="error")
+    assert got == (ids[1], ids[3])
+    assert await empty_repo.neighbours(ids[0], strategyId="credit-limit", status="error") == (
+        None,
+        ids[1],
+    )
+    everything = [r.id for r in await empty_repo.list_runs(strategyId="credit-limit", limit=200)]
+    at = everything.index(middle)
+    assert await empty_repo.neighbours(middle, strategyId="credit-limit") == (
+        everything[at - 1],
+        everything[at + 1],
+    )
+    assert await empty_repo.neighbours(10**9, strategyId="credit-limit") == (None, None)
