@@ -77,3 +77,19 @@ class RollupState(Base):
     name: Mapped[str] = mapped_column("name", String(50), primary_key=True)
     watermark: Mapped[int] = mapped_column("watermark", BigInteger)
     updatedAt: Mapped[datetime | None] = mapped_column("updated_at", UTCDateTime)
+
+
+class RecorderHealth(Base):
+    """The counters a recorder process last published (see ``stratlog.service.health``)."""
+
+    __tablename__ = "stratlog_recorder_health"
+
+    name: Mapped[str] = mapped_column("name", String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column("kind", String(20))
+    submitted: Mapped[int] = mapped_column("submitted", BigInteger)
+    written: Mapped[int] = mapped_column("written", BigInteger)
+    dropped: Mapped[int] = mapped_column("dropped", BigInteger)
+    failed: Mapped[int] = mapped_column("failed", BigInteger)
+    pending: Mapped[int] = mapped_column("pending", BigInteger)
+    lastError: Mapped[str | None] = mapped_column("last_error", String(500))
+    updatedAt: Mapped[datetime] = mapped_column("updated_at", UTCDateTime)
