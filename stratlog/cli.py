@@ -74,6 +74,7 @@ COMMAND_EXAMPLES = {
     "--out . --name INC-1234",
     "demo": "  stratlog demo\n"
     "  stratlog demo --rows 5000 --days 2 --end 2026-03-01T12:00:00Z --quiet",
+    "health": "  stratlog health\n  stratlog health --json",
     "rollup": "  stratlog rollup\n  stratlog rollup --watch 5",
     "prune": "  stratlog prune --older-than 90d --dry-run\n  stratlog prune --older-than 90d",
     "db": "  stratlog db upgrade\n"
@@ -190,6 +191,17 @@ def _add_strategies(sub: Any) -> None:
         "Every strategy in the log with its row count and its newest run (UTC).",
     )
     p.set_defaults(run=_cmd_strategies)
+
+
+def _add_health(sub: Any) -> None:
+    p = _reader(
+        sub,
+        "health",
+        "what each recorder wrote, dropped and failed",
+        "The counters every recorder process last published (submitted = written + dropped + "
+        "failed + pending), and how far the rollups have got.",
+    )
+    p.set_defaults(run=_cmd_health)
 
 
 def _add_summary(sub: Any, now: datetime) -> None:
@@ -353,6 +365,7 @@ def build_parser(now: datetime | None = None) -> Parser:
     parser.add_argument("--database", metavar="URL", help=DATABASE_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_strategies(sub)
+    _add_health(sub)
     _add_summary(sub, now)
     _add_failures(sub, now)
     _add_show(sub)
@@ -531,6 +544,28 @@ async def _cmd_strategies(args: argparse.Namespace, repo: Repo, console: Console
         for i in items
     ]
     console.print(table(["strategy", "rows", "last seen (UTC)"], rows, right=(1,)))
+    return 0
+
+
+async def _cmd_health(args: argparse.Namespace, repo: Repo, console: Console) -> int:
+    from stratlog.service.health import read_health
+
+    rows = await read_health(repo.session_factory)
+    if args.json:
+        print_json([dataclasses.asdict(r) for r in rows])
+        return 0
+    if not rows:
+        console.print("no recorder has reported yet (recorders publish with HealthPublisher)")
+        return 0
+    headers = ["recorder", "kind", "submitted", "written", "dropped", "failed", "pending",
+               "updated (UTC)", "last error"]  # fmt: skip
+    cells = [
+        [cell(r.name), cell(r.kind), *(cell(f"{n:,}") for n in
+         (r.submitted, r.written, r.dropped, r.failed, r.pending)),
+         cell(utc(r.updatedAt)), cell(r.lastError or "-")]
+        for r in rows
+    ]  # fmt: skip
+    console.print(table(headers, cells, right=(2, 3, 4, 5, 6)))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""`stratlog rollup`: folds rows in, changes no answer, refuses an outdated schema."""
+"""Maintenance commands: rollup, prune, health (exit codes, and what they change)."""
 
 from __future__ import annotations
 
@@ -65,3 +65,26 @@ def test_prune_needs_a_valid_cutoff(demo_url: str):
     done = stratlog("--database", demo_url, "prune", "--older-than", "soon")
     assert done.returncode == 2
     assert "--older-than" in one_error_line(done)
+
+
+async def test_health_shows_published_counters(demo_url: str, tmp_path: Path):
+    from stratlog.service import Recorder
+    from stratlog.service.health import HealthPublisher
+    from tests.cli.helpers import repository
+
+    source = Path(demo_url.removeprefix("sqlite+aiosqlite:///"))
+    copy = tmp_path / "health.db"
+    shutil.copy(source, copy)
+    url = f"sqlite+aiosqlite:///{copy}"
+    empty = stratlog("--database", url, "health")
+    assert empty.returncode == 0 and "no recorder has reported yet" in empty.stdout
+    async with repository(url) as repo:
+        recorder = Recorder(repo)
+        await recorder.record("not a row")  # type: ignore[arg-type]
+        assert await HealthPublisher(repo.session_factory, recorder, name="scorer-a").publish_now()
+    done = stratlog("--database", url, "health", "--json")
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)
+    assert (row["name"], row["submitted"], row["failed"], row["written"]) == ("scorer-a", 1, 1, 0)
+    text = stratlog("--database", url, "health")
+    assert "scorer-a" in text.stdout and "UnmappedInstanceError" in text.stdout
