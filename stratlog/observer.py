@@ -1,14 +1,17 @@
 """The observer: turns one interpreter result into a ``StrategyExecutionLog`` row and records it.
 
 The interpreter's output is validated against :class:`InterpreterResult`; the outcome maps to a
-status (node-limit breach > timeout > error > ok). Malformed input is logged and dropped: the
-observer runs inside the scoring path and never raises into it.
+status (node-limit breach > timeout > error > ok). Malformed input never raises into the
+scoring path: when it still names a strategy it is stored as an ``error`` row with the code
+``MALFORMED_RESULT`` and the reason as its message (so operators see it on the dashboard);
+otherwise it is logged and dropped.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +26,7 @@ log = logging.getLogger("stratlog.observer")
 
 TIMEOUT_CODE = "TIMEOUT"
 NODE_LIMIT_CODE = "NODE_LIMIT_EXCEEDED"
+MALFORMED_CODE = "MALFORMED_RESULT"
 
 
 class InterpreterError(BaseModel):
@@ -94,20 +98,28 @@ def to_row(result: InterpreterResult) -> StrategyExecutionLog:
 class Observer:
     """Validates interpreter output, builds the row and hands it to the best-effort recorder."""
 
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, *, store_malformed: bool = True) -> None:
         self.recorder = recorder
+        self.store_malformed = store_malformed
         self._dropped = 0
+        self._malformed = 0
         self._lock = threading.Lock()
 
     @property
     def dropped(self) -> int:
-        """How many malformed results were dropped."""
+        """How many malformed results were dropped (no strategy to file them under)."""
         return self._dropped
+
+    @property
+    def malformed(self) -> int:
+        """How many malformed results were stored as ``MALFORMED_RESULT`` rows."""
+        return self._malformed
 
     async def observe(
         self, result: InterpreterResult | Mapping[str, Any]
     ) -> StrategyExecutionLog | None:
-        """Record one result; return the row, or ``None`` when the input was malformed."""
+        """Record one result; return the row, or ``None`` when the input was dropped."""
+        row: StrategyExecutionLog | None
         try:
             parsed = (
                 result
@@ -115,25 +127,54 @@ class Observer:
                 else InterpreterResult.model_validate(result)
             )
             row = to_row(parsed)
-        except Exception as exc:  # malformed input: log the reason, drop it, never raise
-            self._drop(result, exc)
-            return None
-        await self.recorder.record(row)
+        except Exception as exc:  # malformed input: never raise into the scoring path
+            row = self._malformed_row(result, exc)
+        if row is not None:
+            await self.recorder.record(row)
         return row
 
-    def _drop(self, result: object, exc: Exception) -> None:
-        with self._lock:
-            self._dropped += 1
+    def _malformed_row(self, result: object, exc: Exception) -> StrategyExecutionLog | None:
         reason = _reason(exc)
+        strategy = result.get("strategyId") if isinstance(result, Mapping) else None
+        request = result.get("requestId") if isinstance(result, Mapping) else None
+        usable = isinstance(strategy, str) and 0 < len(strategy) <= 200
         with contextlib.suppress(Exception):
-            ident = result.get("strategyId") if isinstance(result, Mapping) else None
-            request = result.get("requestId") if isinstance(result, Mapping) else None
             log.warning(
-                "malformed interpreter result dropped (strategyId=%r requestId=%r): %s",
-                ident,
+                "malformed interpreter result %s (strategyId=%r requestId=%r): %s",
+                "stored as MALFORMED_RESULT" if usable and self.store_malformed else "dropped",
+                strategy,
                 request,
                 reason,
             )
+        with self._lock:
+            if not (usable and self.store_malformed):
+                self._dropped += 1
+                return None
+            self._malformed += 1
+        assert isinstance(result, Mapping) and isinstance(strategy, str)
+        return StrategyExecutionLog(
+            strategyId=strategy,
+            requestId=request if isinstance(request, str) else None,
+            status="error",
+            errorCode=MALFORMED_CODE,
+            errorMessage=reason,
+            caseName=None,
+            durationMs=_non_negative(result.get("durationMs"), float),
+            nodes=int(_non_negative(result.get("nodes"), int)),
+            points=None,
+            inputPayload=None,
+            outputPayload={"malformed": repr(dict(result))[:4000]},
+            createdAt=utcnow(),
+        )
+
+
+def _non_negative(value: object, kind: type) -> float:
+    """The value as a finite non-negative number, or 0."""
+    try:
+        number = float(kind(value))
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+    return number if math.isfinite(number) and 0 <= number < 2**31 else 0.0
 
 
 def _reason(exc: Exception) -> str:

@@ -64,22 +64,54 @@ async def test_observe_records_the_row(empty_repo: StrategyExecutionLogRepositor
     "bad",
     [
         {},
-        result(durationMs=-1),
-        result(nodes="many"),
         result(strategyId=""),
-        result(finishedAt=(T0 + timedelta(hours=1)).replace(tzinfo=None)),
-        result(durationMs=float("nan")),
-        result(error={"message": "no code"}),
+        result(strategyId=12),
         "not even a mapping",
         None,
+        [1, 2],
     ],
 )
-async def test_malformed_input_is_logged_and_dropped(
+async def test_malformed_input_without_a_strategy_is_dropped(
     empty_repo: StrategyExecutionLogRepository, caplog: pytest.LogCaptureFixture, bad: Any
 ):
     observer = Observer(Recorder(empty_repo))
     with caplog.at_level(logging.WARNING, logger="stratlog.observer"):
         assert await observer.observe(bad) is None
-    assert observer.dropped == 1
-    assert any("malformed interpreter result dropped" in r.getMessage() for r in caplog.records)
+    assert (observer.dropped, observer.malformed) == (1, 0)
+    assert any("dropped" in r.getMessage() for r in caplog.records)
     assert await empty_repo.list_strategies() == []
+
+
+@pytest.mark.parametrize(
+    ("bad", "where"),
+    [
+        (result(durationMs=-1), "durationMs"),
+        (result(nodes="many"), "nodes"),
+        (result(finishedAt=(T0 + timedelta(hours=1)).replace(tzinfo=None)), "finishedAt"),
+        (result(durationMs=float("nan")), "durationMs"),
+        (result(error={"message": "no code"}), "error.code"),
+        (result(points="lots", durationMs="7.5", nodes=3.0), "points"),
+    ],
+)
+async def test_malformed_input_with_a_strategy_is_stored_as_an_error(
+    empty_repo: StrategyExecutionLogRepository,
+    caplog: pytest.LogCaptureFixture,
+    bad: dict[str, Any],
+    where: str,
+):
+    observer = Observer(Recorder(empty_repo))
+    with caplog.at_level(logging.WARNING, logger="stratlog.observer"):
+        row = await observer.observe(bad)
+    assert row is not None and (observer.dropped, observer.malformed) == (0, 1)
+    assert any("stored as MALFORMED_RESULT" in r.getMessage() for r in caplog.records)
+    (stored,) = await empty_repo.list_for_strategy(strategyId="credit-limit")
+    assert (stored.status, stored.errorCode, stored.points) == ("error", "MALFORMED_RESULT", None)
+    assert where in (stored.errorMessage or "")
+    assert stored.durationMs >= 0 and stored.nodes >= 0
+    assert stored.requestId == "req-9"
+
+
+async def test_malformed_storage_can_be_turned_off(empty_repo: StrategyExecutionLogRepository):
+    observer = Observer(Recorder(empty_repo), store_malformed=False)
+    assert await observer.observe(result(durationMs=-1)) is None
+    assert observer.dropped == 1 and await empty_repo.list_strategies() == []
