@@ -9,13 +9,14 @@ DEMO_DB := stratlog.db
 DEMO_ROWS ?= 200000
 PORT ?= 8501
 
-.PHONY: run test lint bench demo venv browser clean help
+.PHONY: run test lint bench load demo venv browser clean help
 
 help:
 	@echo "make run    - set up, create demo data if missing, start the dashboard on :$(PORT)"
 	@echo "make test   - set up (venv, PostgreSQL, Chromium) and run lint + every test"
 	@echo "make lint   - ruff check, ruff format --check, mypy"
 	@echo "make bench  - benchmarks (heavy; not part of make test)"
+	@echo "make load   - 20 concurrent dashboard sessions for 2 minutes (not part of make test)"
 
 venv: $(STAMP)
 
@@ -26,7 +27,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(DEMO_DB): | $(STAMP)
-	$(BIN)/stratlog --database sqlite+aiosqlite:///$(DEMO_DB) demo --rows $(DEMO_ROWS)
+	rm -f $(DEMO_DB).tmp $(DEMO_DB).tmp-wal $(DEMO_DB).tmp-shm
+	$(BIN)/stratlog --database sqlite+aiosqlite:///$(DEMO_DB).tmp demo --rows $(DEMO_ROWS)
+	$(BIN)/stratlog --database sqlite+aiosqlite:///$(DEMO_DB).tmp rollup
+	mv $(DEMO_DB).tmp $(DEMO_DB)
 
 demo: $(DEMO_DB)
 
@@ -47,6 +51,9 @@ test: $(STAMP) browser lint
 
 bench: $(STAMP) browser
 	$(BIN)/python -m bench
+
+load: $(STAMP) browser
+	$(BIN)/python -m bench.load_dashboard
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts
