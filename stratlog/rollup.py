@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import exists, func, insert, literal, literal_column, select, tuple_, update
+from sqlalchemy import func, insert, literal, literal_column, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.orm import aliased
 
 from stratlog.dialect import epoch_bucket, wait_for_inflight
 from stratlog.model.rollup import RollupState, StrategyExecutionBin, StrategyExecutionRollup
@@ -179,16 +178,14 @@ class RollupJob:
         await conn.execute(insert(table).from_select(columns, fresh))
         after = await _max_id(conn, table)
         key = _bucket_key(table)
-        old = aliased(table)
-        clashes = (
-            select(*key)
-            .where(
-                table.id > before,
-                exists().where(*(getattr(old, c.key) == c for c in key), old.id <= before),
-            )
-            .distinct()
-        )
-        buckets = [tuple(row) for row in (await conn.execute(clashes)).all()]
+        fresh_keys = select(*key).where(table.id > before).distinct()
+        touched = [tuple(row) for row in (await conn.execute(fresh_keys)).all()]
+        buckets: list[tuple[Any, ...]] = []
+        for chunk in _chunks(touched, 500):
+            # Which of them already held rows: an index lookup per key, never a scan of the
+            # (large) rollup table, whose statistics lag behind during a long catch-up.
+            had_rows = select(*key).where(table.id <= before, tuple_(*key).in_(chunk)).distinct()
+            buckets += [tuple(row) for row in (await conn.execute(had_rows)).all()]
         if not buckets:
             return
         for chunk in _chunks(buckets, 500):
