@@ -31,6 +31,17 @@ def postgres_server() -> Iterator[PostgresServer]:
         server.cleanup()
 
 
+@pytest.fixture
+def private_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL of the test's own, to stop and start (outage tests)."""
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
 @pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A file-backed SQLite database for the run (WAL needs a real file)."""

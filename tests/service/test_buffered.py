@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -77,16 +77,6 @@ async def test_failing_database_counts_failures_and_logs_once(
     assert stats.written == 0 and stats.failed == 500 and stats.submitted == 500
     assert stats.lastError and "refused" in stats.lastError.lower()
     assert len([r for r in caplog.records if "not written" in r.getMessage()]) == 1
-
-
-@pytest.fixture
-def private_postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.cleanup()
 
 
 async def test_outage_then_recovery(private_postgres: PostgresServer):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
@@ -87,16 +86,6 @@ async def test_engine_disposed_then_server_gone(private_postgres: PostgresServer
     assert await recorder.record(new_row()) is False
     await engine.dispose()
     assert recorder.stats.failed == 1
-
-
-@pytest.fixture
-def private_postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.cleanup()
 
 
 async def test_server_stopped_then_back(private_postgres: PostgresServer):
