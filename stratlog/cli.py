@@ -945,7 +945,7 @@ async def _demo(url: str, args: argparse.Namespace) -> int:
         repo = StrategyExecutionLogRepository(make_session_factory(engine))
         with tqdm(total=args.rows, unit="rows", disable=args.quiet or None) as bar:
             result = await write_demo(
-                repo, args.rows, args.strategies, args.days, args.seed, args.end, bar.update
+                repo, args.rows, args.strategies, args.days, args.seed, args.end, bar.update, url
             )
     finally:
         await engine.dispose()

@@ -29,9 +29,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from stratlog.repository.strategy_execution_log_repository import StrategyExecutionLogRepository
+from stratlog.model.strategy_execution_log import StrategyExecutionLog
+from stratlog.repository.strategy_execution_log_repository import (
+    PreparedBulk,
+    StrategyExecutionLogRepository,
+    prepare_bulk,
+)
 
 SPIKE_HOURS_BEFORE_END = 6
 SPIKE_ERROR_CODE = "UPSTREAM_UNAVAILABLE"
@@ -391,29 +396,51 @@ async def write_demo(
     seed: int = 42,
     end: datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    database_url: str | None = None,
 ) -> DemoResult:
     """Generate and insert the demo rows; ``progress`` gets each written batch's size.
 
     A worker process generates batches while this one inserts them (two cores, two stages),
-    a few batches ahead; the rows are the same as :func:`generate` yields.
+    a few batches ahead; the rows are the same as :func:`generate` yields. Given the
+    ``database_url``, the worker also runs the column types' bind processors
+    (:func:`~stratlog.repository.strategy_execution_log_repository.prepare_bulk`), so this
+    process only hands finished tuples to the driver.
     """
     plan = make_plan(rows, strategies, days, seed, end)
     started = time.perf_counter()
     written = 0
     loop = asyncio.get_running_loop()
+    work = functools.partial(_prepared_batch, database_url) if database_url else generate_batch
     with ProcessPoolExecutor(max_workers=WORKERS, mp_context=_mp_context()) as pool:
         ahead = [
-            loop.run_in_executor(pool, generate_batch, plan, i)
-            for i in range(min(PREFETCH, plan.batches))
+            loop.run_in_executor(pool, work, plan, i) for i in range(min(PREFETCH, plan.batches))
         ]
         for index in range(plan.batches):
             batch = await ahead.pop(0)
             if index + PREFETCH < plan.batches:
-                ahead.append(loop.run_in_executor(pool, generate_batch, plan, index + PREFETCH))
-            written += await repository.insert_many(batch)
+                ahead.append(loop.run_in_executor(pool, work, plan, index + PREFETCH))
+            count = await (
+                repository.insert_prepared(batch)
+                if isinstance(batch, tuple)
+                else repository.insert_many(cast(list[Row], batch))
+            )
+            written += count
             if progress is not None:
-                progress(len(batch))
+                progress(count)
     return DemoResult(written, time.perf_counter() - started)
+
+
+def _prepared_batch(database_url: str, plan: DemoPlan, index: int) -> PreparedBulk:
+    """Batch ``index``, bind-processed for the database's dialect (runs in the worker)."""
+    dialect = _dialect(database_url)
+    return prepare_bulk(StrategyExecutionLog, dialect, generate_batch(plan, index))
+
+
+@functools.cache
+def _dialect(database_url: str) -> Any:
+    from stratlog.db import make_engine
+
+    return make_engine(database_url).dialect  # no connection is opened
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:

@@ -113,10 +113,20 @@ def test_more_strategies_and_bad_parameters():
         next(generate(10, strategies=0))
 
 
-async def test_write_demo_equals_generate(empty_repo: StrategyExecutionLogRepository):
+@pytest.mark.parametrize("prepared", [False, True], ids=["dicts", "prepared-in-worker"])
+async def test_write_demo_equals_generate(
+    empty_repo: StrategyExecutionLogRepository, engine, prepared: bool
+):
     seen: list[int] = []
-    result = await write_demo(empty_repo, 12_345, 5, 2, seed=3, end=END, progress=seen.append)
+    url = engine.url.render_as_string(hide_password=False) if prepared else None
+    result = await write_demo(
+        empty_repo, 12_345, 5, 2, seed=3, end=END, progress=seen.append, database_url=url
+    )
     assert result.rows == 12_345 and sum(seen) == 12_345
     expected = Counter(r["strategyId"] for b in generate(12_345, 5, 2, seed=3, end=END) for r in b)
     listed = await empty_repo.list_strategies()
     assert {s["strategyId"]: s["count"] for s in listed} == dict(expected)
+    newest = (await empty_repo.list_for_strategy(strategyId="fraud-screen", limit=1))[0]
+    batches = list(generate(12_345, 5, 2, seed=3, end=END))
+    last = [r for b in batches for r in b if r["strategyId"] == "fraud-screen"][-1]
+    assert {k: v for k, v in newest.to_dict().items() if k != "id"} == last

@@ -146,30 +146,22 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
             return 0
         async with self.session_factory() as session:
             conn = await session.connection()
-            sql, columns = self._bulk_insert(conn.dialect)
-            params = [
-                tuple(row.get(key) if p is None else p(row.get(key)) for key, _, p in columns)
-                for row in rows
-            ]
-            table = self.model.__table__
-            await bulk_insert(conn, table, sql, [name for _, name, _ in columns], params)
+            await bulk_insert(
+                conn, self.model.__table__, *prepare_bulk(self.model, conn.dialect, rows)
+            )
             await session.commit()
         return len(rows)
 
-    def _bulk_insert(self, dialect: Dialect) -> tuple[str, list[tuple[str, str, Any]]]:
-        """Positional INSERT text and (attribute, column, bind processor) in parameter order."""
-        table = self.model.__table__
-        assert isinstance(table, Table)
-        attr_of = {a.columns[0].name: a.key for a in self.model.__mapper__.column_attrs}
-        names = [c.name for c in table.columns if not c.primary_key]
-        compiled = insert(table).values({n: bindparam(n) for n in names}).compile(dialect=dialect)
-        if not compiled.positional or compiled.positiontup is None:
-            raise NotImplementedError(f"bulk insert needs a positional paramstyle ({dialect.name})")
-        columns = [
-            (attr_of[n], n, table.c[n].type.dialect_impl(dialect).bind_processor(dialect))
-            for n in compiled.positiontup
-        ]
-        return compiled.string, columns
+    async def insert_prepared(self, prepared: PreparedBulk) -> int:
+        """Insert rows that :func:`prepare_bulk` already bind-processed (e.g. in a worker)."""
+        sql, columns, params = prepared
+        if not params:
+            return 0
+        async with self.session_factory() as session:
+            conn = await session.connection()
+            await bulk_insert(conn, self.model.__table__, sql, columns, params)
+            await session.commit()
+        return len(params)
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -536,6 +528,33 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
             raise ValueError(f"unknown kind {kind!r}: expected one of {', '.join(VALUE_KINDS)}")
         column = self.model.durationMs if kind == "duration" else self.model.points
         return column, VALUE_KINDS[kind]
+
+
+PreparedBulk = tuple[str, list[str], list[tuple[Any, ...]]]
+
+
+def prepare_bulk(
+    model: type[StrategyExecutionLog], dialect: Dialect, rows: Sequence[Mapping[str, Any]]
+) -> PreparedBulk:
+    """(positional INSERT text, column names, bind-processed value tuples) for ``rows``.
+
+    Plain data only, so that it can be built in another process (the demo generator does).
+    """
+    table = model.__table__
+    assert isinstance(table, Table)
+    attr_of = {a.columns[0].name: a.key for a in model.__mapper__.column_attrs}
+    names = [c.name for c in table.columns if not c.primary_key]
+    compiled = insert(table).values({n: bindparam(n) for n in names}).compile(dialect=dialect)
+    if not compiled.positional or compiled.positiontup is None:
+        raise NotImplementedError(f"bulk insert needs a positional paramstyle ({dialect.name})")
+    order = list(compiled.positiontup)
+    columns = [
+        (attr_of[n], table.c[n].type.dialect_impl(dialect).bind_processor(dialect)) for n in order
+    ]
+    params = [
+        tuple(row.get(key) if p is None else p(row.get(key)) for key, p in columns) for row in rows
+    ]
+    return compiled.string, order, params
 
 
 _N: Spec = {"n": (StrategyExecutionRollup.n, literal_column("1"))}
