@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from stratlog.dialect import epoch_bucket, wait_for_inflight
 from stratlog.model.rollup import RollupState, StrategyExecutionBin, StrategyExecutionRollup
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
-from stratlog.repository.sources import GRAINS, ROLLUP_NAME
+from stratlog.repository.sources import AGGREGATE_GRAINS, BIN_GRAINS, ROLLUP_NAME
 from stratlog.sketch import bin_sql
 
 log = logging.getLogger("stratlog.rollup")
@@ -129,7 +129,7 @@ class RollupJob:
         return count
 
     async def _fold_aggregates(self, conn: AsyncConnection, new_rows: tuple[Any, ...]) -> None:
-        for grain in GRAINS:
+        for grain in AGGREGATE_GRAINS:
             bucket = _bucket(grain)
             keys = (L.status, L.errorCode, L.caseName)
             fresh = (
@@ -155,7 +155,7 @@ class RollupJob:
             await self._append_and_merge(conn, R, fresh)
 
     async def _fold_bins(self, conn: AsyncConnection, new_rows: tuple[Any, ...]) -> None:
-        for grain in GRAINS:
+        for grain in BIN_GRAINS:
             bucket = _bucket(grain)
             for kind, column in ((0, L.durationMs), (1, L.points)):
                 bin_ = bin_sql(column)

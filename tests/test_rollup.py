@@ -43,7 +43,7 @@ from tests.repository.test_properties import (
     after=st.lists(rows(), max_size=15),
     window=windows,
     batch=st.integers(1, 50),
-    bucket=st.sampled_from([60, 3600, 7200, 86400]),
+    bucket=st.sampled_from([60, 600, 1800, 3600, 7200, 86400]),
 )
 async def test_rollup_backed_answers_equal_the_reference(
     repo: StrategyExecutionLogRepository,
@@ -93,15 +93,20 @@ def test_window_plan_edges_inside_buckets():
 
     since = T0 + timedelta(minutes=30)  # T0 is 12:00
     until = T0 + timedelta(hours=5, minutes=10)
-    plan = plan_window(Window.of(since, until))
+    hours_days = (3600, 86400)
+    plan = plan_window(Window.of(since, until), hours_days)
     assert plan.rollups == ((3600, ep(T0 + timedelta(hours=1)), ep(T0 + timedelta(hours=5))),)
     assert plan.edges == ((since, T0 + timedelta(hours=1)), (T0 + timedelta(hours=5), until))
-    short = plan_window(Window.of(since, since + timedelta(minutes=50)))
+    short = plan_window(Window.of(since, since + timedelta(minutes=50)), hours_days)
     assert short.rollups == () and short.edges == ((since, since + timedelta(minutes=50)),)
-    assert plan_window(Window.of(since, until), rollups=False).rollups == ()
+    assert plan_window(Window.of(since, until), hours_days, rollups=False).rollups == ()
     open_ended = plan_window(Window.of(None, None))
     assert open_ended.rollups == ((86400, None, None),) and open_ended.edges == ()
-    days = plan_window(Window.of(since, until + timedelta(days=3)))
+    tens = plan_window(Window.of(since + timedelta(minutes=5), since + timedelta(minutes=47)))
+    assert tens.rollups == (
+        (600, ep(since + timedelta(minutes=10)), ep(since + timedelta(minutes=40))),
+    )
+    days = plan_window(Window.of(since, until + timedelta(days=3)), hours_days)
     midnight = T0 + timedelta(hours=12)
     assert days.rollups == (
         (86400, ep(midnight), ep(midnight + timedelta(days=2))),
@@ -169,8 +174,18 @@ async def test_rollup_is_idempotent(empty_repo, engine):
     assert await job.catch_up() == 0
     assert await rollup_total(engine) == 500 == await rollup_total(engine, 86400)
     async with engine.connect() as conn:
-        keys = await conn.scalar(select(func.count()).select_from(StrategyExecutionRollup))
-    assert keys == 9 + 1  # one row per key and hour (500 minutes: 9 hours) and per day
+        per_grain = dict(
+            (
+                await conn.execute(
+                    select(StrategyExecutionRollup.grain, func.count()).group_by(
+                        StrategyExecutionRollup.grain
+                    )
+                )
+            ).all()
+        )
+    # one row per key and bucket: 500 minutes from 12:00 = 50 ten-minute buckets, 9 hours, 1 day
+    assert per_grain == {600: 50, 3600: 9, 86400: 1}
+    assert await rollup_total(engine, 600) == 500
 
 
 async def test_rollup_concurrent_with_inserts_counts_every_row_once(empty_repo, engine):

@@ -21,10 +21,14 @@ from stratlog.model.rollup import RollupState
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
 from stratlog.timewindow import Window
 
-#: Rollup bucket sizes in seconds, finest first: hours (merged as rows arrive) and days (rebuilt
-#: from their hours), so a 30-day window reads ~30 day rows plus the hours at its ends.
-GRAINS = (3600, 86400)
-ROLLUP_SECONDS = GRAINS[0]
+#: Rollup bucket sizes in seconds, finest first. Aggregates keep 10-minute, hourly and daily
+#: buckets (a 24-hour timeseries in 10-minute buckets reads rollups, a 30-day window ~30 day
+#: rows plus the buckets at its ends); histogram bins, which are many rows per bucket, keep
+#: hourly and daily ones.
+AGGREGATE_GRAINS = (600, 3600, 86400)
+BIN_GRAINS = (3600, 86400)
+GRAINS = AGGREGATE_GRAINS
+ROLLUP_SECONDS = 3600
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ROLLUP_NAME = "default"
 

@@ -32,7 +32,8 @@ from stratlog.model.rollup import StrategyExecutionBin, StrategyExecutionRollup
 from stratlog.model.strategy_execution_log import STATUSES, StrategyExecutionLog
 from stratlog.repository.base import BaseRepository, SessionFactory
 from stratlog.repository.sources import (
-    GRAINS,
+    AGGREGATE_GRAINS,
+    BIN_GRAINS,
     Spec,
     epoch_floor,
     plan_window,
@@ -109,7 +110,8 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
             raise TypeError(f"strategyId must be a string, got {type(strategyId).__name__}")
         window = Window.of(sinceDt, untilDt)
         # A timeseries bucket can only be built from rollup buckets that divide it.
-        grains = [g for g in GRAINS if bucket is None or bucket % g == 0]
+        available = AGGREGATE_GRAINS if bins_kind is None else BIN_GRAINS
+        grains = [g for g in available if bucket is None or bucket % g == 0]
         plan = plan_window(window, grains, self.use_rollups)
         table: Any = StrategyExecutionRollup if bins_kind is None else StrategyExecutionBin
         rollup_where = [table.kind == bins_kind] if bins_kind is not None else []
