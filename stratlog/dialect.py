@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -184,9 +185,12 @@ async def bulk_insert(
     if conn.dialect.name == "postgresql":
         raw = (await conn.get_raw_connection()).driver_connection
         assert raw is not None
-        await raw.copy_records_to_table(
-            table.name, records=rows, columns=columns, schema_name=table.schema
-        )
+        try:
+            await raw.copy_records_to_table(
+                table.name, records=rows, columns=columns, schema_name=table.schema
+            )
+        except Exception as exc:  # the driver's own errors, as SQLAlchemy raises them elsewhere
+            raise DBAPIError(f"COPY {table.name}", None, exc) from exc
         return
     await conn.exec_driver_sql(sql, rows)
 
