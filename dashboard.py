@@ -16,5 +16,5 @@ st.set_page_config(
     menu_items={"About": "stratlog: operator dashboard for the scoring engine's audit log."},
 )
 page = st.navigation(nav.pages(), position="hidden")
-app.start()
+app.start(page.url_path)
 page.run()

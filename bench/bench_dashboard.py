@@ -9,6 +9,8 @@ newest row, so an old demo file still has data in it.
 - cold: a fresh engine (new event-loop thread, no pooled connection) and an empty result cache,
   then the one Overview service call the page makes;
 - warm: the same call through the page's ``st.cache_data`` loader once it holds the result;
+- runbook: one page of runs (``list_runs`` with the window's codes, cases and counts), the
+  newest page and a page far back (keyset paging after the 1,000th run);
 - page load: Chromium opens the Overview URL until the script is idle and every panel is drawn.
 
 Targets: cold < 150 ms, warm < 20 ms, page load < 2 s.
@@ -39,6 +41,7 @@ from stratlog.repository.strategy_execution_log_repository import (  # noqa: E40
 )
 from stratlog.service.overview import fetch_overview  # noqa: E402
 from stratlog.ui.bridge import Backend  # noqa: E402
+from stratlog.ui.runbook import RunbookQuery, fetch_runbook  # noqa: E402
 from stratlog.ui.state import ceil_minute, iso_utc  # noqa: E402
 
 TARGETS_MS = {"cold": 150.0, "warm": 20.0, "page": 2000.0}
@@ -146,6 +149,46 @@ def bench_app_loader(url: str, strategy: str, since: datetime, until: datetime, 
     st.cache_resource.clear()
 
 
+def bench_runbook(url: str, strategy: str, since: datetime, until: datetime, runs: int) -> None:
+    """A runbook page (50 runs, the window's pickers and counts): the newest, and one far back."""
+    backend = Backend(url, migrate=False)
+    try:
+        first = RunbookQuery(strategy, since, until, limit=50)
+        newest = [timed(lambda: backend.run(fetch_runbook(backend.repository, first)))]
+        newest += [
+            timed(lambda: backend.run(fetch_runbook(backend.repository, first)))
+            for _ in range(runs)
+        ]
+        report("runbook 24 h, newest 50 runs", newest)
+        deep = backend.run(
+            backend.repository.list_runs(
+                strategyId=strategy, sinceDt=since, untilDt=until, limit=200
+            )
+        )
+        for _ in range(4):  # walk back to about the 1,000th run of the window
+            if len(deep) < 200:
+                break
+            last = deep[-1]
+            deep = backend.run(
+                backend.repository.list_runs(
+                    strategyId=strategy,
+                    sinceDt=since,
+                    untilDt=until,
+                    before=(last.createdAt, last.id),
+                    limit=200,
+                )
+            )
+        if deep:
+            far = RunbookQuery(strategy, since, until, limit=50, before=deep[-1].id)
+            samples = [
+                timed(lambda: backend.run(fetch_runbook(backend.repository, far)))
+                for _ in range(runs)
+            ]
+            report("runbook 24 h, 50 runs after the ~1,000th (before=)", samples)
+    finally:
+        backend.close()
+
+
 def free_port() -> int:
     """A TCP port nothing listens on."""
     import socket
@@ -243,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     bench_cold(args.database, strategy, since, until, args.runs)
     bench_app_loader(args.database, strategy, since, until, args.runs * 10)
+    bench_runbook(args.database, strategy, since, until, args.runs)
     if not args.no_browser:
         query = f"?strategy={strategy}&window=24h&since={iso_utc(since)}&until={iso_utc(until)}"
         bench_page_load(args.database, query, min(args.runs, 10), args.chromium)

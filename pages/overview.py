@@ -2,11 +2,16 @@
 
 import streamlit as st
 
-from stratlog.ui import context, panels
+from stratlog.ui import context, nav, panels
 
 state = context.current()
 overview = context.overview(state)
-panels.page_header("Overview", state, f"fetched {overview.fetchedAt:%H:%M:%S} UTC")
+panels.page_header(
+    "Overview",
+    state,
+    f"fetched {overview.fetchedAt:%H:%M:%S} UTC",
+    actions=panels.overview_actions(overview, state.view, nav.OVERVIEW),
+)
 panels.headline(overview)
 
 left, right = st.columns([2, 3], gap="medium")

@@ -16,9 +16,11 @@ if row is None:
     runs.missing_row(view)
     st.stop()
 
-runbook = context.runbook(state, strategy=row["strategyId"])
+query = context.runbook_query(state, row["strategyId"])
 runs.row_heading(row)
-runs.row_links(view, runbook, row["id"])
+runs.row_links(
+    view, context.neighbours(state, row["strategyId"], row["id"]), matches=query.matches(row)
+)
 if row["strategyId"] != view.strategy:
     runs.other_strategy_notice()
 runs.row_facts(row)

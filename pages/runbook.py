@@ -4,7 +4,8 @@ from stratlog.ui import context, panels, runs
 
 state = context.current()
 runbook = context.runbook(state)
-panels.page_header("Runbook", state)
+panels.page_header("Runbook", state, actions=lambda: runs.runbook_actions(state.view, runbook))
 runs.filters(state.view, runbook)
 runs.summary(state.view, runbook)
 runs.table(state.view, runbook)
+runs.pager(runbook)

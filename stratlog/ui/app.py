@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from stratlog.config import redact_url
-from stratlog.ui import context, sidebar
+from stratlog.ui import auth, context, nav, sidebar
 from stratlog.ui.errors import DATABASE_ERRORS
 from stratlog.ui.format import md_escape
 from stratlog.ui.state import PARAMS, Notice, View, canonical, parse_view, resolve_strategy
@@ -43,7 +43,8 @@ def _empty_database(url: str) -> None:
     st.info(
         f"The audit log in {md_escape(redact_url(url))} is empty: no strategy has recorded a run. "
         "Let the scoring engine write to it, point STRATLOG_DATABASE_URL at the right database, "
-        "or load demo data with `stratlog demo`. This page looks again every "
+        "or load demo data with `stratlog demo`. The Health page shows what the recorders "
+        "report. This page looks again every "
         f"{EMPTY_RETRY_S} s.",
         icon=":material/inbox:",
     )
@@ -62,22 +63,26 @@ def _wait_for_rows(url: str) -> None:
         return
 
 
-def start() -> context.AppState:
-    """Resolve the view from the URL, draw the sidebar, write the canonical URL back."""
+def start(page_path: str = "") -> context.AppState:
+    """Pass the gate, resolve the view from the URL, draw the sidebar, write the URL back."""
+    gate = auth.gate()  # before anything touches the database
     url = context.database_url()
     now = datetime.now(UTC)
     raw = st.query_params.to_dict()
     view, notices = parse_view(raw, now)
     nav_box = sidebar.brand()
     strategies = _load_strategies(url, nav_box, view)
-    if not strategies:
+    if not strategies and page_path != nav.HEALTH.url_path:
         sidebar.navigation(nav_box, view)
         _empty_database(url)
     ids = [s["strategyId"] for s in strategies]
     from_link = any(key in raw for key in PARAMS)
     view, more = resolve_strategy(view, ids, from_link=from_link)
     sidebar.navigation(nav_box, view)
-    sidebar.controls(view, strategies)
+    if strategies:
+        sidebar.controls(view, strategies)
+    with st.sidebar:
+        auth.account(gate)
     _sync_url(raw, view)
     _show(notices + more)
     state = context.AppState(url=url, view=view, strategies=strategies, started=now)

@@ -21,7 +21,8 @@ from stratlog.service.overview import Overview, fetch_overview
 from stratlog.ui import charts, nav
 from stratlog.ui.bridge import Backend
 from stratlog.ui.errors import DATABASE_ERRORS, describe
-from stratlog.ui.runbook import Runbook, RunbookQuery, fetch_runbook
+from stratlog.ui.health import Health, fetch_health
+from stratlog.ui.runbook import Runbook, RunbookQuery, fetch_neighbours, fetch_runbook
 from stratlog.ui.state import View, iso_utc, parse_utc
 
 T = TypeVar("T")
@@ -29,6 +30,7 @@ T = TypeVar("T")
 #: Seconds a fetched result is reused (the Refresh button drops it earlier).
 DATA_TTL_S = 30
 STRATEGIES_TTL_S = 60
+HEALTH_TTL_S = 10
 #: Seconds between automatic retries while the database is unreachable.
 RETRY_EVERY_S = 5
 #: The charts the Overview page draws (the error codes are a table there).
@@ -64,6 +66,10 @@ def _overview(url: str, strategy: str, since: str, until: str) -> Overview:
     return b.run(fetch_overview(b.repository, strategy, parse_utc(since), parse_utc(until)))
 
 
+def _query(strategy: str, since: str, until: str, *filters: Any) -> RunbookQuery:
+    return RunbookQuery(strategy, parse_utc(since), parse_utc(until), *filters)
+
+
 @st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=256)
 def _runbook(
     url: str,
@@ -73,10 +79,28 @@ def _runbook(
     status: str | None,
     code: str | None,
     case: str | None,
+    limit: int,
+    before: int | None,
 ) -> Runbook:
     b = backend(url)
-    query = RunbookQuery(strategy, parse_utc(since), parse_utc(until), status, code, case)
+    query = _query(strategy, since, until, status, code, case, limit, before)
     return b.run(fetch_runbook(b.repository, query))
+
+
+@st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=256)
+def _neighbours(
+    url: str,
+    row_id: int,
+    strategy: str,
+    since: str,
+    until: str,
+    status: str | None,
+    code: str | None,
+    case: str | None,
+) -> tuple[int | None, int | None]:
+    b = backend(url)
+    query = _query(strategy, since, until, status, code, case)
+    return b.run(fetch_neighbours(b.repository, query, row_id))
 
 
 @st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=256)
@@ -84,6 +108,12 @@ def _row(url: str, row_id: int) -> dict[str, Any] | None:
     b = backend(url)
     row = b.run(b.repository.get(row_id))
     return None if row is None else row.to_dict()
+
+
+@st.cache_data(ttl=HEALTH_TTL_S, show_spinner=False, max_entries=8)
+def _health(url: str) -> Health:
+    b = backend(url)
+    return b.run(fetch_health(b.repository.session_factory))
 
 
 @st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=64)
@@ -95,7 +125,7 @@ def overview_specs(overview: Overview) -> dict[str, dict[str, Any]]:
 
 def clear_data() -> None:
     """Forget every cached result (the engine stays)."""
-    for cached in (_strategies, _overview, _runbook, _row, overview_specs):
+    for cached in (_strategies, _overview, _runbook, _neighbours, _row, _health, overview_specs):
         cached.clear()
 
 
@@ -119,12 +149,13 @@ def remember(state: AppState) -> None:
 
 
 def current() -> AppState:
-    """The state the entry point resolved in this run."""
-    state = st.session_state.get(_APP_KEY)
+    """The state the entry point resolved in this run (taken: the next run must resolve again)."""
+    state = st.session_state.pop(_APP_KEY, None)
     if not isinstance(state, AppState):
-        # The first request of a fresh server straight to a page URL: Streamlit still treats
-        # pages/ as an old-style page directory and runs the page without dashboard.py.
-        # Declaring the navigation switches that off; the rerun then goes through the entry point.
+        # A page ran without dashboard.py: the first request of a fresh server straight to a
+        # page URL (Streamlit still treats pages/ as an old-style page directory), or a rerun
+        # that skipped the entry point. Declaring the navigation switches that off; the rerun
+        # goes through the entry point, so the gate and the URL are always checked first.
         st.navigation(nav.pages(), position="hidden")
         st.rerun()
     return state
@@ -180,15 +211,34 @@ def overview(app: AppState) -> Overview:
     return _guard(app.url, _overview, app.url, v.strategy, iso_utc(v.since), iso_utc(v.until))
 
 
-def runbook(app: AppState, strategy: str | None = None) -> Runbook:
-    """The runbook rows for the view's strategy, window and filters (cached)."""
+def runbook(app: AppState) -> Runbook:
+    """One page of runbook rows for the view's strategy, window, filters and page (cached)."""
     v = app.view
-    sid = strategy or v.strategy
-    assert sid is not None
-    args = (app.url, sid, iso_utc(v.since), iso_utc(v.until), v.status, v.code, v.case)
+    assert v.strategy is not None
+    window = (iso_utc(v.since), iso_utc(v.until))
+    args = (app.url, v.strategy, *window, v.status, v.code, v.case, v.limit, v.before)
     return _guard(app.url, _runbook, *args)
+
+
+def runbook_query(app: AppState, strategy: str) -> RunbookQuery:
+    """The view's window and filters as a query over ``strategy``."""
+    v = app.view
+    return RunbookQuery(strategy, v.since, v.until, v.status, v.code, v.case, v.limit, v.before)
+
+
+def neighbours(app: AppState, strategy: str, row_id: int) -> tuple[int | None, int | None]:
+    """Newer and older run around ``row_id`` with the view's window and filters (cached)."""
+    v = app.view
+    window = (iso_utc(v.since), iso_utc(v.until))
+    args = (app.url, row_id, strategy, *window, v.status, v.code, v.case)
+    return _guard(app.url, _neighbours, *args)
 
 
 def row(app: AppState, row_id: int) -> dict[str, Any] | None:
     """Every field of one run, or ``None`` when no run has this id."""
     return _guard(app.url, _row, app.url, row_id)
+
+
+def health(app: AppState) -> Health:
+    """Recorder counters and the rollup status (cached a few seconds)."""
+    return _guard(app.url, _health, app.url)

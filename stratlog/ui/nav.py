@@ -23,7 +23,8 @@ class PageSpec:
 OVERVIEW = PageSpec("pages/overview.py", "Overview", ":material/space_dashboard:", "overview")
 RUNBOOK = PageSpec("pages/runbook.py", "Runbook", ":material/format_list_bulleted:", "runbook")
 ROW = PageSpec("pages/row.py", "Row detail", ":material/receipt_long:", "row")
-PAGES = (OVERVIEW, RUNBOOK, ROW)
+HEALTH = PageSpec("pages/health.py", "Health", ":material/monitor_heart:", "health")
+PAGES = (OVERVIEW, RUNBOOK, ROW, HEALTH)
 
 
 def pages() -> list[st.Page]:

@@ -7,13 +7,14 @@ get fixed wording or values passed through :func:`stratlog.ui.format.md_escape`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
 
 from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.service.overview import Overview
-from stratlog.ui import charts, nav, tables
+from stratlog.ui import charts, exports, nav, tables
 from stratlog.ui import format as fmt
 from stratlog.ui.context import AppState, overview_specs
 from stratlog.ui.state import PRESET_LABELS, View
@@ -27,17 +28,65 @@ def empty_state(text: str = EMPTY) -> None:
     st.info(f"{text} {EMPTY_HINT}", icon=":material/hourglass_empty:")
 
 
-def panel_title(title: str, hint: str | None = None) -> None:
-    """A panel heading (fixed wording) with an optional one-line hint below."""
-    st.markdown(f"**{title}**")
+def panel_title(
+    title: str, hint: str | None = None, actions: Callable[[], None] | None = None
+) -> None:
+    """A panel heading (fixed wording), its download buttons on the right, a hint below."""
+    with st.container(horizontal=True, vertical_alignment="center", gap="xxsmall"):
+        st.markdown(f"**{title}**", width="content")
+        if actions is not None:
+            st.space("stretch")
+            actions()
     if hint:
         st.caption(hint)
 
 
-def page_header(title: str, app: AppState, detail: str | None = None) -> None:
-    """Page title and the view it shows: strategy, UTC window, preset."""
+def _exports(ov: Overview, name: str, csv: bool = True) -> Callable[[], None] | None:
+    """The PNG (and CSV) buttons of an Overview panel; none for an empty window."""
+    if not ov.total:
+        return None
+
+    def buttons() -> None:
+        exports.png_button(ov, name)
+        if csv:
+            exports.overview_csv_button(ov, name)
+
+    return buttons
+
+
+def link_action(view: View, page: nav.PageSpec) -> Callable[[], None]:
+    """The "Copy link" action of a page header."""
+    return lambda: exports.copy_link(view, page.url_path)
+
+
+def overview_actions(ov: Overview, view: View, page: nav.PageSpec) -> Callable[[], None]:
+    """The Overview header's actions: "Copy link" and the incident snapshot download."""
+
+    def actions() -> None:
+        exports.copy_link(view, page.url_path)
+        exports.snapshot_button(ov)
+
+    return actions
+
+
+def title_row(title: str, actions: Callable[[], None] | None = None) -> None:
+    """A page title with its actions on the right."""
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.title(title, anchor=False, width="content")
+        if actions is not None:
+            st.space("stretch")
+            actions()
+
+
+def page_header(
+    title: str,
+    app: AppState,
+    detail: str | None = None,
+    actions: Callable[[], None] | None = None,
+) -> None:
+    """Page title with its actions on the right, and the view it shows: strategy, UTC window."""
     view = app.view
-    st.title(title, anchor=False)
+    title_row(title, actions)
     preset = f"last {PRESET_LABELS[view.preset]}" if view.preset else "custom window"
     parts = [
         f"**{fmt.md_escape(view.strategy or '')}**",
@@ -80,7 +129,11 @@ def _picked(event: Any, name: str, field: str) -> str | None:
 
 def status_panel(ov: Overview, view: View) -> None:
     """Status donut with counts and shares; a click opens the runbook for that status."""
-    panel_title("Outcome by status", "Click a slice or a legend entry to list those runs.")
+    panel_title(
+        "Outcome by status",
+        "Click a slice or a legend entry to list those runs.",
+        _exports(ov, "status"),
+    )
     if not ov.total:
         empty_state()
         return
@@ -99,7 +152,11 @@ def status_panel(ov: Overview, view: View) -> None:
 def timeseries_panel(ov: Overview) -> None:
     """Runs per time bucket, stacked by status."""
     bucket = fmt.duration_label(ov.bucketSeconds)
-    panel_title("Runs over time", f"Buckets of {bucket}, stacked by status; times in UTC.")
+    panel_title(
+        "Runs over time",
+        f"Buckets of {bucket}, stacked by status; times in UTC.",
+        _exports(ov, "timeseries"),
+    )
     if not ov.total:
         empty_state()
         return
@@ -108,11 +165,22 @@ def timeseries_panel(ov: Overview) -> None:
 
 def error_codes_panel(ov: Overview, view: View) -> None:
     """Top error codes with their share of failures; selecting one opens the runbook."""
-    panel_title("Top error codes", "Select a row to list the runs that failed with that code.")
+    frame = tables.error_codes_frame(ov)
+
+    def buttons() -> None:
+        exports.png_button(ov, "errors")
+        exports.frame_csv_button(
+            frame, strategy=ov.strategyId, since=ov.since, until=ov.until, kind="error_codes"
+        )
+
+    panel_title(
+        "Top error codes",
+        "Select a row to list the runs that failed with that code.",
+        buttons if ov.failures else None,
+    )
     if not ov.total:
         empty_state()
         return
-    frame = tables.error_codes_frame(ov)
     if frame.empty:
         st.success("No failures in this window.", icon=":material/check_circle:")
         return
@@ -124,9 +192,11 @@ def error_codes_panel(ov: Overview, view: View) -> None:
         hide_index=True,
         width="stretch",
         column_config={
-            "Runs": st.column_config.NumberColumn(format="localized", width="small"),
+            # Fixed widths: a long code must not push the share out of the panel.
+            "Error code": st.column_config.TextColumn(width=170),
+            "Runs": st.column_config.NumberColumn(format="localized", width=70),
             "Share of failures": st.column_config.ProgressColumn(
-                format="percent", min_value=0.0, max_value=1.0, width="medium"
+                format="percent", min_value=0.0, max_value=1.0, width=160
             ),
         },
     )
@@ -138,7 +208,7 @@ def error_codes_panel(ov: Overview, view: View) -> None:
 
 def cases_panel(ov: Overview, view: View) -> None:
     """Rule cases that fired, the no-rule bucket included; a click opens the runbook."""
-    panel_title("Rule cases", "Click a bar to list the runs of that case.")
+    panel_title("Rule cases", "Click a bar to list the runs of that case.", _exports(ov, "cases"))
     if not ov.total:
         empty_state()
         return
@@ -156,8 +226,9 @@ def cases_panel(ov: Overview, view: View) -> None:
 
 def durations_panel(ov: Overview) -> None:
     """p50 / p95 / p99 beside min / avg / max, with n and exact-or-sampled wording."""
-    panel_title("Duration", "Milliseconds per run.")
     p, s = ov.durations, ov.summary
+    buttons = _exports(ov, "durations") if p.p50 is not None else None
+    panel_title("Duration", "Milliseconds per run.", buttons)
     if not ov.total or p.p50 is None:
         empty_state()
         return
@@ -178,7 +249,11 @@ def durations_panel(ov: Overview) -> None:
 
 def points_panel(ov: Overview) -> None:
     """Histogram of awarded points with the sample it rests on."""
-    panel_title("Points awarded", "Distribution of points per run (failed runs award none).")
+    panel_title(
+        "Points awarded",
+        "Distribution of points per run (failed runs award none).",
+        _exports(ov, "points") if ov.pointsHistogram else None,
+    )
     if not ov.total:
         empty_state()
         return

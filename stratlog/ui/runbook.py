@@ -1,28 +1,27 @@
 """Runbook rows: the newest runs of a strategy in a window, by status, error code and case.
 
-The repository lists a strategy's newest runs (at most 200, optionally of one status) but has no
-window, error-code or case filter yet, so this module asks it for the newest 200 of each status
-concurrently and filters those rows. When a list is full and still ends inside the window, the
-result says how far back it could search (:attr:`Runbook.reach`); the page tells the operator.
+The repository filters and pages in SQL (``list_runs``, keyset paging with ``before``), so the
+runbook reaches every run of the window however many there are. Beside the rows it fetches the
+window's error codes and cases for the filter pickers and, where one statement can say it, how
+many runs match. No Streamlit here: the page glue is :mod:`stratlog.ui.runs`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from stratlog.model.strategy_execution_log import STATUSES, StrategyExecutionLog
+from stratlog.model.strategy_execution_log import StrategyExecutionLog
 from stratlog.repository.strategy_execution_log_repository import (
     LIST_LIMIT_MAX,
     StrategyExecutionLogRepository,
 )
 from stratlog.ui.state import NO_RULE
 
-#: The fields the runbook table shows (payloads stay in the database until a row is opened).
+#: The fields the runbook lists (payloads stay in the database until a row is opened).
 ROW_FIELDS = (
     "id",
     "createdAt",
@@ -34,12 +33,15 @@ ROW_FIELDS = (
     "points",
     "strategyVersion",
     "requestId",
+    "errorMessage",
 )
+#: How many error codes / cases the filter pickers offer (the most frequent of the window).
+PICKER_LIMIT = 100
 
 
 @dataclass(frozen=True)
 class RunbookQuery:
-    """Which runs: one strategy, a window, and optional status / error code / case filters."""
+    """Which runs: one strategy, a window, optional filters, a page size and a page start."""
 
     strategyId: str
     since: datetime
@@ -47,53 +49,64 @@ class RunbookQuery:
     status: str | None = None
     errorCode: str | None = None
     case: str | None = None  # NO_RULE selects the runs where no rule matched
+    limit: int = 50
+    before: int | None = None  # list the runs older than this run (keyset paging)
 
-    def matches(self, row: dict[str, Any]) -> bool:
-        """True when a row is in the window and passes the code and case filters."""
+    def filters(self) -> dict[str, Any]:
+        """Keyword arguments of ``list_runs`` / ``neighbours`` for these filters."""
+        return {
+            "strategyId": self.strategyId,
+            "sinceDt": self.since,
+            "untilDt": self.until,
+            "status": self.status,
+            "errorCode": self.errorCode,
+            "caseName": None if self.case in (None, NO_RULE) else self.case,
+            "caseIsNull": self.case == NO_RULE,
+        }
+
+    def matches(self, row: Mapping[str, Any]) -> bool:
+        """True when a run is in the window and passes every filter."""
+        if row["strategyId"] != self.strategyId:
+            return False
         if not self.since <= row["createdAt"] < self.until:
+            return False
+        if self.status is not None and row["status"] != self.status:
             return False
         if self.errorCode is not None and row["errorCode"] != self.errorCode:
             return False
         if self.case is None:
             return True
-        wanted = None if self.case == NO_RULE else self.case
-        return bool(row["caseName"] == wanted)
+        return bool(row["caseName"] == (None if self.case == NO_RULE else self.case))
 
 
 @dataclass(frozen=True)
 class Runbook:
-    """Matching runs, newest first (at most 200), and how much of the window was searched."""
+    """One page of matching runs, newest first, and what the pickers and captions need."""
 
     query: RunbookQuery
     rows: list[dict[str, Any]]
-    matched: int
-    scanned: int
-    reach: datetime | None
+    more: bool
+    matched: int | None
     codes: list[str]
     cases: list[str | None]
+    #: When the page starts after a run (``before``): that run's time; None on the first page
+    #: and when that run is gone (then the page is the first one).
+    start: datetime | None = None
 
     @property
-    def complete(self) -> bool:
-        """True when every run of the window was searched."""
-        return self.reach is None
+    def paged(self) -> bool:
+        """True when this page lists the runs older than a run (not the newest ones)."""
+        return self.start is not None
 
-    def shown(self, limit: int) -> list[dict[str, Any]]:
-        """The newest ``limit`` matching runs."""
-        return self.rows[:limit]
+    @property
+    def lost_start(self) -> bool:
+        """True when the link asked for runs older than a run that is not in the database."""
+        return self.query.before is not None and self.start is None
 
-    def contains(self, row_id: int) -> bool:
-        """True when the run is among the listed rows."""
-        return any(row["id"] == row_id for row in self.rows)
-
-    def neighbours(self, row_id: int) -> tuple[int | None, int | None]:
-        """The ids of the newer and the older matching run around ``row_id`` (None at the ends)."""
-        ids = [row["id"] for row in self.rows]
-        if row_id not in ids:
-            return None, None
-        at = ids.index(row_id)
-        newer = ids[at - 1] if at > 0 else None
-        older = ids[at + 1] if at + 1 < len(ids) else None
-        return newer, older
+    @property
+    def last(self) -> int | None:
+        """Id of the oldest listed run (where "older runs" continues)."""
+        return int(self.rows[-1]["id"]) if self.rows else None
 
 
 def slim(row: StrategyExecutionLog) -> dict[str, Any]:
@@ -101,44 +114,82 @@ def slim(row: StrategyExecutionLog) -> dict[str, Any]:
     return {name: getattr(row, name) for name in ROW_FIELDS}
 
 
-def _reach(lists: Sequence[Sequence[dict[str, Any]]], since: datetime) -> datetime | None:
-    """The newest "searched back to" moment among full lists that stop inside the window."""
-    stops = [rows[-1]["createdAt"] for rows in lists if len(rows) >= LIST_LIMIT_MAX]
-    inside = [stop for stop in stops if stop > since]
-    return max(inside) if inside else None
+def _matched(
+    query: RunbookQuery,
+    statuses: Mapping[str, int],
+    codes: list[dict[str, Any]],
+    cases: list[dict[str, Any]],
+) -> int | None:
+    """How many runs of the window match, when the counts say it exactly (else None)."""
+    if query.errorCode is None and query.case is None:
+        total = sum(statuses.values())
+        return total if query.status is None else statuses.get(query.status, 0)
+    if query.status is not None or (query.errorCode is not None and query.case is not None):
+        return None
+    wanted: str | None
+    if query.errorCode is not None:
+        items, key, wanted = codes, "errorCode", query.errorCode
+    else:
+        items, key = cases, "caseName"
+        wanted = None if query.case == NO_RULE else query.case
+    found = next((int(i["count"]) for i in items if i[key] == wanted), None)
+    if found is None and len(items) < PICKER_LIMIT:
+        return 0  # the lists hold every code / case of the window: this one has no run
+    return found
 
 
-def _ranked(values: Counter[Any]) -> list[Any]:
-    return [value for value, _ in sorted(values.items(), key=lambda kv: (-kv[1], str(kv[0])))]
+async def _page(
+    repository: StrategyExecutionLogRepository, query: RunbookQuery
+) -> tuple[list[StrategyExecutionLog], bool, datetime | None]:
+    """The page of runs, whether older ones exist, and the page start's time."""
+    before: tuple[datetime, int] | None = None
+    start = None
+    if query.before is not None:
+        anchor = await repository.get(query.before)
+        if anchor is not None:
+            start = anchor.createdAt
+            before = (anchor.createdAt, int(anchor.id))
+    filters = query.filters()
+    limit = min(query.limit, LIST_LIMIT_MAX)
+    rows = await repository.list_runs(**filters, before=before, limit=limit)
+    more = False
+    if len(rows) == limit:
+        last = rows[-1]
+        probe = await repository.list_runs(**filters, before=(last.createdAt, last.id), limit=1)
+        more = bool(probe)
+    return rows, more, start
 
 
 async def fetch_runbook(repository: StrategyExecutionLogRepository, query: RunbookQuery) -> Runbook:
-    """Ask for the newest 200 runs per status concurrently, then filter them by the query."""
-    statuses = [query.status] if query.status else list(STATUSES)
-    if query.errorCode is not None and query.status is None:
-        statuses.remove("ok")  # an ok run carries no error code (CONTRACT.md)
-    lists = await asyncio.gather(
-        *(
-            repository.list_for_strategy(
-                strategyId=query.strategyId, status=status, limit=LIST_LIMIT_MAX
-            )
-            for status in statuses
-        )
-    )
-    slim_lists = [[slim(row) for row in rows] for rows in lists]
-    merged = sorted(
-        (row for rows in slim_lists for row in rows),
-        key=lambda row: (row["createdAt"], row["id"]),
-        reverse=True,
-    )
-    in_window = [row for row in merged if query.since <= row["createdAt"] < query.until]
-    matches = [row for row in in_window if query.matches(row)]
+    """One page of matching runs plus the window's codes, cases and counts, fetched concurrently."""
+    scope: dict[str, Any] = {
+        "strategyId": query.strategyId,
+        "sinceDt": query.since,
+        "untilDt": query.until,
+    }
+    try:
+        async with asyncio.TaskGroup() as tg:
+            page_t = tg.create_task(_page(repository, query))
+            status_t = tg.create_task(repository.count_by_status(**scope))
+            codes_t = tg.create_task(repository.count_by_error_code(**scope, limit=PICKER_LIMIT))
+            cases_t = tg.create_task(repository.count_by_case_name(**scope, limit=PICKER_LIMIT))
+    except ExceptionGroup as group:  # callers handle one plain error (e.g. database down)
+        raise group.exceptions[0] from None
+    rows, more, start = page_t.result()
+    codes, cases = codes_t.result(), cases_t.result()
     return Runbook(
         query=query,
-        rows=matches[:LIST_LIMIT_MAX],
-        matched=len(matches),
-        scanned=len(merged),
-        reach=_reach(slim_lists, query.since),
-        codes=_ranked(Counter(r["errorCode"] for r in in_window if r["errorCode"] is not None)),
-        cases=_ranked(Counter(r["caseName"] for r in in_window)),
+        rows=[slim(row) for row in rows],
+        more=more,
+        matched=_matched(query, status_t.result(), codes, cases),
+        codes=[str(c["errorCode"]) for c in codes],
+        cases=[c["caseName"] for c in cases],
+        start=start,
     )
+
+
+async def fetch_neighbours(
+    repository: StrategyExecutionLogRepository, query: RunbookQuery, row_id: int
+) -> tuple[int | None, int | None]:
+    """Ids of the next newer and next older matching run around ``row_id`` (None at the ends)."""
+    return await repository.neighbours(row_id, **query.filters())

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import streamlit as st
 
 from stratlog.model.strategy_execution_log import STATUSES
+from stratlog.ui import exports, nav, tables
 from stratlog.ui import format as fmt
-from stratlog.ui import nav, tables
-from stratlog.ui.runbook import Runbook
+from stratlog.ui.runbook import ROW_FIELDS, Runbook
 from stratlog.ui.state import DEFAULT_LIMIT, MAX_LIMIT, NO_RULE, View
 
 K_STATUS = "f_status"
@@ -25,6 +26,7 @@ BADGE_COLORS = {"ok": "blue", "error": "red", "timeout": "orange", "limit": "vio
 def _set_param(name: str, value: str | None) -> None:
     params = st.query_params.to_dict()
     params.pop("row", None)
+    params.pop("before", None)  # a new list starts with its newest runs
     if value is None:
         params.pop(name, None)
     else:
@@ -39,7 +41,7 @@ def _on_filter(name: str, key: str, default: str) -> None:
 
 def _on_clear() -> None:
     params = st.query_params.to_dict()
-    for name in ("status", "code", "case", "row"):
+    for name in ("status", "code", "case", "before", "row"):
         params.pop(name, None)
     st.query_params.from_dict(params)
 
@@ -92,33 +94,63 @@ def filters(view: View, runbook: Runbook) -> None:
 
 
 def summary(view: View, runbook: Runbook) -> None:
-    """How many runs match, whether the list is capped, and how far back it searched."""
-    shown = runbook.shown(view.limit)
-    if not shown:
-        return
-    if runbook.complete:
-        text = f"Showing the {len(shown):,} newest of {runbook.matched:,} matching runs."
-    else:
-        text = f"Showing the {len(shown):,} newest matching runs."
-    if runbook.matched > len(shown) and view.limit < MAX_LIMIT:
-        text += f" Raise the limit (up to {MAX_LIMIT}) to see more."
-    elif runbook.matched > len(shown):
-        text += f" Capped at {MAX_LIMIT} runs: narrow the window or the filters to see older ones."
-    st.caption(text)
-    reach = runbook.reach
-    if reach is not None and (len(shown) < view.limit or shown[-1]["createdAt"] < reach):
-        st.info(
-            f"Only the newest {MAX_LIMIT} runs of each status can be searched; they reach back to "
-            f"{fmt.utc(reach)}. Older runs of this window may be missing here: narrow the "
-            "window to end earlier, or filter by status.",
-            icon=":material/history_toggle_off:",
+    """How many runs match and which of them this page shows; how to see more."""
+    if runbook.lost_start:
+        st.warning(
+            f"The link lists the runs older than run {view.before}, which is not in this "
+            "database (deleted, or a mistyped link): showing the newest runs instead.",
+            icon=":material/search_off:",
         )
+    rows = runbook.rows
+    if not rows:
+        return
+    of = f" of {runbook.matched:,}" if runbook.matched is not None else ""
+    if runbook.paged:
+        text = (
+            f"Showing {len(rows):,}{of} matching runs, older than run {view.before} "
+            f"({fmt.utc(runbook.start)})."
+        )
+    else:
+        text = f"Showing the {len(rows):,} newest{of} matching runs."
+    if runbook.more and view.limit < MAX_LIMIT:
+        text += f" Raise the limit (up to {MAX_LIMIT}) or page to older runs to see more."
+    elif runbook.more:
+        text += f" Capped at {MAX_LIMIT} runs per page: page to older runs to see more."
+    st.caption(text)
+
+
+def _set_before(before: int | None) -> None:
+    params = st.query_params.to_dict()
+    params.pop("row", None)
+    if before is None:
+        params.pop("before", None)
+    else:
+        params["before"] = str(before)
+    st.query_params.from_dict(params)
+
+
+def pager(runbook: Runbook) -> None:
+    """Keyset paging: back to the newest runs, on to the older ones."""
+    if not (runbook.paged or runbook.more):
+        return
+    with st.container(horizontal=True, horizontal_alignment="right", gap="small"):
+        st.button(
+            "Newest runs", icon=":material/first_page:", key="pg_newest", type="tertiary",
+            disabled=not runbook.paged, on_click=_set_before, args=(None,),
+        )  # fmt: skip
+        st.button(
+            "Older runs", icon=":material/chevron_right:", icon_position="right",
+            key="pg_older", type="tertiary", disabled=not runbook.more,
+            on_click=_set_before, args=(runbook.last,),
+        )  # fmt: skip
 
 
 _RUNBOOK_COLUMNS = {
     "Run": st.column_config.NumberColumn(format="%d", width="small"),
     "Time (UTC)": st.column_config.TextColumn(width="medium"),
     "Status": st.column_config.TextColumn(width="small"),
+    "Error code": st.column_config.TextColumn(width="medium"),
+    "Case": st.column_config.TextColumn(width="medium"),
     "Duration (ms)": st.column_config.NumberColumn(format="%.2f", width="small"),
     "Nodes": st.column_config.NumberColumn(format="localized", width="small"),
     "Points": st.column_config.NumberColumn(format="%.1f", width="small"),
@@ -127,7 +159,7 @@ _RUNBOOK_COLUMNS = {
 
 def table(view: View, runbook: Runbook) -> None:
     """The runs table; selecting a row opens its detail."""
-    rows = runbook.shown(view.limit)
+    rows = runbook.rows
     if not rows:
         st.info(
             "No runs in this window match these filters. Clear a filter or widen the window.",
@@ -177,9 +209,11 @@ def _open_row(row_id: int) -> None:
     st.query_params.from_dict(params)
 
 
-def row_links(view: View, runbook: Runbook, row_id: int) -> None:
-    """Back to the runbook (filters kept), newer and older run of the same list."""
-    newer, older = runbook.neighbours(row_id)
+def row_links(
+    view: View, neighbours: tuple[int | None, int | None], *, matches: bool = True
+) -> None:
+    """Back to the runbook (filters kept), the newer and older run with the same filters."""
+    newer, older = neighbours
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
         nav.link(nav.RUNBOOK, view.replace(row=None), "Back to runbook", ":material/arrow_back:")
         # Buttons, not links: a link to the page already shown would not rerun it.
@@ -196,10 +230,12 @@ def row_links(view: View, runbook: Runbook, row_id: int) -> None:
                 args=(target,),
                 type="tertiary",
             )
-    if not runbook.contains(row_id):
+        st.space("stretch")
+        exports.copy_link(view, nav.ROW.url_path)
+    if not matches:
         st.caption(
-            "Newer / older follow the runbook's list (same strategy, window and filters); "
-            "this run is not in it, so they are off."
+            "This run is outside the runbook's window or filters; newer / older are the "
+            "nearest runs around it that match them."
         )
 
 
@@ -241,13 +277,29 @@ def row_fields(row: dict[str, Any]) -> None:
     )
 
 
+#: Text longer than this gets a scrolling box of :data:`TALL_PX` instead of growing the page.
+LONG_TEXT = 2_000
+TALL_PX = 360
+
+
+def _height(text_length: int) -> int | None:
+    return TALL_PX if text_length > LONG_TEXT else None
+
+
+def _text_block(text: str) -> None:
+    """Log text shown literally; a long one scrolls inside its box."""
+    st.code(text, language=None, wrap_lines=True, height=_height(len(text)) or "content")
+
+
 def _payload(value: Any) -> None:
     if value is None:
         st.caption("null")
     elif isinstance(value, dict | list):
-        st.json(value, expanded=2)
+        size = len(json.dumps(value, default=str))
+        with st.container(height=_height(size) or "content", border=False):
+            st.json(value, expanded=2)
     else:
-        st.code(str(value), language=None, wrap_lines=True)
+        _text_block(str(value))
 
 
 def row_texts(row: dict[str, Any]) -> None:
@@ -256,7 +308,7 @@ def row_texts(row: dict[str, Any]) -> None:
     if row["errorMessage"] is None:
         st.caption("None: the run did not report an error.")
     else:
-        st.code(row["errorMessage"], language=None, wrap_lines=True)
+        _text_block(row["errorMessage"])
     with st.expander("Input payload (facts)", expanded=True, icon=":material/input:"):
         _payload(row["inputPayload"])
     with st.expander("Output payload", expanded=False, icon=":material/output:"):
@@ -270,3 +322,17 @@ def other_strategy_notice() -> None:
         "fields below say which. Newer / older follow the run's own strategy.",
         icon=":material/swap_horiz:",
     )
+
+
+def runbook_actions(view: View, runbook: Runbook) -> None:
+    """The Runbook header's actions: "Copy link" and the listed runs as CSV."""
+    exports.copy_link(view, nav.RUNBOOK.url_path)
+    if runbook.rows and view.strategy is not None:
+        exports.frame_csv_button(
+            runbook.rows,
+            strategy=view.strategy,
+            since=view.since,
+            until=view.until,
+            kind="runbook",
+            columns=ROW_FIELDS,
+        )

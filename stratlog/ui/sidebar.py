@@ -61,7 +61,7 @@ def _strategy_label(info: dict[str, Any]) -> str:
 def _on_strategy() -> None:
     params = _params()
     params["strategy"] = str(st.session_state[K_STRATEGY])
-    for key in ("code", "case", "row"):  # codes, cases and rows belong to the old strategy
+    for key in ("code", "case", "before", "row"):  # they belong to the old strategy
         params.pop(key, None)
     _write(params)
 
@@ -87,6 +87,7 @@ def strategy_picker(view: View, strategies: list[dict[str, Any]]) -> None:
 def _on_window() -> None:
     choice = st.session_state.get(K_WINDOW)
     params = _params()
+    params.pop("before", None)  # a new window lists its newest runs first
     if choice in PRESETS:
         since, until = anchor(str(choice), datetime.now(UTC))
         params.update(window=str(choice), since=iso_utc(since), until=iso_utc(until))
@@ -105,6 +106,7 @@ def _on_custom() -> None:
         st.session_state[K_RANGE_ERROR] = "The window must end after it starts."
         return
     params = _params()
+    params.pop("before", None)
     params.update(window=CUSTOM, since=iso_utc(since), until=iso_utc(until))
     _write(params)
 

@@ -42,7 +42,9 @@ MAX_WINDOW = timedelta(days=400)
 #: The ``case`` value meaning "no rule matched" (a null caseName).
 NO_RULE = "__none__"
 #: Every query parameter the dashboard owns, in the order links show them.
-PARAMS = ("strategy", "window", "since", "until", "status", "code", "case", "limit", "row")
+PARAMS = (
+    "strategy", "window", "since", "until", "status", "code", "case", "limit", "before", "row",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class View:
     code: str | None = None
     case: str | None = None
     limit: int = DEFAULT_LIMIT
+    before: int | None = None
     row: int | None = None
 
     @property
@@ -92,13 +95,14 @@ class View:
             "code": self.code,
             "case": self.case,
             "limit": None if self.limit == DEFAULT_LIMIT else str(self.limit),
+            "before": None if self.before is None else str(self.before),
             "row": None if self.row is None else str(self.row),
         }
         return {k: v for k, v in values.items() if v is not None}
 
     def without_filters(self) -> View:
-        """The same strategy and window, no runbook filters and no row."""
-        return self.replace(status=None, code=None, case=None, row=None)
+        """The same strategy and window: no runbook filters, the newest page, no row."""
+        return self.replace(status=None, code=None, case=None, before=None, row=None)
 
 
 def iso_utc(value: datetime) -> str:
@@ -233,13 +237,17 @@ def _limit(params: Mapping[str, str], notices: list[Notice]) -> int:
     return value
 
 
-def _row(params: Mapping[str, str], notices: list[Notice]) -> int | None:
-    raw = params.get("row", "").strip()
+def _run_id(params: Mapping[str, str], key: str, notices: list[Notice]) -> int | None:
+    raw = params.get(key, "").strip()
     if not raw:
         return None
-    if raw.isdigit() and 0 < int(raw) < 2**63:
+    if raw.isascii() and raw.isdigit() and len(raw) <= 19 and 0 < int(raw) < 2**63:
         return int(raw)
-    notices.append(Notice("warning", f"Bad row id “{_shown(raw)}” in the link: no row selected."))
+    if key == "row":
+        text = f"Bad row id “{_shown(raw)}” in the link: no row selected."
+    else:
+        text = f"Bad run id “{_shown(raw)}” in the link's before: showing the newest runs."
+    notices.append(Notice("warning", text))
     return None
 
 
@@ -253,7 +261,8 @@ def parse_view(params: Mapping[str, str], now: datetime) -> tuple[View, list[Not
         code=_text(params, "code", 100, notices),
         case=_text(params, "case", 200, notices),
         limit=_limit(params, notices),
-        row=_row(params, notices),
+        before=_run_id(params, "before", notices),
+        row=_run_id(params, "row", notices),
     )
     return view, notices
 
@@ -277,7 +286,7 @@ def resolve_strategy(
         f"Check the link, or pick one of the {len(strategies)} strategies in the sidebar. "
         f"Showing {md_escape(fallback)} instead."
     )
-    return view.replace(strategy=fallback, code=None, case=None, row=None), [
+    return view.replace(strategy=fallback, code=None, case=None, before=None, row=None), [
         Notice("warning", text)
     ]
 

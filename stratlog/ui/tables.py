@@ -93,3 +93,39 @@ def _field_text(name: str, value: Any) -> str:
     if name == "durationMs":
         return f"{value:,.3f} ms"
     return str(value)
+
+
+#: A recorder that has not published for this long is shown as stale (they publish every 10 s).
+STALE_AFTER_S = 300
+
+
+def _age(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(seconds, 0):.0f} s ago"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f} h ago"
+    return f"{seconds / 86400:.0f} d ago"
+
+
+def health_frame(rows: Sequence[Any], now: datetime) -> pd.DataFrame:
+    """One line per recorder: counters, when it last published (UTC, and how long ago)."""
+    data = [
+        {
+            "Recorder": r.name,
+            "Kind": r.kind,
+            "Submitted": r.submitted,
+            "Written": r.written,
+            "Dropped": r.dropped,
+            "Failed": r.failed,
+            "Pending": r.pending,
+            "Updated (UTC)": _time(r.updatedAt),
+            "Age": _age((now - r.updatedAt).total_seconds())
+            + (" (stale)" if (now - r.updatedAt).total_seconds() > STALE_AFTER_S else ""),
+            "Last error": r.lastError,
+        }
+        for r in rows
+    ]
+    columns = ["Recorder", "Kind", "Submitted", "Written", "Dropped", "Failed", "Pending"]
+    return pd.DataFrame(data, columns=[*columns, "Updated (UTC)", "Age", "Last error"])

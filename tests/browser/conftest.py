@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwrig
 
 from stratlog.demo import floor_hour, write_demo
 from stratlog.ui.bridge import Backend
+from tests.browser import hostile
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -79,34 +81,27 @@ def wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> None
 
 @pytest.fixture(scope="package")
 def demo_database(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, datetime]:
-    """A demo SQLite database whose data ends at the current hour."""
+    """A demo SQLite database whose data ends at the current hour, plus hostile rows."""
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('browser-demo') / 'demo.db'}"
     end = floor_hour(datetime.now(UTC))
     backend = Backend(url)
     try:
         backend.run(write_demo(backend.repository, DEMO_ROWS, days=DEMO_DAYS, end=end), 120)
+        backend.run(backend.repository.insert_many(hostile.rows(end)))
     finally:
         backend.close()
     return url, end
 
 
-@pytest.fixture(scope="package")
-def dashboard(
-    demo_database: tuple[str, datetime], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Dashboard]:
-    """``streamlit run dashboard.py`` on a free port; stopped when the browser tests end.
-
-    Package scope: the sync Playwright driver runs its own event loop in this thread, which
-    must be gone before the asyncio tests of other packages run.
-    """
-    url, end = demo_database
+@contextmanager
+def streamlit_server(url: str, log: Path, *extra: str) -> Iterator[str]:
+    """``streamlit run dashboard.py`` on a free port against ``url``; yields the base URL."""
     port = free_port()
-    log = tmp_path_factory.mktemp("browser-server") / "streamlit.log"
     command = [
         sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
         "--server.port", str(port), "--server.address", "127.0.0.1",
         "--server.headless", "true", "--server.fileWatcherType", "none",
-        "--browser.gatherUsageStats", "false", "--client.showErrorDetails", "full",
+        "--browser.gatherUsageStats", "false", "--client.showErrorDetails", "full", *extra,
     ]  # fmt: skip
     env = {**os.environ, "STRATLOG_DATABASE_URL": url}
     with log.open("wb") as sink:
@@ -114,7 +109,7 @@ def dashboard(
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, process, log)
-        yield Dashboard(base=base, end=end, url=url)
+        yield base
     finally:
         process.terminate()
         try:
@@ -122,6 +117,21 @@ def dashboard(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture(scope="package")
+def dashboard(
+    demo_database: tuple[str, datetime], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Dashboard]:
+    """The dashboard on the demo database; stopped when the browser tests end.
+
+    Package scope: the sync Playwright driver runs its own event loop in this thread, which
+    must be gone before the asyncio tests of other packages run.
+    """
+    url, end = demo_database
+    log = tmp_path_factory.mktemp("browser-server") / "streamlit.log"
+    with streamlit_server(url, log) as base:
+        yield Dashboard(base=base, end=end, url=url)
 
 
 @pytest.fixture(scope="package")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import re
+import struct
+import zipfile
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import pandas as pd
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -100,6 +104,10 @@ def test_every_page_renders(page: Page, dashboard: Dashboard, artifacts: Path) -
     open_page(page, dashboard.at("row?strategy=fraud-screen&window=1h"), "Row detail")
     expect(page.get_by_text("No run selected")).to_be_visible()
 
+    open_page(page, dashboard.at("health?strategy=fraud-screen&window=1h"), "Health")
+    expect(page.get_by_text("No recorder has reported yet")).to_be_visible()
+    screenshot(page, artifacts, "health")
+
 
 def test_status_slice_opens_the_filtered_runbook(
     page: Page, dashboard: Dashboard, artifacts: Path
@@ -165,6 +173,9 @@ def test_a_copied_link_reproduces_the_view(
 ) -> None:
     open_page(page, dashboard.at("?strategy=pricing-tier&window=6h"), "Overview")
     link = page.url  # what an operator copies: the preset is now absolute bounds
+    page.get_by_role("button", name="Copy link").click()
+    expect(page.locator('[data-testid="stPopoverBody"] [data-testid="stCode"]')).to_have_text(link)
+    page.keyboard.press("Escape")
     expect(page.locator(HEADER_CAPTION).first).to_contain_text("pricing-tier")
     header = page.locator(HEADER_CAPTION).first.inner_text().split(" · fetched")[0]
     assert "last 6 h" in header
@@ -199,3 +210,46 @@ def test_sidebar_controls_write_the_url(page: Page, dashboard: Dashboard) -> Non
     settle(page, "Overview")
     bounds = params(page)
     assert bounds["until"] > bounds["since"]
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def download(page: Page, key: str, artifacts: Path) -> tuple[str, bytes]:
+    """Click the download button with this widget key; the file's suggested name and bytes."""
+    with page.expect_download() as event:
+        page.locator(f".st-key-{key} button").first.click()
+    result = event.value
+    target = artifacts / f"download-{result.suggested_filename}"
+    result.save_as(target)
+    return result.suggested_filename, target.read_bytes()
+
+
+def test_overview_png_and_csv_downloads(page: Page, dashboard: Dashboard, artifacts: Path) -> None:
+    open_page(page, dashboard.at(f"?strategy=fraud-screen&{day(dashboard)}"), "Overview")
+    name, png = download(page, "png_status", artifacts)
+    assert name.startswith("fraud-screen_") and name.endswith("_status.png")
+    assert png[:8] == PNG_MAGIC
+    width, height = struct.unpack(">II", png[16:24])
+    assert width >= 2 * 560 and height > 400  # scale 2 of the 560 px export width
+    name, timeseries = download(page, "png_timeseries", artifacts)
+    assert timeseries[:8] == PNG_MAGIC and name.endswith("_timeseries.png")
+
+    name, data = download(page, "csv_error_codes", artifacts)
+    assert name.endswith("_error_codes.csv")
+    frame = pd.read_csv(io.BytesIO(data))
+    cells = page.locator('[data-testid="stDataFrame"]').first
+    shown = len(frame)
+    codes = [cells.locator(f'[data-testid="glide-cell-1-{i}"]').inner_text() for i in range(shown)]
+    runs = [cells.locator(f'[data-testid="glide-cell-2-{i}"]').inner_text() for i in range(shown)]
+    assert list(frame["Error code"]) == codes
+    assert [f"{n:,}" for n in frame["Runs"]] == runs
+    expect(cells.locator(f'[data-testid="glide-cell-1-{shown}"]')).to_have_count(0)  # no more
+    assert frame["Share of failures"].between(0, 1).all()
+
+    name, archive = download(page, "snapshot_zip", artifacts)
+    assert name.startswith("snapshot_fraud-screen_") and name.endswith(".zip")
+    files = set(zipfile.ZipFile(io.BytesIO(archive)).namelist())
+    assert {"snapshot.md", "status.png", "timeseries.png", "error_codes.csv"} <= files
+    assert len([f for f in files if f.endswith(".png")]) == 6
+    expect(page.locator(EXCEPTION)).to_have_count(0)

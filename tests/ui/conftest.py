@@ -99,10 +99,20 @@ def fresh_caches() -> Iterator[None]:
 def open_app(monkeypatch: pytest.MonkeyPatch) -> OpenApp:
     """Run the dashboard on ``url`` with query ``params``, optionally switched to ``page``."""
 
-    def run(url: str, page: str | None = None, **params: Any) -> AppTest:
+    def run(
+        url: str,
+        page: str | None = None,
+        *,
+        secrets: dict[str, Any] | None = None,
+        user: dict[str, Any] | None = None,
+        **params: Any,
+    ) -> AppTest:
         monkeypatch.setenv("STRATLOG_DATABASE_URL", url)
         at = AppTest.from_file(str(DASHBOARD), default_timeout=PAGE_TIMEOUT_S)
         at.query_params.update({k: str(v) for k, v in params.items()})
+        at.secrets.update(secrets or {})
+        if user is not None:
+            at.user = user
         if page is not None:  # the file name is the page's URL path, so this works before a run
             at.switch_page(page)
         return at.run()

@@ -137,7 +137,7 @@ def test_database_down_says_what_to_do_without_leaking_the_password(
     assert "STRATLOG_DATABASE_URL" in error.value
     assert any("ConnectionRefusedError" in c.value or "Connect" in c.value for c in at.code)
     assert "s3cret-pw" not in markdown_text(at) + " ".join(texts(at.code))
-    assert [p.value for p in at.page_link] == ["Overview", "Runbook", "Row detail"]
+    assert [p.value for p in at.page_link] == ["Overview", "Runbook", "Row detail", "Health"]
 
 
 def test_unreadable_sqlite_path_and_recovery_when_it_appears(
@@ -218,3 +218,17 @@ def test_preset_and_auto_refresh_controls(open_app: OpenApp, demo_url: str) -> N
     fresh = open_app(demo_url, **params)
     fresh.toggle(key="w_auto").set_value(True).run()
     assert not fresh.exception
+
+
+def test_estimated_percentiles_say_so(
+    open_app: OpenApp, demo_url: str, window: dict[str, str], monkeypatch: Any
+) -> None:
+    """Above the exact limit the figures come from log histograms: the captions say ±1 %."""
+    monkeypatch.setattr("stratlog.service.overview.EXACT_LIMIT", 10)
+    at = open_app(demo_url, strategy="credit-limit", window="custom", **window)
+    assert not at.exception
+    basis = [c.value for c in at.caption if c.value.startswith(("Percentiles", "p50"))]
+    assert len(basis) == 2 and all("±1\\%" in b and "log histogram" in b for b in basis)
+    monkeypatch.undo()
+    exact = open_app(demo_url, strategy="promo-eligibility", window="custom", **window)
+    assert any("exact" in c.value for c in exact.caption)

@@ -9,7 +9,7 @@ from typing import Any
 from streamlit.testing.v1 import AppTest
 
 from stratlog.ui.format import NO_RULE_LABEL
-from stratlog.ui.state import NO_RULE, iso_utc
+from stratlog.ui.state import NO_RULE, iso_utc, parse_utc
 
 OpenApp = Callable[..., AppTest]
 RUNBOOK = "pages/runbook.py"
@@ -124,3 +124,41 @@ def test_unknown_strategy_and_database_down(
     down = open_app(down_url, RUNBOOK, strategy="credit-limit")
     assert not down.exception
     assert "Cannot reach the database" in down.error[0].value
+
+
+def test_older_runs_pages_back_and_newest_returns(
+    open_app: OpenApp, demo_url: str, window: dict[str, str]
+) -> None:
+    at = open_app(demo_url, RUNBOOK, strategy="credit-limit", limit=25, **window)
+    first = table(at)
+    assert any("Raise the limit" in c.value for c in at.caption)
+    at.button(key="pg_older").click().run()
+    assert not at.exception
+    assert at.query_params["before"] == str(first["Run"].iloc[-1])
+    at = open_app(demo_url, RUNBOOK, **at.query_params)  # the URL the browser now shows
+    second = table(at)
+    assert len(second) == 25 and max(second["Time (UTC)"]) <= min(first["Time (UTC)"])
+    assert not set(second["Run"]) & set(first["Run"])
+    assert any("older than run" in c.value for c in at.caption)
+    at.button(key="pg_newest").click().run()
+    assert "before" not in at.query_params
+    assert list(table(open_app(demo_url, RUNBOOK, **at.query_params))["Run"]) == list(first["Run"])
+
+
+def test_a_full_page_of_200_says_capped(
+    open_app: OpenApp, demo_url: str, window: dict[str, str]
+) -> None:
+    wide = {**window, "since": iso_utc(parse_utc(window["since"]) - timedelta(days=1))}
+    at = open_app(demo_url, RUNBOOK, strategy="credit-limit", limit=200, **wide)
+    assert len(table(at)) == 200
+    assert any("Capped at 200 runs per page" in c.value for c in at.caption)
+    assert not at.button(key="pg_older").disabled
+
+
+def test_a_lost_page_start_falls_back_to_the_newest(
+    open_app: OpenApp, demo_url: str, window: dict[str, str]
+) -> None:
+    at = open_app(demo_url, RUNBOOK, strategy="credit-limit", before=987654321, **window)
+    assert not at.exception
+    assert any("not in this database" in w.value for w in at.warning)
+    assert len(table(at)) == 50

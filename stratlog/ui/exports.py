@@ -1,0 +1,145 @@
+"""Download buttons and the shareable link: chart PNGs, table CSVs, the incident snapshot zip.
+
+Every file is made when the operator clicks (Streamlit's deferred downloads: the button holds a
+callable, run on click in a worker thread), so a page load renders no PNG and builds no zip.
+The bytes come from :mod:`stratlog.export` and :mod:`stratlog.report`, the same functions the
+command line uses, so a dashboard PNG and a ``stratlog snapshot`` PNG are the same picture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import streamlit as st
+
+from stratlog import export, report
+from stratlog.service.overview import Overview
+from stratlog.ui import charts
+from stratlog.ui.state import View
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Heading and width (CSS pixels) of each exported chart: the snapshot's, so both look alike.
+CHART_EXPORTS: dict[str, tuple[str, int]] = {
+    stem: (heading, width) for stem, heading, width in report.CHARTS
+}
+PNG_HELP = "The chart as a PNG for incident documents: titled with strategy, UTC window and time."
+CSV_HELP = "The table as CSV (raw values, UTC times), for spreadsheets or pandas."
+
+
+def chart_png(overview: Overview, name: str) -> bytes:
+    """PNG bytes of one Overview chart (scale 2, white, fixed status colours, titled)."""
+    heading, width = CHART_EXPORTS[name]
+    chart = charts.overview_charts(overview, selectable=False)[name]
+    return export.chart_png(
+        charts.style(chart),
+        strategy=overview.strategyId,
+        since=overview.since,
+        until=overview.until,
+        heading=heading,
+        width=width,
+    )
+
+
+def points_rows(overview: Overview) -> list[dict[str, Any]]:
+    """The points histogram as rows: bin start, bin end, runs."""
+    return [{"start": b.start, "end": b.end, "count": b.count} for b in overview.pointsHistogram]
+
+
+def overview_csv(overview: Overview, name: str) -> bytes:
+    """CSV bytes of an Overview panel's data (the snapshot's tables, raw values)."""
+    if name == "points":
+        return export.csv_bytes(points_rows(overview), ("start", "end", "count"))
+    stem = {"status": "status", "timeseries": "timeseries", "cases": "cases"}.get(name)
+    if stem is not None:
+        rows = report.tables(overview)[stem]
+        return export.csv_bytes(rows, report.COLUMNS[stem])
+    if name == "durations":
+        rows = report.percentile_rows(overview) + report.figure_rows(overview)
+        return export.csv_bytes(rows, (*report.COLUMNS["percentiles"], "value"))
+    raise KeyError(name)
+
+
+def _file(overview: Overview, kind: str, ext: str) -> str:
+    return export.file_name(overview.strategyId, overview.since, overview.until, kind, ext)
+
+
+def _download(label: str, data: Callable[[], bytes], name: str, mime: str, **kw: Any) -> None:
+    st.download_button(
+        label, data, file_name=name, mime=mime, on_click="ignore", type="tertiary", **kw
+    )
+
+
+def png_button(overview: Overview, name: str) -> None:
+    """A "PNG" download of an Overview chart, rendered only when clicked."""
+    _download(
+        "PNG",
+        lambda: chart_png(overview, name),
+        _file(overview, name, "png"),
+        "image/png",
+        key=f"png_{name}",
+        icon=":material/image:",
+        help=PNG_HELP,
+    )
+
+
+def csv_button(data: Callable[[], bytes], name: str, key: str, help_text: str = CSV_HELP) -> None:
+    """A "CSV" download whose bytes are made when clicked."""
+    _download("CSV", data, name, "text/csv", key=key, icon=":material/table:", help=help_text)
+
+
+def overview_csv_button(overview: Overview, name: str) -> None:
+    """A "CSV" download of an Overview panel's data."""
+    csv_button(lambda: overview_csv(overview, name), _file(overview, name, "csv"), f"csv_{name}")
+
+
+def frame_csv_button(
+    frame: pd.DataFrame | Sequence[Mapping[str, Any]],
+    *,
+    strategy: str,
+    since: datetime,
+    until: datetime,
+    kind: str,
+    columns: Sequence[str] | None = None,
+) -> None:
+    """A "CSV" download of exactly the rows given (a shown table, the runbook)."""
+    name = export.file_name(strategy, since, until, kind, "csv")
+    csv_button(lambda: export.csv_bytes(frame, columns), name, f"csv_{kind}")
+
+
+def snapshot_button(overview: Overview) -> None:
+    """The incident snapshot (Markdown, 6 PNGs, 6 CSVs in one zip), built when clicked."""
+    st.download_button(
+        "Incident snapshot (zip)",
+        lambda: report.snapshot_zip(overview),
+        file_name=report.default_name(overview) + ".zip",
+        mime="application/zip",
+        on_click="ignore",
+        key="snapshot_zip",
+        icon=":material/folder_zip:",
+        help=(
+            "Everything on this page for the incident document: snapshot.md with the figures "
+            "and tables, every chart as PNG, every table as CSV (takes a few seconds)."
+        ),
+        disabled=overview.total == 0,
+    )
+
+
+def share_url(view: View, page_path: str) -> str:
+    """The absolute link of this view (the page's URL as the browser sees it, else a path)."""
+    scheme, host, path, _, _ = urlsplit(st.context.url or f"/{page_path}")
+    return urlunsplit((scheme, host, path or "/", urlencode(view.params()), ""))
+
+
+def copy_link(view: View, page_path: str) -> None:
+    """A "Copy link" popover: the URL with absolute UTC bounds that reproduces this view."""
+    hint = (
+        "A link to exactly this view: the window is pinned to absolute UTC bounds, so it "
+        "shows the same runs tomorrow. Copy it with the icon of the box."
+    )
+    with st.popover("Copy link", icon=":material/link:", type="tertiary", help=hint):
+        st.code(share_url(view, page_path), language=None, wrap_lines=True, width=520)

@@ -1,0 +1,61 @@
+"""Production settings: no error details, XSRF on, no usage statistics; the secrets example."""
+
+from __future__ import annotations
+
+import subprocess
+import tomllib
+from pathlib import Path
+
+from stratlog.ui import auth
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_production_config() -> None:
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"
+    assert config["server"]["enableXsrfProtection"] is True
+    assert config["browser"]["gatherUsageStats"] is False
+    assert config["server"]["headless"] is True
+
+
+def test_the_secrets_example_is_a_working_password_gate() -> None:
+    example = tomllib.loads((ROOT / ".streamlit" / "secrets.toml.example").read_text())
+    section = example["auth"]
+    assert set(section) == {"password"}  # OIDC is documented there, commented out
+    assert len(section["password"]) >= 20
+
+
+def test_no_real_secrets_file_is_tracked() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files", ".streamlit"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert ".streamlit/secrets.toml" not in tracked
+    ignored = subprocess.run(
+        ["git", "check-ignore", ".streamlit/secrets.toml"], cwd=ROOT, capture_output=True
+    )
+    assert ignored.returncode == 0
+
+
+def test_the_gate_reads_its_config_from_the_secrets_file(tmp_path: Path) -> None:
+    """Streamlit's own secrets loader: a file with [auth] password turns the gate on."""
+    import streamlit as st
+    from streamlit import config
+    from streamlit.runtime.secrets import Secrets
+
+    path = tmp_path / "secrets.toml"
+    path.write_text('[auth]\npassword = "s3cret-phrase"\n')
+    saved, saved_files = st.secrets, st.get_option("secrets.files")
+    try:
+        config._set_option("secrets.files", [str(path)], "test")  # not settable at runtime
+        st.secrets = Secrets()
+        assert auth.read_config() == auth.GateConfig(password="s3cret-phrase")
+        path.write_text("[auth\npassword = ")  # a file that does not parse: locked, not open
+        st.secrets = Secrets()
+        assert auth.read_config().broken
+        path.unlink()  # no file at all: no gate
+        st.secrets = Secrets()
+        assert not auth.read_config().active
+    finally:
+        config._set_option("secrets.files", saved_files, "test")
+        st.secrets = saved
