@@ -42,8 +42,8 @@ SPIKE_HOURS_BEFORE_END = 6
 SPIKE_ERROR_CODE = "UPSTREAM_UNAVAILABLE"
 NODE_BUDGET = 5000
 BATCH_SIZE = 5000
-PREFETCH = 3
-WORKERS = 1
+PREFETCH = 4
+WORKERS = 2
 
 Row = dict[str, Any]
 
@@ -400,7 +400,7 @@ async def write_demo(
 ) -> DemoResult:
     """Generate and insert the demo rows; ``progress`` gets each written batch's size.
 
-    A worker process generates batches while this one inserts them (two cores, two stages),
+    Two worker processes generate batches while this one inserts them,
     a few batches ahead; the rows are the same as :func:`generate` yields. Given the
     ``database_url``, the worker also runs the column types' bind processors
     (:func:`~stratlog.repository.strategy_execution_log_repository.prepare_bulk`), so this
