@@ -43,18 +43,10 @@ from stratlog.service.overview import fetch_overview  # noqa: E402
 from stratlog.ui.bridge import Backend  # noqa: E402
 from stratlog.ui.runbook import RunbookQuery, fetch_runbook  # noqa: E402
 from stratlog.ui.state import ceil_minute, iso_utc  # noqa: E402
+from tests.browser.chromium import CHROMIUM_ARGS, READY  # noqa: E402
 
 TARGETS_MS = {"cold": 150.0, "warm": 20.0, "page": 2000.0}
-READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 VIEWPORT = {"width": 1440, "height": 1000}
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def ms(seconds: float) -> float:

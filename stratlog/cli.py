@@ -204,6 +204,16 @@ def _add_health(sub: Any) -> None:
     p.set_defaults(run=_cmd_health)
 
 
+def _top_arg(parser: Parser) -> None:
+    parser.add_argument(
+        "--top",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="how many error codes and rule cases to list (default: 10)",
+    )
+
+
 def _add_summary(sub: Any, now: datetime) -> None:
     p = _reader(
         sub,
@@ -213,13 +223,7 @@ def _add_summary(sub: Any, now: datetime) -> None:
     )
     p.add_argument("strategy", metavar="STRATEGY", help=STRATEGY_HELP)
     _window_args(p, now, "start of the window, inclusive (default: 24h before --until)")
-    p.add_argument(
-        "--top",
-        type=_positive_int,
-        default=10,
-        metavar="N",
-        help="how many error codes and rule cases to list (default: 10)",
-    )
+    _top_arg(p)
     p.set_defaults(run=_cmd_summary)
 
 
@@ -268,13 +272,7 @@ def _add_snapshot(sub: Any, now: datetime) -> None:
     _window_args(p, now, "start of the window, inclusive (required)", required=True)
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory of the zip")
     p.add_argument("--name", help="zip name without .zip (default: from strategy and window)")
-    p.add_argument(
-        "--top",
-        type=_positive_int,
-        default=10,
-        metavar="N",
-        help="how many error codes and rule cases to list (default: 10)",
-    )
+    _top_arg(p)
     p.set_defaults(run=_cmd_snapshot)
 
 

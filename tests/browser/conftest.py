@@ -24,18 +24,10 @@ from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwrig
 from stratlog.demo import floor_hour, write_demo
 from stratlog.ui.bridge import Backend
 from tests.browser import hostile
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("STRATLOG_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DEMO_ROWS = 30_000
 DEMO_DAYS = 7
 SERVER_START_S = 60

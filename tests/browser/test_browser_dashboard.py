@@ -15,11 +15,11 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from stratlog.ui.state import iso_utc
+from tests.browser.chromium import READY
 from tests.browser.conftest import Dashboard
 
 pytestmark = pytest.mark.browser
 
-READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 EXCEPTION = '[data-testid="stException"]'
 #: The caption under the page title: strategy, UTC window, preset.
 HEADER_CAPTION = '[data-testid="stMain"] [data-testid="stCaptionContainer"]'
