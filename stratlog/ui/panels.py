@@ -137,14 +137,7 @@ def status_panel(ov: Overview, view: View) -> None:
     if not ov.total:
         empty_state()
         return
-    event = st.vega_lite_chart(
-        overview_specs(ov)["status"],
-        key="ov_status",
-        on_select="rerun",
-        selection_mode=charts.STATUS_SELECTION,
-        width="stretch",
-    )
-    status = _picked(event, charts.STATUS_SELECTION, "status")
+    status = _clicked(ov, "status", charts.STATUS_SELECTION)
     if status in STATUSES:
         nav.go(nav.RUNBOOK, view.without_filters().replace(status=status, limit=view.limit))
 
@@ -206,20 +199,25 @@ def error_codes_panel(ov: Overview, view: View) -> None:
         nav.go(nav.RUNBOOK, view.without_filters().replace(code=code, limit=view.limit))
 
 
+def _clicked(ov: Overview, chart: str, selection: str, field: str | None = None) -> Any:
+    """Draw a selectable Overview chart; the value of the clicked mark's ``field``, or None."""
+    event = st.vega_lite_chart(
+        overview_specs(ov)[chart],
+        key=f"ov_{chart}",
+        on_select="rerun",
+        selection_mode=selection,
+        width="stretch",
+    )
+    return _picked(event, selection, field or chart)
+
+
 def cases_panel(ov: Overview, view: View) -> None:
     """Rule cases that fired, the no-rule bucket included; a click opens the runbook."""
     panel_title("Rule cases", "Click a bar to list the runs of that case.", _exports(ov, "cases"))
     if not ov.total:
         empty_state()
         return
-    event = st.vega_lite_chart(
-        overview_specs(ov)["cases"],
-        key="ov_cases",
-        on_select="rerun",
-        selection_mode=charts.CASE_SELECTION,
-        width="stretch",
-    )
-    case = _picked(event, charts.CASE_SELECTION, "case")
+    case = _clicked(ov, "cases", charts.CASE_SELECTION, field="case")
     if case is not None:
         nav.go(nav.RUNBOOK, view.without_filters().replace(case=case, limit=view.limit))
 
