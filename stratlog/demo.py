@@ -17,25 +17,26 @@ The same ``seed``, ``rows``, ``strategies``, ``days`` and ``end`` always give th
 from __future__ import annotations
 
 import asyncio
-import bisect
 import functools
-import itertools
-import math
+import hashlib
+import logging
 import multiprocessing
 import multiprocessing.context
-import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import numpy as np
+import numpy.typing as npt
+
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
 from stratlog.repository.strategy_execution_log_repository import (
     PreparedBulk,
     StrategyExecutionLogRepository,
-    prepare_bulk,
+    prepare_bulk_columns,
 )
 
 SPIKE_HOURS_BEFORE_END = 6
@@ -45,16 +46,14 @@ BATCH_SIZE = 5000
 PREFETCH = 4
 WORKERS = 2
 
+log = logging.getLogger(__name__)
+
 Row = dict[str, Any]
+Columns = dict[str, Any]
+"""One batch column-wise: camelCase attribute name -> numpy array or list, one entry per row."""
 
-
-@dataclass(frozen=True)
-class Story:
-    """One demo strategy: its id, share of the rows and the function that builds one row."""
-
-    strategyId: str
-    weight: float
-    build: Callable[[random.Random, datetime, DemoClock], Row]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,19 @@ class DemoClock:
     end: datetime
     spike_start: datetime
     version_change: datetime
+
+
+@dataclass(frozen=True)
+class Story:
+    """One demo strategy: its id, share of the rows and the function that builds its rows.
+
+    ``build(rng, at, clock)`` gets the rows' moments (``at``, microseconds since the epoch, one
+    per row) and returns their columns (see :func:`_outcomes`).
+    """
+
+    strategyId: str
+    weight: float
+    build: Callable[[np.random.Generator, npt.NDArray[np.int64], DemoClock], Columns]
 
 
 def floor_hour(value: datetime) -> datetime:
@@ -80,19 +92,8 @@ def make_clock(end: datetime, days: float) -> DemoClock:
     return DemoClock(start, end, spike, change)
 
 
-@functools.cache
-def _cumulative(weighted: tuple[tuple[Any, float], ...]) -> tuple[tuple[Any, ...], list[float]]:
-    values, weights = zip(*weighted, strict=True)
-    return values, list(itertools.accumulate(weights))
-
-
-def _pick(rng: random.Random, weighted: tuple[tuple[Any, float], ...]) -> Any:
-    values, cumulative = _cumulative(weighted)
-    return values[bisect.bisect(cumulative, rng.random() * cumulative[-1])]
-
-
-def _lognormal(rng: random.Random, median: float, sigma: float) -> float:
-    return median * math.exp(rng.gauss(0.0, sigma))
+def _micros(value: datetime) -> int:
+    return (value - EPOCH) // MICROSECOND
 
 
 ERROR_MESSAGES = {
@@ -104,8 +105,8 @@ ERROR_MESSAGES = {
     "TIMEOUT": "evaluation exceeded its 250 ms budget",
     "NODE_LIMIT_EXCEEDED": f"node budget of {NODE_BUDGET} exhausted",
 }
-COUNTRIES = ("DE", "FR", "NL", "PL", "ES", "IT", "SE", "GB")
-CHANNELS = ("web", "app", "branch")
+COUNTRIES = np.array(["DE", "FR", "NL", "PL", "ES", "IT", "SE", "GB"], dtype=object)
+CHANNELS = np.array(["web", "app", "branch"], dtype=object)
 BACKGROUND_ERRORS = (
     ("MISSING_FACT", 0.6),
     ("TYPE_MISMATCH", 0.25),
@@ -114,48 +115,74 @@ BACKGROUND_ERRORS = (
 )
 
 
-def _facts(rng: random.Random) -> dict[str, Any]:
-    r = rng.random
-    return {
-        "applicant": {
-            "age": 18 + int(r() * 73),
-            "country": COUNTRIES[int(r() * len(COUNTRIES))],
-            "income": round(_lognormal(rng, 36_000, 0.5), 2),
-        },
-        "amount": round(_lognormal(rng, 1_100, 1.0), 2),
-        "channel": CHANNELS[int(r() * len(CHANNELS))],
-    }
+def _choose(
+    rng: np.random.Generator, weighted: tuple[tuple[Any, float], ...], size: int
+) -> npt.NDArray[Any]:
+    """``size`` values drawn by weight (an object array; ``None`` is a value like any other)."""
+    values = np.empty(len(weighted), dtype=object)
+    values[:] = [value for value, _ in weighted]
+    weights = np.array([weight for _, weight in weighted])
+    return values[rng.choice(len(weighted), size=size, p=weights / weights.sum())]
 
 
-def _row(
-    rng: random.Random,
-    strategy: str,
-    version: str,
-    status: str,
-    error: str | None,
-    case: str | None,
-    duration: float,
-    nodes: int,
-    points: float | None,
-) -> Row:
+def _lognormal(
+    rng: np.random.Generator, median: float, sigma: float, size: int
+) -> npt.NDArray[np.float64]:
+    return median * np.exp(rng.normal(0.0, sigma, size))
+
+
+def _outcomes(
+    version: str | npt.NDArray[Any],
+    case: npt.NDArray[Any],
+    points: Mapping[str | None, float] | npt.NDArray[np.float64],
+    duration: npt.NDArray[np.float64],
+    nodes: npt.NDArray[Any],
+) -> Columns:
+    """Columns of rows that all ended ``ok``; :func:`_fail` then turns some of them."""
+    size = len(case)
+    if isinstance(points, Mapping):
+        points = np.array([points[c] for c in case], dtype=np.float64)
     return {
-        "strategyId": strategy,
-        "strategyVersion": version,
-        "requestId": f"req-{rng.getrandbits(64):016x}",
-        "status": status,
-        "errorCode": error,
-        "errorMessage": ERROR_MESSAGES.get(error) if error else None,
+        "strategyVersion": np.full(size, version, dtype=object)
+        if isinstance(version, str)
+        else version,
+        "status": np.full(size, "ok", dtype=object),
+        "errorCode": np.full(size, None, dtype=object),
         "caseName": case,
-        "durationMs": round(duration, 3),
-        "nodes": nodes,
+        "durationMs": duration,
+        "nodes": nodes.astype(np.int64),
         "points": points,
-        "inputPayload": _facts(rng),
-        "outputPayload": {"case": case, "points": points, "status": status},
     }
 
 
-def _failure(rng: random.Random, rate: float) -> str | None:
-    return _pick(rng, BACKGROUND_ERRORS) if rng.random() < rate else None
+def _fail(
+    columns: Columns,
+    where: npt.NDArray[np.bool_],
+    status: str,
+    code: str | npt.NDArray[Any],
+    duration: float | npt.NDArray[np.float64] | None = None,
+    nodes: int | None = None,
+) -> npt.NDArray[np.bool_]:
+    """Turn the rows ``where`` into failures: no case, no points; returns the rows still ok."""
+    columns["status"][where] = status
+    columns["errorCode"][where] = code if isinstance(code, str) else code[where]
+    columns["caseName"][where] = None
+    columns["points"][where] = np.nan
+    if duration is not None:
+        columns["durationMs"][where] = duration if isinstance(duration, float) else duration[where]
+    if nodes is not None:
+        columns["nodes"][where] = nodes
+    ok: npt.NDArray[np.bool_] = columns["status"] == "ok"
+    return ok
+
+
+def _background_failures(
+    rng: np.random.Generator, columns: Columns, ok: npt.NDArray[np.bool_], rate: float
+) -> npt.NDArray[np.bool_]:
+    """Fail about ``rate`` of the ``ok`` rows with the skewed background error codes."""
+    size = len(ok)
+    hit = ok & (rng.random(size) < rate)
+    return _fail(columns, hit, "error", _choose(rng, BACKGROUND_ERRORS, size))
 
 
 CREDIT_CASES = (
@@ -176,84 +203,75 @@ CREDIT_POINTS = {
 }
 
 
-def _credit_limit(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
-    duration = _lognormal(rng, 4.0, 0.45)
-    nodes = int(40 + duration * 18 + rng.randint(0, 30))
-    if rng.random() < 0.001:
-        return _row(rng, "credit-limit", "3.2.1", "timeout", "TIMEOUT", None, 250.0, nodes, None)
-    error = _failure(rng, 0.004)
-    if error:
-        return _row(rng, "credit-limit", "3.2.1", "error", error, None, duration, nodes, None)
-    case = _pick(rng, CREDIT_CASES)
-    points = CREDIT_POINTS[case] + round(rng.gauss(0, 4), 1)
-    return _row(rng, "credit-limit", "3.2.1", "ok", None, case, duration, nodes, points)
+def _credit_limit(rng: np.random.Generator, at: npt.NDArray[np.int64], clock: DemoClock) -> Columns:
+    size = len(at)
+    duration = _lognormal(rng, 4.0, 0.45, size)
+    nodes = (40 + duration * 18 + rng.integers(0, 31, size)).astype(np.int64)
+    case = _choose(rng, CREDIT_CASES, size)
+    base = np.array([CREDIT_POINTS[c] for c in case], dtype=np.float64)
+    points = base + np.round(rng.normal(0.0, 4.0, size), 1)
+    columns = _outcomes("3.2.1", case, points, duration, nodes)
+    ok = _fail(columns, rng.random(size) < 0.001, "timeout", "TIMEOUT", 250.0)
+    _background_failures(rng, columns, ok, 0.004)
+    return columns
 
 
-def _fraud_screen(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
-    duration = _lognormal(rng, 7.0, 0.5)
-    nodes = int(60 + duration * 15)
-    in_spike = clock.spike_start <= at < clock.spike_start + timedelta(hours=1)
-    if in_spike and rng.random() < 0.4:
-        wait = duration + rng.uniform(20, 60)
-        return _row(
-            rng, "fraud-screen", "7.0.3", "error", SPIKE_ERROR_CODE, None, wait, nodes, None
-        )
-    error = _failure(rng, 0.01)
-    if error:
-        return _row(rng, "fraud-screen", "7.0.3", "error", error, None, duration, nodes, None)
-    case = _pick(rng, (("velocity_ok", 0.55), ("device_mismatch", 0.2), ("geo_risk", 0.1)))
-    case = case if rng.random() > 0.15 else None
-    points = {"velocity_ok": 0.0, "device_mismatch": -25.0, "geo_risk": -40.0, None: -5.0}[case]
-    return _row(rng, "fraud-screen", "7.0.3", "ok", None, case, duration, nodes, points)
+def _fraud_screen(rng: np.random.Generator, at: npt.NDArray[np.int64], clock: DemoClock) -> Columns:
+    size = len(at)
+    duration = _lognormal(rng, 7.0, 0.5, size)
+    nodes = (60 + duration * 15).astype(np.int64)
+    case = _choose(rng, (("velocity_ok", 0.55), ("device_mismatch", 0.2), ("geo_risk", 0.1)), size)
+    case[rng.random(size) < 0.15] = None
+    points = {"velocity_ok": 0.0, "device_mismatch": -25.0, "geo_risk": -40.0, None: -5.0}
+    columns = _outcomes("7.0.3", case, points, duration, nodes)
+    spike = _micros(clock.spike_start)
+    in_spike = (spike <= at) & (at < spike + 3_600_000_000)
+    waited = duration + rng.uniform(20, 60, size)
+    ok = _fail(columns, in_spike & (rng.random(size) < 0.4), "error", SPIKE_ERROR_CODE, waited)
+    _background_failures(rng, columns, ok, 0.01)
+    return columns
 
 
-def _kyc_depth(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
-    nodes = int(_lognormal(rng, 2100, 0.6))
-    duration = nodes * rng.uniform(0.004, 0.006)
-    if nodes >= NODE_BUDGET:
-        return _row(
-            rng,
-            "kyc-depth",
-            "2.0.0",
-            "limit",
-            "NODE_LIMIT_EXCEEDED",
-            None,
-            NODE_BUDGET * 0.005,
-            NODE_BUDGET,
-            None,
-        )
-    error = _failure(rng, 0.006)
-    if error:
-        return _row(rng, "kyc-depth", "2.0.0", "error", error, None, duration, nodes, None)
-    case = _pick(rng, (("sanctions_clear", 0.5), ("pep_review", 0.15), ("doc_expired", 0.1)))
-    case = case if rng.random() > 0.25 else None
-    points = {"sanctions_clear": 100.0, "pep_review": 35.0, "doc_expired": 5.0, None: 0.0}[case]
-    return _row(rng, "kyc-depth", "2.0.0", "ok", None, case, duration, nodes, points)
+def _kyc_depth(rng: np.random.Generator, at: npt.NDArray[np.int64], clock: DemoClock) -> Columns:
+    size = len(at)
+    nodes = _lognormal(rng, 2100, 0.6, size).astype(np.int64)
+    duration = nodes * rng.uniform(0.004, 0.006, size)
+    case = _choose(
+        rng, (("sanctions_clear", 0.5), ("pep_review", 0.15), ("doc_expired", 0.1)), size
+    )
+    case[rng.random(size) < 0.25] = None
+    points = {"sanctions_clear": 100.0, "pep_review": 35.0, "doc_expired": 5.0, None: 0.0}
+    columns = _outcomes("2.0.0", case, points, duration, nodes)
+    limited = nodes >= NODE_BUDGET
+    ok = _fail(columns, limited, "limit", "NODE_LIMIT_EXCEEDED", NODE_BUDGET * 0.005, NODE_BUDGET)
+    _background_failures(rng, columns, ok, 0.006)
+    return columns
 
 
-def _pricing_tier(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
-    slow = at >= clock.version_change
-    version = "1.5.0" if slow else "1.4.0"
-    duration = _lognormal(rng, 12.0, 0.35) * (2.0 if slow else 1.0)
-    nodes = int(150 + rng.randint(0, 80))
-    error = _failure(rng, 0.003)
-    if error:
-        return _row(rng, "pricing-tier", version, "error", error, None, duration, nodes, None)
-    case = _pick(rng, (("gold", 0.15), ("silver", 0.35), ("bronze", 0.4), (None, 0.1)))
-    points = {"gold": 300.0, "silver": 150.0, "bronze": 60.0, None: 25.0}[case]
-    return _row(rng, "pricing-tier", version, "ok", None, case, duration, nodes, points)
+def _pricing_tier(rng: np.random.Generator, at: npt.NDArray[np.int64], clock: DemoClock) -> Columns:
+    size = len(at)
+    slow = at >= _micros(clock.version_change)
+    version = np.where(slow, "1.5.0", "1.4.0").astype(object)
+    duration = _lognormal(rng, 12.0, 0.35, size) * np.where(slow, 2.0, 1.0)
+    nodes = 150 + rng.integers(0, 81, size)
+    case = _choose(rng, (("gold", 0.15), ("silver", 0.35), ("bronze", 0.4), (None, 0.1)), size)
+    points = {"gold": 300.0, "silver": 150.0, "bronze": 60.0, None: 25.0}
+    columns = _outcomes(version, case, points, duration, nodes)
+    _background_failures(rng, columns, np.ones(size, dtype=bool), 0.003)
+    return columns
 
 
-def _promo_eligibility(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
-    duration = _lognormal(rng, 2.5, 0.6)
-    nodes = int(20 + rng.randint(0, 25))
-    if rng.random() < 0.02:
-        return _row(
-            rng, "promo-eligibility", "0.9.2", "timeout", "TIMEOUT", None, 100.0, nodes, None
-        )
-    case = _pick(rng, (("newsletter_bonus", 0.3), ("first_purchase", 0.25), (None, 0.45)))
-    points = {"newsletter_bonus": 5.0, "first_purchase": 15.0, None: 0.0}[case]
-    return _row(rng, "promo-eligibility", "0.9.2", "ok", None, case, duration, nodes, points)
+def _promo_eligibility(
+    rng: np.random.Generator, at: npt.NDArray[np.int64], clock: DemoClock
+) -> Columns:
+    size = len(at)
+    duration = _lognormal(rng, 2.5, 0.6, size)
+    nodes = 20 + rng.integers(0, 26, size)
+    case = _choose(rng, (("newsletter_bonus", 0.3), ("first_purchase", 0.25), (None, 0.45)), size)
+    points = {"newsletter_bonus": 5.0, "first_purchase": 15.0, None: 0.0}
+    columns = _outcomes("0.9.2", case, points, duration, nodes)
+    _fail(columns, rng.random(size) < 0.02, "timeout", "TIMEOUT", 100.0)
+    return columns
 
 
 STORIES = (
@@ -265,29 +283,19 @@ STORIES = (
 )
 
 
-def _extra_story(index: int) -> Story:
-    strategy = f"strategy-{index:02d}"
-
-    def build(rng: random.Random, at: datetime, clock: DemoClock) -> Row:
-        row = _credit_limit(rng, at, clock)
-        row["strategyId"] = strategy
-        return row
-
-    return Story(strategy, 0.05, build)
-
-
 def stories(count: int) -> tuple[Story, ...]:
     """The first ``count`` stories; past five, extra healthy strategies ``strategy-06``..."""
     if count < 1:
         raise ValueError(f"strategies must be at least 1, got {count}")
-    extra = tuple(_extra_story(i) for i in range(len(STORIES) + 1, count + 1))
+    extra = tuple(
+        Story(f"strategy-{i:02d}", 0.05, _credit_limit) for i in range(len(STORIES) + 1, count + 1)
+    )
     return (STORIES + extra)[:count]
 
 
-def _intensity(at: datetime) -> float:
-    """Relative traffic at a moment: busier in the (UTC) daytime than at night."""
-    hour = at.hour + at.minute / 60
-    return 0.55 + 0.45 * math.sin(math.pi * (hour - 4) / 24) ** 2
+def _intensity(hour: Any) -> Any:
+    """Relative traffic at an hour of the (UTC) day, a float or an array: busier by day."""
+    return 0.55 + 0.45 * np.sin(np.pi * (hour - 4) / 24) ** 2
 
 
 @dataclass(frozen=True)
@@ -310,48 +318,111 @@ class DemoPlan:
         return min(BATCH_SIZE, self.rows - index * BATCH_SIZE)
 
 
-def _edges(plan: DemoPlan, clock: DemoClock) -> list[datetime]:
-    """Batch boundaries: equal shares of the cumulative traffic, so batches stay time-ordered."""
-    step = timedelta(minutes=10)
-    grid = [clock.start]
-    while grid[-1] < clock.end:
-        grid.append(min(grid[-1] + step, clock.end))
-    weights = [_intensity(a) * (b - a).total_seconds() for a, b in itertools.pairwise(grid)]
-    cumulative = [0.0, *itertools.accumulate(weights)]
-    edges = []
-    for i in range(plan.batches + 1):
-        target = cumulative[-1] * min(i * BATCH_SIZE, plan.rows) / max(plan.rows, 1)
-        k = min(max(bisect.bisect_left(cumulative, target) - 1, 0), len(weights) - 1)
-        share = (target - cumulative[k]) / weights[k] if weights[k] else 0.0
-        edges.append(grid[k] + (grid[k + 1] - grid[k]) * min(max(share, 0.0), 1.0))
-    return edges
+@functools.cache
+def _edges(plan: DemoPlan) -> list[int]:
+    """Batch boundaries (epoch microseconds): equal shares of the cumulative traffic, so the
+    batches stay time-ordered."""
+    clock = make_clock(plan.end, plan.days)
+    start, end = _micros(clock.start), _micros(clock.end)
+    grid = np.append(np.arange(start, end, 600_000_000, dtype=np.int64), end)
+    hours = (grid[:-1] // 60_000_000 % 1440) / 60
+    cumulative = np.concatenate(([0.0], np.cumsum(_intensity(hours) * np.diff(grid))))
+    targets = cumulative[-1] * np.minimum(np.arange(plan.batches + 1) * BATCH_SIZE, plan.rows)
+    targets /= max(plan.rows, 1)
+    return [int(x) for x in np.interp(targets, cumulative, grid)]
 
 
-def _times(rng: random.Random, left: datetime, right: datetime, count: int) -> list[datetime]:
-    """``count`` sorted moments in ``[left, right)``, drawn with the daily traffic pattern."""
-    span = (right - left).total_seconds()
-    times: list[datetime] = []
-    while len(times) < count:
-        at = left + timedelta(seconds=rng.random() * span)
-        if at < right and rng.random() < _intensity(at):
-            times.append(at)
-    return sorted(times)
+def _times(rng: np.random.Generator, left: int, right: int, count: int) -> npt.NDArray[np.int64]:
+    """``count`` sorted moments (epoch microseconds) in ``[left, right)``, drawn with the daily
+    traffic pattern (rejection sampling)."""
+    found: list[npt.NDArray[np.int64]] = []
+    missing = count
+    while missing > 0:
+        draws = 2 * missing + 16
+        at = left + (rng.random(draws) * (right - left)).astype(np.int64)
+        hours = (at // 60_000_000 % 1440) / 60
+        kept = at[(at < right) & (rng.random(draws) < _intensity(hours))][:missing]
+        found.append(kept)
+        missing -= len(kept)
+    return np.sort(np.concatenate(found))
+
+
+def _seed(plan: DemoPlan, index: int) -> int:
+    digest = hashlib.sha256(f"stratlog-demo:{plan.seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:16], "big")
+
+
+def batch_columns(plan: DemoPlan, index: int) -> Columns:
+    """Batch ``index`` of the plan, column-wise (plain Python lists, in time order).
+
+    Deterministic and independent of the other batches, so any process can build any batch.
+    """
+    clock = make_clock(plan.end, plan.days)
+    edges = _edges(plan)
+    rng = np.random.default_rng(_seed(plan, index))
+    chosen = stories(plan.strategies)
+    count = plan.batch_rows(index)
+    at = _times(rng, edges[index], edges[index + 1], count)
+    weights = np.array([story.weight for story in chosen])
+    picks = rng.choice(len(chosen), size=count, p=weights / weights.sum())
+    names = np.empty(len(chosen), dtype=object)
+    names[:] = [story.strategyId for story in chosen]
+    columns: Columns = {"strategyId": names[picks]}
+    for number, story in enumerate(chosen):
+        rows = np.flatnonzero(picks == number)
+        if not len(rows):
+            continue
+        for key, values in story.build(rng, at[rows], clock).items():
+            if key not in columns:
+                columns[key] = np.empty(count, dtype=values.dtype)
+            columns[key][rows] = values
+    return _finish(rng, columns, at)
+
+
+def _finish(rng: np.random.Generator, columns: Columns, at: npt.NDArray[np.int64]) -> Columns:
+    """Round, add request ids, messages, payloads and timestamps; numpy to plain Python."""
+    count = len(at)
+    status = columns["status"].tolist()
+    case = columns["caseName"].tolist()
+    code = columns["errorCode"].tolist()
+    raw_points = columns["points"]
+    points = np.round(raw_points, 1).astype(object)
+    points[np.isnan(raw_points)] = None
+    points = points.tolist()
+    ids = rng.integers(0, 2**64, count, dtype=np.uint64).tolist()
+    ages = (18 + rng.integers(0, 73, count)).tolist()
+    countries = COUNTRIES[rng.integers(0, len(COUNTRIES), count)].tolist()
+    incomes = np.round(_lognormal(rng, 36_000, 0.5, count), 2).tolist()
+    amounts = np.round(_lognormal(rng, 1_100, 1.0, count), 2).tolist()
+    channels = CHANNELS[rng.integers(0, len(CHANNELS), count)].tolist()
+    return {
+        "strategyId": columns["strategyId"].tolist(),
+        "strategyVersion": columns["strategyVersion"].tolist(),
+        "requestId": [f"req-{i:016x}" for i in ids],
+        "status": status,
+        "errorCode": code,
+        "errorMessage": [ERROR_MESSAGES.get(c) if c else None for c in code],
+        "caseName": case,
+        "durationMs": np.round(columns["durationMs"], 3).tolist(),
+        "nodes": columns["nodes"].tolist(),
+        "points": points,
+        "inputPayload": [
+            {"applicant": {"age": a, "country": c, "income": i}, "amount": m, "channel": ch}
+            for a, c, i, m, ch in zip(ages, countries, incomes, amounts, channels, strict=True)
+        ],
+        "outputPayload": [
+            {"case": c, "points": p, "status": s}
+            for c, p, s in zip(case, points, status, strict=True)
+        ],
+        "createdAt": [EPOCH + timedelta(microseconds=t) for t in at.tolist()],
+    }
 
 
 def generate_batch(plan: DemoPlan, index: int) -> list[Row]:
-    """Batch ``index`` of the plan: deterministic, independent of the other batches."""
-    clock = make_clock(plan.end, plan.days)
-    left, right = _edges(plan, clock)[index : index + 2]
-    rng = random.Random(f"stratlog-demo:{plan.seed}:{index}")
-    chosen = stories(plan.strategies)
-    count = plan.batch_rows(index)
-    picks = rng.choices(chosen, [st.weight for st in chosen], k=count)
-    batch = []
-    for story, at in zip(picks, _times(rng, left, right, count), strict=True):
-        row = story.build(rng, at, clock)
-        row["createdAt"] = at
-        batch.append(row)
-    return batch
+    """Batch ``index`` of the plan as row dicts: deterministic, independent of other batches."""
+    columns = batch_columns(plan, index)
+    keys = list(columns)
+    return [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
 def make_plan(
@@ -400,25 +471,33 @@ async def write_demo(
 ) -> DemoResult:
     """Generate and insert the demo rows; ``progress`` gets each written batch's size.
 
-    Two worker processes generate batches while this one inserts them,
-    a few batches ahead; the rows are the same as :func:`generate` yields. Given the
-    ``database_url``, the worker also runs the column types' bind processors
-    (:func:`~stratlog.repository.strategy_execution_log_repository.prepare_bulk`), so this
-    process only hands finished tuples to the driver.
+    The rows are the ones :func:`generate` yields. For more than ``PREFETCH`` batches, worker
+    processes generate batches a few ahead while this one inserts them; until the workers are
+    up (they import numpy and SQLAlchemy, about half a second), this process generates the
+    batches itself, so inserting starts at once. Given the ``database_url``, batches also go
+    through the column types' bind processors where they are generated
+    (:func:`~stratlog.repository.strategy_execution_log_repository.prepare_bulk_columns`), so
+    inserting only hands finished tuples to the driver.
     """
     plan = make_plan(rows, strategies, days, seed, end)
     started = time.perf_counter()
     written = 0
     loop = asyncio.get_running_loop()
-    work = functools.partial(_prepared_batch, database_url) if database_url else generate_batch
-    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=_mp_context()) as pool:
-        ahead = [
-            loop.run_in_executor(pool, work, plan, i) for i in range(min(PREFETCH, plan.batches))
-        ]
+    work = functools.partial(prepared_batch, database_url) if database_url else generate_batch
+    # Starting a worker blocks until the process is up, so it happens in a thread.
+    starting = loop.run_in_executor(None, _start_workers) if plan.batches > PREFETCH else None
+    pool: ProcessPoolExecutor | None = None
+    ahead: dict[int, asyncio.Future[Any]] = {}
+    try:
         for index in range(plan.batches):
-            batch = await ahead.pop(0)
-            if index + PREFETCH < plan.batches:
-                ahead.append(loop.run_in_executor(pool, work, plan, index + PREFETCH))
+            if pool is None and starting is not None and starting.done():
+                pool = _started(starting)
+                starting = None
+            if pool is not None:
+                for i in range(index + 1, min(index + 1 + PREFETCH, plan.batches)):
+                    if i not in ahead:
+                        ahead[i] = loop.run_in_executor(pool, work, plan, i)
+            batch = await ahead.pop(index) if index in ahead else work(plan, index)
             count = await (
                 repository.insert_prepared(batch)
                 if isinstance(batch, tuple)
@@ -427,13 +506,48 @@ async def write_demo(
             written += count
             if progress is not None:
                 progress(count)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        if starting is not None:  # not up yet: stop the workers once they are
+            starting.add_done_callback(_stop_started)
     return DemoResult(written, time.perf_counter() - started)
 
 
-def _prepared_batch(database_url: str, plan: DemoPlan, index: int) -> PreparedBulk:
+def _start_workers() -> ProcessPoolExecutor:
+    """A pool whose ``WORKERS`` processes are up (blocks until they are)."""
+    pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=_mp_context())
+    for ready in [pool.submit(_worker_ready) for _ in range(WORKERS)]:
+        ready.result()
+    return pool
+
+
+def _started(starting: asyncio.Future[ProcessPoolExecutor]) -> ProcessPoolExecutor | None:
+    """The started pool, or ``None`` (logged) if the workers could not start."""
+    try:
+        return starting.result()
+    except Exception:
+        log.warning(
+            "demo worker processes did not start; generating in this process", exc_info=True
+        )
+        return None
+
+
+def _stop_started(starting: asyncio.Future[ProcessPoolExecutor]) -> None:
+    pool = None if starting.cancelled() or starting.exception() else starting.result()
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _worker_ready() -> bool:
+    """A no-op task: its result says a worker process is up."""
+    return True
+
+
+def prepared_batch(database_url: str, plan: DemoPlan, index: int) -> PreparedBulk:
     """Batch ``index``, bind-processed for the database's dialect (runs in the worker)."""
     dialect = _dialect(database_url)
-    return prepare_bulk(StrategyExecutionLog, dialect, generate_batch(plan, index))
+    return prepare_bulk_columns(StrategyExecutionLog, dialect, batch_columns(plan, index))
 
 
 @functools.cache
@@ -444,5 +558,8 @@ def _dialect(database_url: str) -> Any:
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
-    # forkserver/spawn avoid forking a process that holds an event loop and database threads.
-    return multiprocessing.get_context("forkserver")
+    # forkserver avoids forking a process that holds an event loop and database threads. The
+    # server imports this module once, so each worker it forks is ready at once.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context

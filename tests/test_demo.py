@@ -9,11 +9,15 @@ from typing import Any
 
 import pytest
 
+import stratlog.demo
 from stratlog.demo import (
     NODE_BUDGET,
     SPIKE_ERROR_CODE,
     generate,
+    generate_batch,
     make_clock,
+    make_plan,
+    prepared_batch,
     write_demo,
 )
 from stratlog.repository import StrategyExecutionLogRepository
@@ -113,20 +117,50 @@ def test_more_strategies_and_bad_parameters():
         next(generate(10, strategies=0))
 
 
-@pytest.mark.parametrize("prepared", [False, True], ids=["dicts", "prepared-in-worker"])
+async def assert_demo_written(repo: StrategyExecutionLogRepository, rows: int) -> None:
+    """The repository holds exactly ``generate(rows, 5, 2, seed=3, end=END)``."""
+    batches = list(generate(rows, 5, 2, seed=3, end=END))
+    expected = Counter(r["strategyId"] for b in batches for r in b)
+    listed = await repo.list_strategies()
+    assert {s["strategyId"]: s["count"] for s in listed} == dict(expected)
+    newest = (await repo.list_for_strategy(strategyId="fraud-screen", limit=1))[0]
+    last = [r for b in batches for r in b if r["strategyId"] == "fraud-screen"][-1]
+    assert {k: v for k, v in newest.to_dict().items() if k != "id"} == last
+
+
+@pytest.mark.parametrize("rows", [12_345, 31_234], ids=["in-process", "with-workers"])
+@pytest.mark.parametrize("prepared", [False, True], ids=["dicts", "prepared"])
 async def test_write_demo_equals_generate(
-    empty_repo: StrategyExecutionLogRepository, engine, prepared: bool
+    empty_repo: StrategyExecutionLogRepository, engine, prepared: bool, rows: int
 ):
     seen: list[int] = []
     url = engine.url.render_as_string(hide_password=False) if prepared else None
     result = await write_demo(
-        empty_repo, 12_345, 5, 2, seed=3, end=END, progress=seen.append, database_url=url
+        empty_repo, rows, 5, 2, seed=3, end=END, progress=seen.append, database_url=url
     )
-    assert result.rows == 12_345 and sum(seen) == 12_345
-    expected = Counter(r["strategyId"] for b in generate(12_345, 5, 2, seed=3, end=END) for r in b)
-    listed = await empty_repo.list_strategies()
-    assert {s["strategyId"]: s["count"] for s in listed} == dict(expected)
-    newest = (await empty_repo.list_for_strategy(strategyId="fraud-screen", limit=1))[0]
-    batches = list(generate(12_345, 5, 2, seed=3, end=END))
-    last = [r for b in batches for r in b if r["strategyId"] == "fraud-screen"][-1]
-    assert {k: v for k, v in newest.to_dict().items() if k != "id"} == last
+    assert result.rows == rows and sum(seen) == rows
+    await assert_demo_written(empty_repo, rows)
+
+
+def test_worker_processes_build_the_same_batches():
+    plan = make_plan(31_234, 5, 2, seed=3, end=END)
+    url = "sqlite+aiosqlite:///never-opened.db"
+    pool = stratlog.demo._start_workers()
+    try:
+        assert pool.submit(generate_batch, plan, 6).result() == generate_batch(plan, 6)
+        assert pool.submit(prepared_batch, url, plan, 2).result() == prepared_batch(url, plan, 2)
+    finally:
+        pool.shutdown()
+
+
+async def test_write_demo_without_worker_processes(
+    empty_repo: StrategyExecutionLogRepository, monkeypatch, caplog
+):
+    def refuse() -> None:
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(stratlog.demo, "_start_workers", refuse)
+    result = await write_demo(empty_repo, 31_234, 5, 2, seed=3, end=END)
+    assert result.rows == 31_234
+    await assert_demo_written(empty_repo, 31_234)
+    assert "demo worker processes did not start" in caplog.text

@@ -143,4 +143,5 @@ async def test_tables_equal_the_repository_on_the_demo_incident(demo: str):
     figures = {r["figure"]: r["value"] for r in tables["figures"]}
     assert figures["runs"] == summary["count"] == sum(status.values())
     assert figures["points awarded (sum)"] == summary["sumPoints"]
-    assert codes[0]["errorCode"] == "UPSTREAM_UNAVAILABLE" and status["error"] >= 5
+    assert codes[0]["errorCode"] == "UPSTREAM_UNAVAILABLE"
+    assert status["error"] / sum(status.values()) > 0.1  # the spike (background: about 1 %)

@@ -7,6 +7,7 @@ collation) are compiled in ``stratlog.dialect``; this module never looks at the 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -541,7 +542,43 @@ def prepare_bulk(
     """(positional INSERT text, column names, bind-processed value tuples) for ``rows``.
 
     Plain data only, so that it can be built in another process (the demo generator does).
+    Missing attributes are NULL.
     """
+    sql, order, binders = _bulk_statement(model, dialect)
+    params = [
+        tuple(row.get(key) if p is None else p(row.get(key)) for key, p in binders) for row in rows
+    ]
+    return sql, list(order), params
+
+
+def prepare_bulk_columns(
+    model: type[StrategyExecutionLog], dialect: Dialect, columns: Mapping[str, Sequence[Any]]
+) -> PreparedBulk:
+    """:func:`prepare_bulk` for rows given column-wise (attribute name -> one value per row).
+
+    Each column goes through its type's bind processor in one pass, which is about twice as
+    fast as row by row. Every column must have the same length; missing attributes are NULL.
+    """
+    sql, order, binders = _bulk_statement(model, dialect)
+    lengths = {len(values) for values in columns.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"columns differ in length: {sorted(lengths)}")
+    count = lengths.pop() if lengths else 0
+    bound = []
+    for key, p in binders:
+        values = columns.get(key)
+        if values is None:
+            bound.append([None] * count)
+        else:
+            bound.append(list(values) if p is None else [p(v) for v in values])
+    return sql, list(order), list(zip(*bound, strict=True))
+
+
+@functools.lru_cache(maxsize=16)
+def _bulk_statement(
+    model: type[StrategyExecutionLog], dialect: Dialect
+) -> tuple[str, list[str], list[tuple[str, Any]]]:
+    """The positional INSERT text, its column names and (attribute, bind processor) pairs."""
     table = model.__table__
     assert isinstance(table, Table)
     attr_of = {a.columns[0].name: a.key for a in model.__mapper__.column_attrs}
@@ -550,13 +587,10 @@ def prepare_bulk(
     if not compiled.positional or compiled.positiontup is None:
         raise NotImplementedError(f"bulk insert needs a positional paramstyle ({dialect.name})")
     order = list(compiled.positiontup)
-    columns = [
+    binders = [
         (attr_of[n], table.c[n].type.dialect_impl(dialect).bind_processor(dialect)) for n in order
     ]
-    params = [
-        tuple(row.get(key) if p is None else p(row.get(key)) for key, p in columns) for row in rows
-    ]
-    return compiled.string, order, params
+    return compiled.string, order, binders
 
 
 _N: Spec = {"n": (StrategyExecutionRollup.n, literal_column("1"))}
