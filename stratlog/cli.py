@@ -693,47 +693,24 @@ def _print_percentiles(console: Console, overview: Overview) -> None:
 # -- failures ----------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Failures:
-    """Failed runs newest first, and how far back the search reached (``None``: complete)."""
-
-    rows: list[StrategyExecutionLog]
-    reach: datetime | None
-
-
 async def fetch_failures(
     repo: Repo, strategy: str, statuses: Sequence[str], limit: int, window: Window | None
-) -> Failures:
-    """The newest ``limit`` runs with one of ``statuses`` (in ``window`` when given)."""
-    per_status = LIST_LIMIT_MAX if window else limit
+) -> list[StrategyExecutionLog]:
+    """The newest ``limit`` runs with one of ``statuses`` (in ``window`` when given).
+
+    One runbook query per status (each reaches back through the whole window), merged.
+    """
+    since, until = (window.since, window.until) if window else (None, None)
     lists = await asyncio.gather(
-        *(repo.list_for_strategy(strategyId=strategy, status=s, limit=per_status) for s in statuses)
+        *(
+            repo.list_runs(strategyId=strategy, sinceDt=since, untilDt=until, status=s, limit=limit)
+            for s in statuses
+        )
     )
     merged = sorted(
         itertools.chain.from_iterable(lists), key=lambda r: (r.createdAt, r.id), reverse=True
     )
-    if window is None:
-        return Failures(merged[:limit], None)
-    reach = _reach(lists, window.since)
-    inside = [r for r in merged if _within(r.createdAt, window, reach)]
-    return Failures(inside[:limit], reach if len(inside) < limit else None)
-
-
-def _reach(
-    lists: Sequence[Sequence[StrategyExecutionLog]], since: datetime | None
-) -> datetime | None:
-    """The newest cut-off of a full (200-row) list that stops inside the window, if any."""
-    stops = [rows[-1].createdAt for rows in lists if len(rows) >= LIST_LIMIT_MAX]
-    inside = [stop for stop in stops if since is None or stop > since]
-    return max(inside) if inside else None
-
-
-def _within(at: datetime, window: Window, reach: datetime | None) -> bool:
-    if window.since is not None and at < window.since:
-        return False
-    if window.until is not None and at >= window.until:
-        return False
-    return reach is None or at >= reach
+    return merged[:limit]
 
 
 async def _cmd_failures(args: argparse.Namespace, repo: Repo, console: Console) -> int:
@@ -741,18 +718,12 @@ async def _cmd_failures(args: argparse.Namespace, repo: Repo, console: Console) 
     await require_strategy(repo, args.strategy)
     statuses = [args.status] if args.status else list(FAILURE_STATUSES)
     found = await fetch_failures(repo, args.strategy, statuses, args.limit, window)
-    if found.reach is not None:
-        print(
-            f"stratlog: note: searched back to {utc(found.reach)} UTC only (the newest "
-            f"{LIST_LIMIT_MAX} runs per status); use --until to look further back",
-            file=sys.stderr,
-        )
     if args.json:
-        print_json([row.to_dict() for row in found.rows])
+        print_json([row.to_dict() for row in found])
         return 0
-    console.print(Text(_failures_caption(args, window, len(found.rows)), style="bold"))
-    if found.rows:
-        console.print(failures_table(found.rows, console.width))
+    console.print(Text(_failures_caption(args, window, len(found)), style="bold"))
+    if found:
+        console.print(failures_table(found, console.width))
     return 0
 
 

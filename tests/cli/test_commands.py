@@ -6,13 +6,16 @@ import json
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from stratlog.cli import LIST_LIMIT_MAX, fetch_failures
 from stratlog.model.strategy_execution_log import STATUSES
+from stratlog.repository import StrategyExecutionLogRepository
 from stratlog.service.stats import percentiles
+from stratlog.timewindow import Window
 from tests.cli.helpers import (
     SPIKE,
     SPIKE_SINCE,
@@ -23,6 +26,7 @@ from tests.cli.helpers import (
     run_all,
     stratlog,
 )
+from tests.conftest import T0, make_row
 
 Runs = dict[str, subprocess.CompletedProcess[str]]
 FAILED = ("error", "timeout", "limit")
@@ -173,6 +177,24 @@ async def test_failures_in_the_spike_window(demo_url: str, runs: Runs):
     got = json.loads(done.stdout)
     assert got == as_json(expected) and len(got) == status["error"]
     assert {r["errorCode"] for r in got} == {"UPSTREAM_UNAVAILABLE"}
+
+
+async def test_failures_reach_a_window_behind_hundreds_of_newer_failures(
+    empty_repo: StrategyExecutionLogRepository,
+):
+    old = [make_row(status="error", errorCode="OLD", points=None, caseName=None,
+                    createdAt=T0 + timedelta(minutes=i)) for i in range(3)]  # fmt: skip
+    newer = [make_row(status=s, errorCode="NEW", points=None, caseName=None,
+                      createdAt=T0 + timedelta(days=1, seconds=i))
+             for i in range(LIST_LIMIT_MAX + 50) for s in ("error", "timeout")]  # fmt: skip
+    await empty_repo.insert_many(old + newer)
+    window = Window(T0, T0 + timedelta(hours=1))
+    found = await fetch_failures(empty_repo, "credit-limit", FAILED, 50, window)
+    assert [(r.errorCode, r.createdAt) for r in found] == [
+        ("OLD", T0 + timedelta(minutes=i)) for i in (2, 1, 0)
+    ]
+    newest = await fetch_failures(empty_repo, "credit-limit", FAILED, 3, None)
+    assert [r.status for r in newest] == ["timeout", "error", "timeout"]
 
 
 async def test_failures_table_is_the_runbook(demo_url: str, runs: Runs):
