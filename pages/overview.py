@@ -14,20 +14,20 @@ panels.page_header(
 )
 panels.headline(overview)
 
-left, right = st.columns([2, 3], gap="medium")
-with left, st.container(border=True):
+left, right = st.columns([2, 3], gap="medium", border=True)
+with left:
     panels.status_panel(overview, state.view)
-with right, st.container(border=True):
+with right:
     panels.timeseries_panel(overview)
 
-left, right = st.columns(2, gap="medium")
-with left, st.container(border=True):
+left, right = st.columns(2, gap="medium", border=True)
+with left:
     panels.error_codes_panel(overview, state.view)
-with right, st.container(border=True):
+with right:
     panels.cases_panel(overview, state.view)
 
-left, right = st.columns(2, gap="medium")
-with left, st.container(border=True):
+left, right = st.columns(2, gap="medium", border=True)
+with left:
     panels.durations_panel(overview)
-with right, st.container(border=True):
+with right:
     panels.points_panel(overview)

@@ -33,9 +33,8 @@ def panel_title(
 ) -> None:
     """A panel heading (fixed wording), its download buttons on the right, a hint below."""
     with st.container(horizontal=True, vertical_alignment="center", gap="xxsmall"):
-        st.markdown(f"**{title}**", width="content")
+        st.markdown(f"**{title}**", width="stretch")  # pushes the buttons to the right
         if actions is not None:
-            st.space("stretch")
             actions()
     if hint:
         st.caption(hint)
@@ -72,9 +71,8 @@ def overview_actions(ov: Overview, view: View, page: nav.PageSpec) -> Callable[[
 def title_row(title: str, actions: Callable[[], None] | None = None) -> None:
     """A page title with its actions on the right."""
     with st.container(horizontal=True, vertical_alignment="center"):
-        st.title(title, anchor=False, width="content")
+        st.title(title, anchor=False, width="stretch")  # pushes the actions to the right
         if actions is not None:
-            st.space("stretch")
             actions()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +13,7 @@ import pytest
 from stratlog.service.overview import Overview
 from stratlog.service.stats import histogram, percentiles
 from stratlog.ui import charts, tables
+from stratlog.ui.context import _fingerprint
 from stratlog.ui.format import NO_RULE_LABEL
 from stratlog.ui.state import NO_RULE
 from stratlog.ui.theme import STATUS_COLORS, STATUS_ORDER
@@ -134,3 +137,11 @@ def test_tables() -> None:
     codes = tables.error_codes_frame(ov)
     assert codes.iloc[0]["Share of failures"] == pytest.approx(0.7)  # 7 of 10 failures
     assert tables.case_text(None, "ok") == NO_RULE_LABEL and tables.case_text(None, "error") is None
+
+
+def test_the_spec_cache_key_is_the_overview_content() -> None:
+    first = make_overview()
+    again = copy.deepcopy(first)  # another fetch of the same result
+    assert again is not first and _fingerprint(again) == _fingerprint(first)
+    other = dataclasses.replace(first, errorCodes=[{"errorCode": "BOOM", "count": 8}])
+    assert _fingerprint(other) != _fingerprint(first)

@@ -17,6 +17,15 @@ def test_production_config() -> None:
     assert config["server"]["enableXsrfProtection"] is True
     assert config["browser"]["gatherUsageStats"] is False
     assert config["server"]["headless"] is True
+    assert config["runner"]["postScriptGC"] is False  # no forced full collection per run
+
+
+def test_the_server_parses_http_with_httptools() -> None:
+    # uvicorn picks its HTTP parser when imported: httptools if installed, else pure-Python h11,
+    # which serves the frontend's files several times slower (see bench/bench_dashboard.py).
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    assert AutoHTTPProtocol.__name__ == "HttpToolsProtocol"
 
 
 def test_the_secrets_example_is_a_working_password_gate() -> None:
