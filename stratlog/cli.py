@@ -546,24 +546,41 @@ async def _cmd_strategies(args: argparse.Namespace, repo: Repo, console: Console
 
 
 async def _cmd_health(args: argparse.Namespace, repo: Repo, console: Console) -> int:
-    from stratlog.service.health import read_health
+    from stratlog.service.health import fetch_health
 
-    rows = await read_health(repo.session_factory)
+    health = await fetch_health(repo.session_factory)
+    rows, rollup = health.recorders, health.rollup
     if args.json:
-        print_json([dataclasses.asdict(r) for r in rows])
+        print_json(
+            {
+                "recorders": [dataclasses.asdict(r) for r in rows],
+                "rollup": {**dataclasses.asdict(rollup), "behind": rollup.behind},
+            }
+        )
         return 0
     if not rows:
         console.print("no recorder has reported yet (recorders publish with HealthPublisher)")
-        return 0
-    headers = ["recorder", "kind", "submitted", "written", "dropped", "failed", "pending",
-               "updated (UTC)", "last error"]  # fmt: skip
-    cells = [
-        [cell(r.name), cell(r.kind), *(cell(f"{n:,}") for n in
-         (r.submitted, r.written, r.dropped, r.failed, r.pending)),
-         cell(utc(r.updatedAt)), cell(r.lastError or "-")]
-        for r in rows
-    ]  # fmt: skip
-    console.print(table(headers, cells, right=(2, 3, 4, 5, 6)))
+    else:
+        headers = ["recorder", "kind", "submitted", "written", "dropped", "failed", "pending",
+                   "updated (UTC)", "last error"]  # fmt: skip
+        cells = [
+            [cell(r.name), cell(r.kind), *(cell(f"{n:,}") for n in
+             (r.submitted, r.written, r.dropped, r.failed, r.pending)),
+             cell(utc(r.updatedAt)), cell(r.lastError or "-")]
+            for r in rows
+        ]  # fmt: skip
+        console.print(table(headers, cells, right=(2, 3, 4, 5, 6)))
+    if not rollup.ran:
+        console.print(
+            "rollups: never run on this database (answers are exact without them; "
+            "`stratlog rollup` makes long windows fast)"
+        )
+    else:
+        moved = f", last moved {utc(rollup.updatedAt)} UTC" if rollup.updatedAt else ""
+        console.print(
+            f"rollups: watermark at id {rollup.watermark:,}, newest id {rollup.newestId:,}, "
+            f"{rollup.behind:,} ids behind{moved}"
+        )
     return 0
 
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
+from stratlog.service.health import Health, RollupStatus
 from stratlog.ui import format as fmt
 from stratlog.ui import tables
-from stratlog.ui.health import Health, RollupStatus
 
 _COUNTS = ("Submitted", "Written", "Dropped", "Failed", "Pending")
 

@@ -78,13 +78,23 @@ async def test_health_shows_published_counters(demo_url: str, tmp_path: Path):
     url = f"sqlite+aiosqlite:///{copy}"
     empty = stratlog("--database", url, "health")
     assert empty.returncode == 0 and "no recorder has reported yet" in empty.stdout
+    assert "rollups: never run on this database" in empty.stdout
     async with repository(url) as repo:
         recorder = Recorder(repo)
         await recorder.record("not a row")  # type: ignore[arg-type]
         assert await HealthPublisher(repo.session_factory, recorder, name="scorer-a").publish_now()
     done = stratlog("--database", url, "health", "--json")
     assert done.returncode == 0, done.stderr
-    (row,) = json.loads(done.stdout)
+    answer = json.loads(done.stdout)
+    (row,) = answer["recorders"]
     assert (row["name"], row["submitted"], row["failed"], row["written"]) == ("scorer-a", 1, 1, 0)
+    newest = answer["rollup"]["newestId"]
+    assert newest > 0 and answer["rollup"]["watermark"] == 0
+    assert answer["rollup"]["behind"] == newest and answer["rollup"]["updatedAt"] is None
     text = stratlog("--database", url, "health")
     assert "scorer-a" in text.stdout and "UnmappedInstanceError" in text.stdout
+    assert stratlog("--database", url, "rollup").returncode == 0
+    after = json.loads(stratlog("--database", url, "health", "--json").stdout)["rollup"]
+    assert (after["watermark"], after["behind"]) == (newest, 0) and after["updatedAt"]
+    text = stratlog("--database", url, "health")
+    assert f"rollups: watermark at id {newest:,}, newest id {newest:,}, 0 ids behind" in text.stdout

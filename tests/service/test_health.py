@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from stratlog.model import StrategyExecutionLog
 from stratlog.repository import StrategyExecutionLogRepository
+from stratlog.rollup import RollupJob
 from stratlog.service import Recorder
 from stratlog.service.buffered import BufferedRecorder
-from stratlog.service.health import HealthPublisher, read_health
+from stratlog.service.health import HealthPublisher, fetch_health, read_health, read_rollup
 from tests.conftest import make_row
 
 
@@ -51,3 +54,22 @@ async def test_publisher_loop_and_stop(empty_repo: StrategyExecutionLogRepositor
     await publisher.stop()
     (row,) = [r for r in await read_health(empty_repo.session_factory) if r.name == "p"]
     assert row.written == 1 and row.updatedAt.tzinfo is not None
+
+
+async def test_rollup_status_follows_the_watermark(
+    empty_repo: StrategyExecutionLogRepository, engine: AsyncEngine
+):
+    factory = empty_repo.session_factory
+    before = await read_rollup(factory)
+    assert (before.watermark, before.newestId, before.behind, before.ran) == (0, 0, 0, False)
+    for _ in range(3):
+        await empty_repo.insert_row(StrategyExecutionLog(**make_row()))
+    pending = await read_rollup(factory)
+    assert pending.newestId > 0 and pending.behind == pending.newestId and not pending.ran
+    await RollupJob(engine).catch_up()
+    health = await fetch_health(factory)  # the Health page's one call
+    done = health.rollup
+    assert (done.watermark, done.behind, done.ran) == (pending.newestId, 0, True)
+    assert done.updatedAt is not None and done.updatedAt.tzinfo is not None
+    await empty_repo.insert_row(StrategyExecutionLog(**make_row()))
+    assert (await read_rollup(factory)).behind == 1
