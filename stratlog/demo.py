@@ -379,6 +379,38 @@ def batch_columns(plan: DemoPlan, index: int) -> Columns:
     return _finish(rng, columns, at)
 
 
+#: How a failing run's facts differ, so its input agrees with its error message.
+_INCOME_AS_FAILED: dict[str, Any] = {
+    "TYPE_MISMATCH": "n/a",  # a string where the rule compares a number
+    "DIV_BY_ZERO": 0.0,  # 'debt / income'
+}
+
+
+def _inputs(
+    codes: list[str | None],
+    ages: list[int],
+    countries: list[str],
+    incomes: list[float],
+    amounts: list[float],
+    channels: list[str],
+) -> list[dict[str, Any]]:
+    """Input facts; a failed run's applicant shows the cause its message names (no income for
+    MISSING_FACT, a text income for TYPE_MISMATCH, a zero income for DIV_BY_ZERO)."""
+    applicants: list[dict[str, Any]] = [
+        {"age": a, "country": c, "income": i}
+        for a, c, i in zip(ages, countries, incomes, strict=True)
+    ]
+    for applicant, code in zip(applicants, codes, strict=True):
+        if code == "MISSING_FACT":
+            del applicant["income"]
+        elif code in _INCOME_AS_FAILED:
+            applicant["income"] = _INCOME_AS_FAILED[code]
+    return [
+        {"applicant": applicant, "amount": m, "channel": ch}
+        for applicant, m, ch in zip(applicants, amounts, channels, strict=True)
+    ]
+
+
 def _finish(rng: np.random.Generator, columns: Columns, at: npt.NDArray[np.int64]) -> Columns:
     """Round, add request ids, messages, payloads and timestamps; numpy to plain Python."""
     count = len(at)
@@ -406,10 +438,7 @@ def _finish(rng: np.random.Generator, columns: Columns, at: npt.NDArray[np.int64
         "durationMs": np.round(columns["durationMs"], 3).tolist(),
         "nodes": columns["nodes"].tolist(),
         "points": points,
-        "inputPayload": [
-            {"applicant": {"age": a, "country": c, "income": i}, "amount": m, "channel": ch}
-            for a, c, i, m, ch in zip(ages, countries, incomes, amounts, channels, strict=True)
-        ],
+        "inputPayload": _inputs(code, ages, countries, incomes, amounts, channels),
         "outputPayload": [
             {"case": c, "points": p, "status": s}
             for c, p, s in zip(case, points, status, strict=True)

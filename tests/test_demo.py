@@ -50,6 +50,19 @@ def test_shape(rows: list[dict[str, Any]]):
         assert (r["points"] is None) == (r["status"] != "ok")
 
 
+def test_failed_inputs_agree_with_their_messages(rows: list[dict[str, Any]]):
+    def incomes(code: str | None) -> list[Any]:
+        found = [r["inputPayload"]["applicant"] for r in rows if r["errorCode"] == code]
+        assert found, code
+        return [applicant.get("income", "missing") for applicant in found]
+
+    assert set(incomes("MISSING_FACT")) == {"missing"}  # "fact 'applicant.income' is not defined"
+    assert set(incomes("TYPE_MISMATCH")) == {"n/a"}  # "cannot compare str with number"
+    assert set(incomes("DIV_BY_ZERO")) == {0.0}  # "division by zero in 'debt / income'"
+    fine = incomes(None)
+    assert all(isinstance(i, float) and i > 0 for i in fine)
+
+
 def of(rows: list[dict[str, Any]], strategy: str) -> list[dict[str, Any]]:
     return [r for r in rows if r["strategyId"] == strategy]
 
