@@ -11,6 +11,8 @@ newest row, so an old demo file still has data in it.
 - warm: the same call through the page's ``st.cache_data`` loader once it holds the result;
 - runbook: one page of runs (``list_runs`` with the window's codes, cases and counts), the
   newest page and a page far back (keyset paging after the 1,000th run);
+- frontend files: every static file a first page load fetches, over 6 keep-alive connections,
+  from this server (on uvloop) and from one kept on the standard library's asyncio loop;
 - page load: Chromium opens the Overview URL. Two figures per load: until the app reports
   script-state ``notRunning`` (the issue's measure), and until every panel is drawn (the 12
   figures, every chart's marks, the error-code table's grid and the sidebar's strategy picker),
@@ -206,14 +208,29 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+#: ``python -c`` program: Streamlit on the standard library's asyncio loop even though uvloop is
+#: installed (what it does without uvloop), the comparison baseline for the frontend files.
+WITHOUT_UVLOOP = (
+    "import sys, streamlit.web.bootstrap as boot;"
+    "boot._get_uvloop_loop_factory = lambda: None;"
+    "boot._try_install_uvloop = lambda: None;"
+    "from streamlit.web.cli import main;"
+    "sys.argv[0] = 'streamlit';"
+    "main()"
+)
+
+
 @contextmanager
-def dashboard_server(url: str) -> Iterator[str]:
+def dashboard_server(url: str, *, uvloop: bool = True) -> Iterator[str]:
     """``streamlit run dashboard.py`` on a free port; yields its base URL."""
     import urllib.request
 
     port = free_port()
+    launcher = (
+        [sys.executable, "-m", "streamlit"] if uvloop else [sys.executable, "-c", WITHOUT_UVLOOP]
+    )
     command = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
+        *launcher, "run", str(ROOT / "dashboard.py"),
         "--server.port", str(port), "--server.address", "127.0.0.1",
         "--server.headless", "true", "--server.fileWatcherType", "none",
         "--browser.gatherUsageStats", "false",
@@ -236,34 +253,56 @@ def dashboard_server(url: str) -> Iterator[str]:
 
 
 def bench_page_load(url: str, path: str, runs: int, chromium: str) -> None:
-    """Chromium loads the Overview URL: fresh profile each time, then one warm profile."""
+    """Chromium loads the Overview URL: fresh profile each time, then one warm profile; then
+    the same fresh-profile loads and the frontend files from a server on the stdlib loop."""
     from playwright.sync_api import sync_playwright
 
-    with dashboard_server(url) as base, sync_playwright() as driver:
+    with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            address = f"{base}/{path}"
-            first = load_once(browser.new_context(viewport=VIEWPORT), address)
-            fresh = [
-                load_once(browser.new_context(viewport=VIEWPORT), address) for _ in range(runs)
-            ]
-            returning = browser.new_context(viewport=VIEWPORT)
-            load_once(returning, address, close=False)  # fills the browser's HTTP cache
-            warm = [load_once(returning, address, close=False) for _ in range(runs)]
-            returning.close()
-            assets = browser.new_page()
-            assets.goto(address)
-            assets.wait_for_function(PANELS_DRAWN, arg=CHARTS, timeout=60_000)
-            files = assets.evaluate("performance.getEntriesByType('resource').map(r => r.name)")
+            with dashboard_server(url) as base:
+                address = f"{base}/{path}"
+                first = load_once(browser.new_context(viewport=VIEWPORT), address)
+                fresh = [
+                    load_once(browser.new_context(viewport=VIEWPORT), address) for _ in range(runs)
+                ]
+                returning = browser.new_context(viewport=VIEWPORT)
+                load_once(returning, address, close=False)  # fills the browser's HTTP cache
+                warm = [load_once(returning, address, close=False) for _ in range(runs)]
+                returning.close()
+                files = page_files(browser, address)
+                static = [timed(lambda: fetch_all(base, files)) for _ in range(runs)]
+            with dashboard_server(url, uvloop=False) as baseline:
+                address = f"{baseline}/{path}"
+                load_once(browser.new_context(viewport=VIEWPORT), address)  # server warm-up
+                plain = [
+                    load_once(browser.new_context(viewport=VIEWPORT), address) for _ in range(runs)
+                ]
+                slow = [timed(lambda: fetch_all(baseline, files)) for _ in range(runs)]
         finally:
             browser.close()
-        static = [timed(lambda: fetch_all(base, files)) for _ in range(runs)]
     count = sum("/static/" in name for name in files)
-    report(f"{count} frontend files over 6 keep-alive connections", static)
+    report(f"{count} frontend files, 6 keep-alive connections, uvloop", static)
+    report(f"{count} frontend files, same, stdlib asyncio loop (baseline)", slow)
     report("page load, first after server start: notRunning", [first[0]])
-    for name, loads in (("fresh browser profile", fresh), ("browser cache warm", warm)):
+    for name, loads in (
+        ("fresh browser profile", fresh),
+        ("browser cache warm", warm),
+        ("fresh profile, stdlib asyncio loop (baseline)", plain),
+    ):
         report(f"page load, {name}: notRunning", [idle for idle, _ in loads], "page")
         report(f"page load, {name}: every panel drawn", [drawn for _, drawn in loads])
+
+
+def page_files(browser: Any, address: str) -> list[str]:
+    """Every URL a fresh page load of ``address`` fetched."""
+    page = browser.new_page()
+    try:
+        page.goto(address)
+        page.wait_for_function(PANELS_DRAWN, arg=CHARTS, timeout=60_000)
+        return list(page.evaluate("performance.getEntriesByType('resource').map(r => r.name)"))
+    finally:
+        page.close()
 
 
 def fetch_all(base: str, names: list[str], connections: int = 6) -> None:
@@ -326,9 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     strategy, since, until = busiest_window(args.database)
     print(f"database {redact_url(args.database)}: {strategy}, {iso_utc(since)} → {iso_utc(until)}")
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+    from streamlit.web import bootstrap
 
-    print(f"dashboard server's HTTP parser: {AutoHTTPProtocol.__name__}")
+    loop = "uvloop" if bootstrap._get_uvloop_loop_factory() is not None else "asyncio"
+    print(f"dashboard server's event loop: {loop}")
     bench_cold(args.database, strategy, since, until, args.runs)
     bench_app_loader(args.database, strategy, since, until, args.runs * 10)
     bench_runbook(args.database, strategy, since, until, args.runs)

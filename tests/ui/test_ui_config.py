@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import subprocess
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 from stratlog.ui import auth
@@ -20,12 +23,43 @@ def test_production_config() -> None:
     assert config["runner"]["postScriptGC"] is False  # no forced full collection per run
 
 
-def test_the_server_parses_http_with_httptools() -> None:
-    # uvicorn picks its HTTP parser when imported: httptools if installed, else pure-Python h11,
-    # which serves the frontend's files several times slower (see bench/bench_dashboard.py).
-    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+def test_the_server_loop_sends_small_responses_without_delay() -> None:
+    # Streamlit binds its listening socket as socket.socket(family), protocol 0, and runs its
+    # server on uvloop when it can import it. uvloop switches Nagle off on every accepted TCP
+    # connection; the stdlib loop only does for sockets made with IPPROTO_TCP, and then each
+    # response waits for the client's delayed ACK (see bench/bench_dashboard.py).
+    from streamlit.web import bootstrap
 
-    assert AutoHTTPProtocol.__name__ == "HttpToolsProtocol"
+    factory = bootstrap._get_uvloop_loop_factory()
+    assert factory is not None, "uvloop is not importable: the dashboard serves files slowly"
+    assert _accepted_nodelay(factory) is True
+
+
+def _accepted_nodelay(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> bool:
+    """Whether a connection accepted on a loop has TCP_NODELAY, listening as Streamlit does."""
+    listener = socket.socket(socket.AF_INET)  # protocol 0, like Streamlit's
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted: asyncio.Future[bool]
+
+    def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        accepted.set_result(bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)))
+        writer.close()
+
+    async def probe() -> bool:
+        nonlocal accepted
+        accepted = asyncio.get_running_loop().create_future()
+        server = await asyncio.start_server(connected, sock=listener)
+        _, writer = await asyncio.open_connection(*listener.getsockname())
+        try:
+            return await asyncio.wait_for(accepted, 5)
+        finally:
+            writer.close()
+            server.close()
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(probe())
 
 
 def test_the_secrets_example_is_a_working_password_gate() -> None:
