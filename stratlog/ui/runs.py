@@ -145,15 +145,17 @@ def pager(runbook: Runbook) -> None:
         )  # fmt: skip
 
 
+#: Pixel widths that fit the whole table beside the sidebar on a 1440 px wide screen (Streamlit's
+#: "small" cut the duration's heading and pushed Points out of view); narrower screens scroll.
 _RUNBOOK_COLUMNS = {
-    "Run": st.column_config.NumberColumn(format="%d", width="small"),
-    "Time (UTC)": st.column_config.TextColumn(width="medium"),
-    "Status": st.column_config.TextColumn(width="small"),
-    "Error code": st.column_config.TextColumn(width="medium"),
-    "Case": st.column_config.TextColumn(width="medium"),
-    "Duration (ms)": st.column_config.NumberColumn(format="%.2f", width="small"),
-    "Nodes": st.column_config.NumberColumn(format="localized", width="small"),
-    "Points": st.column_config.NumberColumn(format="%.1f", width="small"),
+    "Run": st.column_config.NumberColumn(format="%d", width=70),
+    "Time (UTC)": st.column_config.TextColumn(width=175),
+    "Status": st.column_config.TextColumn(width=66),
+    "Error code": st.column_config.TextColumn(width=175),
+    "Case": st.column_config.TextColumn(width=215),
+    "Duration (ms)": st.column_config.NumberColumn(format="%.2f", width=105),
+    "Nodes": st.column_config.NumberColumn(format="localized", width=68),
+    "Points": st.column_config.NumberColumn(format="%.1f", width=68),
 }
 
 
