@@ -379,36 +379,24 @@ def batch_columns(plan: DemoPlan, index: int) -> Columns:
     return _finish(rng, columns, at)
 
 
-#: How a failing run's facts differ, so its input agrees with its error message.
-_INCOME_AS_FAILED: dict[str, Any] = {
+#: A failed run's income, so its input shows the cause its message names (``None``: the fact
+#: is missing).
+_FAILED_INCOME: dict[str, Any] = {
+    "MISSING_FACT": None,  # "fact 'applicant.income' is not defined"
     "TYPE_MISMATCH": "n/a",  # a string where the rule compares a number
     "DIV_BY_ZERO": 0.0,  # 'debt / income'
 }
 
 
-def _inputs(
-    codes: list[str | None],
-    ages: list[int],
-    countries: list[str],
-    incomes: list[float],
-    amounts: list[float],
-    channels: list[str],
-) -> list[dict[str, Any]]:
-    """Input facts; a failed run's applicant shows the cause its message names (no income for
-    MISSING_FACT, a text income for TYPE_MISMATCH, a zero income for DIV_BY_ZERO)."""
-    applicants: list[dict[str, Any]] = [
-        {"age": a, "country": c, "income": i}
-        for a, c, i in zip(ages, countries, incomes, strict=True)
-    ]
-    for applicant, code in zip(applicants, codes, strict=True):
-        if code == "MISSING_FACT":
-            del applicant["income"]
-        elif code in _INCOME_AS_FAILED:
-            applicant["income"] = _INCOME_AS_FAILED[code]
-    return [
-        {"applicant": applicant, "amount": m, "channel": ch}
-        for applicant, m, ch in zip(applicants, amounts, channels, strict=True)
-    ]
+def _match_failures(inputs: list[dict[str, Any]], codes: list[str | None]) -> None:
+    """Make each failed run's input agree with its error code (in place)."""
+    for payload, code in zip(inputs, codes, strict=True):
+        if code in _FAILED_INCOME:
+            income = _FAILED_INCOME[code]
+            if income is None:
+                del payload["applicant"]["income"]
+            else:
+                payload["applicant"]["income"] = income
 
 
 def _finish(rng: np.random.Generator, columns: Columns, at: npt.NDArray[np.int64]) -> Columns:
@@ -427,6 +415,11 @@ def _finish(rng: np.random.Generator, columns: Columns, at: npt.NDArray[np.int64
     incomes = np.round(_lognormal(rng, 36_000, 0.5, count), 2).tolist()
     amounts = np.round(_lognormal(rng, 1_100, 1.0, count), 2).tolist()
     channels = CHANNELS[rng.integers(0, len(CHANNELS), count)].tolist()
+    inputs: list[dict[str, Any]] = [
+        {"applicant": {"age": a, "country": c, "income": i}, "amount": m, "channel": ch}
+        for a, c, i, m, ch in zip(ages, countries, incomes, amounts, channels, strict=True)
+    ]
+    _match_failures(inputs, code)
     return {
         "strategyId": columns["strategyId"].tolist(),
         "strategyVersion": columns["strategyVersion"].tolist(),
@@ -438,7 +431,7 @@ def _finish(rng: np.random.Generator, columns: Columns, at: npt.NDArray[np.int64
         "durationMs": np.round(columns["durationMs"], 3).tolist(),
         "nodes": columns["nodes"].tolist(),
         "points": points,
-        "inputPayload": _inputs(code, ages, countries, incomes, amounts, channels),
+        "inputPayload": inputs,
         "outputPayload": [
             {"case": c, "points": p, "status": s}
             for c, p, s in zip(case, points, status, strict=True)

@@ -40,16 +40,15 @@ def _accepted_nodelay(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> 
     listener = socket.socket(socket.AF_INET)  # protocol 0, like Streamlit's
     listener.bind(("127.0.0.1", 0))
     listener.listen()
-    accepted: asyncio.Future[bool]
-
-    def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        sock = writer.get_extra_info("socket")
-        accepted.set_result(bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)))
-        writer.close()
 
     async def probe() -> bool:
-        nonlocal accepted
-        accepted = asyncio.get_running_loop().create_future()
+        accepted: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def connected(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            accepted.set_result(bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)))
+            writer.close()
+
         server = await asyncio.start_server(connected, sock=listener)
         _, writer = await asyncio.open_connection(*listener.getsockname())
         try:
