@@ -45,10 +45,11 @@ from stratlog.repository.strategy_execution_log_repository import (  # noqa: E40
     StrategyExecutionLogRepository,
 )
 from stratlog.service.overview import fetch_overview  # noqa: E402
+from stratlog.service.runbook import RunbookQuery, fetch_runbook  # noqa: E402
 from stratlog.ui.bridge import Backend  # noqa: E402
-from stratlog.ui.runbook import RunbookQuery, fetch_runbook  # noqa: E402
 from stratlog.ui.state import ceil_minute, iso_utc  # noqa: E402
 from tests.browser.chromium import CHROMIUM_ARGS, READY  # noqa: E402
+from tests.net import free_port  # noqa: E402
 
 TARGETS_MS = {"cold": 150.0, "warm": 20.0, "page": 2000.0}
 VIEWPORT = {"width": 1440, "height": 1000}
@@ -197,15 +198,6 @@ def bench_runbook(url: str, strategy: str, since: datetime, until: datetime, run
             report("runbook 24 h, 50 runs after the ~1,000th (before=)", samples)
     finally:
         backend.close()
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 #: ``python -c`` program: Streamlit on the standard library's asyncio loop even though uvloop is

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from stratlog.db import make_engine, make_session_factory, upgrade
 from stratlog.model.strategy_execution_log import COVERING_INDEX_COLUMNS
 from stratlog.repository import StrategyExecutionLogRepository
-from stratlog.rollup import RollupJob
+from stratlog.rollups import RollupJob
 from stratlog.service import choose_bucket_seconds, fetch_overview
 from stratlog.service.buffered import BufferedRecorder
 from tests.pg import PostgresServer

@@ -66,8 +66,9 @@ from stratlog.db import make_engine, make_session_factory, upgrade  # noqa: E402
 from stratlog.demo import floor_hour, write_demo  # noqa: E402
 from stratlog.model.strategy_execution_log import COVERING_INDEX_COLUMNS  # noqa: E402
 from stratlog.repository import StrategyExecutionLogRepository  # noqa: E402
-from stratlog.rollup import RollupJob  # noqa: E402
-from tests.pg import PostgresServer, free_port  # noqa: E402
+from stratlog.rollups import RollupJob  # noqa: E402
+from tests.net import free_port  # noqa: E402
+from tests.pg import PostgresServer  # noqa: E402
 from tests.test_readonly_role import documented_sql, documented_url  # noqa: E402
 
 PRESETS = {"15m": 15, "1h": 60, "6h": 360, "24h": 1440, "7d": 10080, "30d": 43200}  # minutes

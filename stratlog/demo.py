@@ -33,11 +33,8 @@ import numpy as np
 import numpy.typing as npt
 
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
-from stratlog.repository.strategy_execution_log_repository import (
-    PreparedBulk,
-    StrategyExecutionLogRepository,
-    prepare_bulk_columns,
-)
+from stratlog.repository.bulk import PreparedBulk, prepare_bulk_columns
+from stratlog.repository.strategy_execution_log_repository import StrategyExecutionLogRepository
 
 SPIKE_HOURS_BEFORE_END = 6
 SPIKE_ERROR_CODE = "UPSTREAM_UNAVAILABLE"
@@ -498,7 +495,7 @@ async def write_demo(
     up (they import numpy and SQLAlchemy, about half a second), this process generates the
     batches itself, so inserting starts at once. Given the ``database_url``, batches also go
     through the column types' bind processors where they are generated
-    (:func:`~stratlog.repository.strategy_execution_log_repository.prepare_bulk_columns`), so
+    (:func:`~stratlog.repository.bulk.prepare_bulk_columns`), so
     inserting only hands finished tuples to the driver.
     """
     plan = make_plan(rows, strategies, days, seed, end)

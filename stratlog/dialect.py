@@ -18,7 +18,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
@@ -136,11 +135,6 @@ def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> s
 def _unindexed_postgresql(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
     (col,) = list(element.clauses)
     return str(compiler.process(col, **kw))
-
-
-def bucket_expr(ts: ColumnElement[datetime], seconds: int) -> epoch_bucket:
-    """The ``epoch_bucket`` expression for a timestamp column and a bucket size in seconds."""
-    return epoch_bucket(ts, seconds)
 
 
 def is_sqlite_url(url: str) -> bool:

@@ -21,9 +21,17 @@ from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.service.overview import Overview
 from stratlog.service.stats import Percentiles
 from stratlog.timewindow import Window
+from stratlog.vocabulary import (
+    DASH,
+    NO_RULE_LABEL,
+    case_label,
+    count,
+    figure,
+    md_escape,
+    share,
+    utc,
+)
 
-NO_RULE_LABEL = "no rule matched (defaultPoints)"
-DASH = "–"
 MARKDOWN_NAME = "snapshot.md"
 #: Charts of the snapshot, in document order: (file stem, heading, width in CSS pixels).
 CHARTS: tuple[tuple[str, str, int], ...] = (
@@ -34,37 +42,9 @@ CHARTS: tuple[tuple[str, str, int], ...] = (
     ("durations", "Duration", 640),
     ("points", "Points awarded", 640),
 )
-_MD_SPECIAL = frozenset("\\`*_{}[]<>|~&!#$")
 
 
 # -- formatting ------------------------------------------------------------------------------
-
-
-def case_label(name: str | None) -> str:
-    """The case name, or the wording for the "no rule matched" bucket."""
-    return NO_RULE_LABEL if name is None else name
-
-
-def count(value: int | None) -> str:
-    """``12,345``, or a dash."""
-    return DASH if value is None else f"{value:,}"
-
-
-def share(value: float | None) -> str:
-    """A share as ``27.6 %`` (one decimal), or a dash."""
-    return DASH if value is None else f"{value * 100:.1f} %"
-
-
-def number(value: float | None) -> str:
-    """``9.28``, ``49.7``, ``1,204.5``: two decimals below 100, one above; a dash for none."""
-    if value is None:
-        return DASH
-    return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.1f}"
-
-
-def utc(value: datetime) -> str:
-    """``2026-03-01 06:00:00 UTC``."""
-    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def window_label(overview: Overview) -> str:
@@ -74,12 +54,6 @@ def window_label(overview: Overview) -> str:
 
 def _failure_rate(overview: Overview) -> float | None:
     return overview.failures / overview.total if overview.total else None
-
-
-def md(text: str) -> str:
-    """Operator text made inert inside a Markdown line: flattened, special characters escaped."""
-    flat = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
-    return "".join(f"\\{ch}" if ch in _MD_SPECIAL else ch for ch in flat)
 
 
 # -- tables (raw values; the CSVs) -----------------------------------------------------------
@@ -217,20 +191,20 @@ def format_figure(name: str, value: Any) -> str:
         return share(value)
     if isinstance(value, int):
         return count(value)
-    return number(float(value))
+    return figure(float(value))
 
 
 # -- charts ----------------------------------------------------------------------------------
 
 
 def chart_pngs(overview: Overview, generated: datetime) -> dict[str, bytes]:
-    """Every snapshot chart as PNG bytes by file name (charts from ``stratlog.ui.charts``)."""
-    from stratlog.ui import charts as ui_charts  # Altair builders shared with the dashboard
+    """Every snapshot chart as PNG bytes by file name (the dashboard's charts)."""
+    from stratlog import charts  # Altair loads only when charts are drawn
 
-    built = ui_charts.overview_charts(overview, selectable=False)
+    built = charts.overview_charts(overview, selectable=False)
     return {
         f"{stem}.png": export.chart_png(
-            ui_charts.style(built[stem]),
+            charts.style(built[stem]),
             strategy=overview.strategyId,
             since=overview.since,
             until=overview.until,
@@ -259,18 +233,18 @@ def _headline(overview: Overview, generated: datetime) -> list[str]:
     top = overview.errorCodes[0] if overview.errorCodes else None
     d = overview.durations
     return [
-        f"# Incident snapshot: {md(overview.strategyId)}",
+        f"# Incident snapshot: {md_escape(overview.strategyId)}",
         "",
         f"- **Window:** {window_label(overview)} ({_span(seconds)}, end excluded)",
         f"- **Generated:** {utc(generated)} by `stratlog snapshot`",
         f"- **Runs:** {count(overview.total)}, of which {count(overview.failures)} failed "
         f"({share(_failure_rate(overview))})",
-        f"- **Top error code:** {md(top['errorCode'])} ({count(top['count'])} runs)"
+        f"- **Top error code:** {md_escape(top['errorCode'])} ({count(top['count'])} runs)"
         if top
         else "- **Top error code:** none in this window",
-        f"- **Duration:** p50 {number(d.p50)} ms · p95 {number(d.p95)} ms · "
-        f"p99 {number(d.p99)} ms ({d.describe()})",
-        f"- **Points awarded:** {number(overview.summary['sumPoints'])} in total",
+        f"- **Duration:** p50 {figure(d.p50)} ms · p95 {figure(d.p95)} ms · "
+        f"p99 {figure(d.p99)} ms ({d.describe()})",
+        f"- **Points awarded:** {figure(overview.summary['sumPoints'])} in total",
     ]
 
 
@@ -316,7 +290,7 @@ def _errors_md(overview: Overview) -> list[str]:
         return ["No failed run carried an error code in this window."]
     return _md_table(
         ["error code", "runs", "share of failed runs"],
-        [[md(r["errorCode"]), count(r["count"]), share(r["shareOfFailures"])] for r in rows],
+        [[md_escape(r["errorCode"]), count(r["count"]), share(r["shareOfFailures"])] for r in rows],
     )
 
 
@@ -327,9 +301,14 @@ def _cases_md(overview: Overview) -> list[str]:
     note = no_rule_note(overview)
     table = _md_table(
         ["rule case", "runs", "share of runs"],
-        [[md(r["case"]), count(r["count"]), share(r["share"])] for r in rows],
+        [[_case_md(r["caseName"]), count(r["count"]), share(r["share"])] for r in rows],
     )
-    return [*table, "", md(note)] if note else table
+    return [*table, "", note] if note else table  # the note is our own wording: no log text
+
+
+def _case_md(name: str | None) -> str:
+    """A case name escaped, or our own wording for the no-rule bucket as it is."""
+    return NO_RULE_LABEL if name is None else md_escape(name)
 
 
 def _percentiles_md(overview: Overview) -> list[str]:
@@ -337,7 +316,7 @@ def _percentiles_md(overview: Overview) -> list[str]:
     return _md_table(
         ["figure", "p50", "p95", "p99", "basis"],
         [
-            [r["figure"], number(r["p50"]), number(r["p95"]), number(r["p99"]), r["basis"]]
+            [r["figure"], figure(r["p50"]), figure(r["p95"]), figure(r["p99"]), r["basis"]]
             for r in rows
         ],
     )

@@ -78,7 +78,9 @@ async def clear(engine: AsyncEngine) -> None:
         await conn.execute(text("DELETE FROM strategy_execution_log"))
         await conn.execute(text("DELETE FROM strategy_execution_rollup"))
         await conn.execute(text("DELETE FROM strategy_execution_bin"))
-        await conn.execute(text("UPDATE stratlog_rollup_state SET watermark = 0"))
+        await conn.execute(
+            text("UPDATE stratlog_rollup_state SET watermark = 0, updated_at = NULL")
+        )
         await conn.execute(text("DELETE FROM stratlog_recorder_health"))
 
 

@@ -7,10 +7,11 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.net import free_port
 
 
 def pg_bindir() -> Path:
@@ -26,13 +27,6 @@ def pg_bindir() -> Path:
     if not found:
         raise RuntimeError("PostgreSQL server binaries not found: run `make test` (installs them)")
     return Path(found[-1]).parent
-
-
-def free_port() -> int:
-    """A TCP port on the loopback nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PostgresServer:

@@ -14,10 +14,9 @@ import pytest
 import vl_convert as vlc
 from PIL import Image
 
-from stratlog import export
+from stratlog import charts, export
 from stratlog.service.overview import Overview
 from stratlog.service.stats import HistogramBin, percentiles
-from stratlog.ui import charts
 
 SINCE = datetime(2026, 3, 1, 6, tzinfo=UTC)
 UNTIL = datetime(2026, 3, 1, 7, tzinfo=UTC)

@@ -25,14 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from stratlog.db import alembic_config, make_engine, make_session_factory, upgrade
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
 from stratlog.repository import StrategyExecutionLogRepository
-from stratlog.retention import prune
-from stratlog.rollup import RollupJob
+from stratlog.rollups import RollupJob
+from stratlog.rollups.retention import prune
 from stratlog.schemas import StrategyExecutionLogCreate
 from stratlog.service import Recorder, fetch_overview
 from stratlog.service.buffered import BufferedRecorder
 from stratlog.service.health import HealthPublisher, read_health
+from stratlog.service.runbook import RunbookQuery, fetch_runbook
 from stratlog.ui.bridge import Backend
-from stratlog.ui.runbook import RunbookQuery, fetch_runbook
 from tests.conftest import T0, make_row
 from tests.pg import PostgresServer
 

@@ -31,7 +31,7 @@ def test_markdown_holds_the_headline_figures_and_tables():
     snapshot = report.build_snapshot(make_overview(), generated=MADE, charts=False)
     assert set(snapshot.files) == {"snapshot.md", *CSVS}
     text = snapshot.files["snapshot.md"].decode()
-    assert text.startswith("# Incident snapshot: fraud-screen\n")
+    assert text.startswith("# Incident snapshot: fraud\\-screen\n")
     assert "- **Window:** 2026-03-01 06:00:00 → 2026-03-01 07:00:00 UTC (1 h, end excluded)" in text
     assert "- **Generated:** 2026-03-02 09:15:30 UTC by `stratlog snapshot`" in text
     assert "- **Runs:** 18, of which 4 failed (22.2 %)" in text
@@ -70,7 +70,7 @@ def test_log_text_is_escaped_in_markdown():
     text = report.markdown(hostile, MADE, {})
     assert "# Incident snapshot: a\\|b \\<script\\> \\# x\n" in text
     assert "| E\\*1\\_\\|\\` | 3 | 75.0 % |" in text
-    assert "| \\[click\\](http://x) \\& \\!\\[img\\](y) | 18 | 100.0 % |" in text
+    assert "| \\[click\\]\\(http\\:\\/\\/x\\) \\& \\!\\[img\\]\\(y\\) | 18 | 100.0 % |" in text
     assert "<script>" not in text and "](http" not in text.replace("\\](http", "")
 
 

@@ -26,8 +26,8 @@ from sqlalchemy import text
 
 from stratlog.db import make_engine, make_session_factory, upgrade
 from stratlog.repository import StrategyExecutionLogRepository
-from stratlog.retention import prune
-from stratlog.rollup import RollupJob
+from stratlog.rollups import RollupJob
+from stratlog.rollups.retention import prune
 from stratlog.service import fetch_overview
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
-"""Rollup tables: per strategy x hour (and day) x outcome aggregates and log-bin histograms.
+"""Rollup tables: per strategy x bucket x outcome aggregates and log-bin histograms.
 
-The rollup job (``stratlog.rollup``) folds audit rows into these tables up to a watermark id
-kept in ``stratlog_rollup_state``; readers combine whole hours from here with raw rows for the
+The rollup job (``stratlog.rollups``) folds audit rows into these tables up to a watermark id
+kept in ``stratlog_rollup_state``; readers combine whole buckets from here with raw rows for the
 window's edges and for everything after the watermark, so their answers stay exact.
 """
 
@@ -19,8 +19,8 @@ from stratlog.model.base import Base
 class StrategyExecutionRollup(Base):
     """Aggregates of the rows of one strategy, one bucket and one (status, code, case).
 
-    ``grain`` is the bucket size in seconds: 3600 (hours, merged by the rollup job) or 86400
-    (days, rebuilt from the hours of every day the job touched).
+    ``grain`` is the bucket size in seconds: 600, 3600 or 86400 (10 minutes, hours, days), each
+    folded from the audit rows by the rollup job and merged to one row per key.
     """
 
     __tablename__ = "strategy_execution_rollup"

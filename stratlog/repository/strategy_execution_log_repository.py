@@ -7,32 +7,28 @@ collation) are compiled in ``stratlog.dialect``; this module never looks at the 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Dialect,
     Executable,
     Subquery,
-    Table,
     and_,
-    bindparam,
     func,
-    insert,
     literal_column,
     or_,
     select,
 )
 from sqlalchemy.orm import aliased
 
-from stratlog.dialect import binary_order, bulk_insert, epoch_bucket
+from stratlog.dialect import binary_order, epoch_bucket
 from stratlog.model.rollup import StrategyExecutionBin, StrategyExecutionRollup
 from stratlog.model.strategy_execution_log import STATUSES, StrategyExecutionLog
 from stratlog.repository.base import BaseRepository, SessionFactory
-from stratlog.repository.sources import (
+from stratlog.repository.bulk import PreparedBulk, insert_prepared, prepare_bulk
+from stratlog.rollups.plan import (
     AGGREGATE_GRAINS,
     BIN_GRAINS,
     Spec,
@@ -140,31 +136,24 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
     async def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Bulk insert of rows given as camelCase dicts, in one transaction; returns the count.
 
-        The statement is compiled once per call and the rows are run through each column type's
-        own bind processor, then sent in one go (``executemany``; ``COPY`` on PostgreSQL): the
-        same values a Core insert would send, without its per-row bookkeeping (3x faster on
-        the demo generator). Missing attributes are NULL.
+        The rows are bind-processed column type by column type and sent in one go
+        (``executemany``; ``COPY`` on PostgreSQL); see :mod:`stratlog.repository.bulk`. Missing
+        attributes are NULL.
         """
         if not rows:
             return 0
         async with self.session_factory() as session:
             conn = await session.connection()
-            await bulk_insert(
-                conn, self.model.__table__, *prepare_bulk(self.model, conn.dialect, rows)
-            )
+            await insert_prepared(conn, self.model, prepare_bulk(self.model, conn.dialect, rows))
             await session.commit()
         return len(rows)
 
     async def insert_prepared(self, prepared: PreparedBulk) -> int:
-        """Insert rows that :func:`prepare_bulk` already bind-processed (e.g. in a worker)."""
-        sql, columns, params = prepared
-        if not params:
-            return 0
+        """Insert rows that :func:`~stratlog.repository.bulk.prepare_bulk` already processed."""
         async with self.session_factory() as session:
-            conn = await session.connection()
-            await bulk_insert(conn, self.model.__table__, sql, columns, params)
+            count = await insert_prepared(await session.connection(), self.model, prepared)
             await session.commit()
-        return len(params)
+        return count
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -297,19 +286,9 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         limit: int = 10,
     ) -> list[dict[str, Any]]:
         """Top error codes: count desc, ties by code asc; rows without a code are left out."""
-        limit = min(_positive_limit(limit), TOP_LIMIT_MAX)
         m, r = self.model, StrategyExecutionRollup
-        spec: Spec = {"code": (r.errorCode, m.errorCode), **_N}
-        src = self._source(strategyId, sinceDt, untilDt, spec)
-        count = func.sum(src.c.n).label("count")
-        stmt = (
-            select(src.c.code, count)
-            .where(src.c.code.is_not(None))
-            .group_by(src.c.code)
-            .order_by(count.desc(), binary_order(src.c.code))
-            .limit(limit)
-        )
-        return [{"errorCode": code, "count": int(n)} for code, n in await self._rows(stmt)]
+        rows = await self._top(strategyId, sinceDt, untilDt, limit, (r.errorCode, m.errorCode))
+        return [{"errorCode": code, "count": n} for code, n in rows]
 
     async def count_by_case_name(
         self,
@@ -320,17 +299,37 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         limit: int = 10,
     ) -> list[dict[str, Any]]:
         """Rule cases that fired: count desc, ties by name asc, the ``None`` bucket last."""
-        limit = min(_positive_limit(limit), TOP_LIMIT_MAX)
         m, r = self.model, StrategyExecutionRollup
-        src = self._source(strategyId, sinceDt, untilDt, {"case": (r.caseName, m.caseName), **_N})
-        count = func.sum(src.c.n).label("count")
-        stmt = (
-            select(src.c.case, count)
-            .group_by(src.c.case)
-            .order_by(count.desc(), src.c.case.is_(None), binary_order(src.c.case))
-            .limit(limit)
+        rows = await self._top(
+            strategyId, sinceDt, untilDt, limit, (r.caseName, m.caseName), keep_null=True
         )
-        return [{"caseName": name, "count": int(n)} for name, n in await self._rows(stmt)]
+        return [{"caseName": name, "count": n} for name, n in rows]
+
+    async def _top(
+        self,
+        strategyId: str,
+        sinceDt: datetime | None,
+        untilDt: datetime | None,
+        limit: int,
+        key: tuple[Any, Any],
+        *,
+        keep_null: bool = False,
+    ) -> list[tuple[Any, int]]:
+        """The ``limit`` most frequent values of one key (rollup column, raw column) in a window.
+
+        Count desc, ties by value in binary order; a null value is left out, or with
+        ``keep_null`` counted as its own bucket and placed last among equal counts.
+        """
+        limit = min(_positive_limit(limit), TOP_LIMIT_MAX)
+        src = self._source(strategyId, sinceDt, untilDt, {"key": key, **_N})
+        count = func.sum(src.c.n).label("count")
+        stmt = select(src.c.key, count).group_by(src.c.key)
+        if keep_null:
+            stmt = stmt.order_by(count.desc(), src.c.key.is_(None), binary_order(src.c.key))
+        else:
+            stmt = stmt.where(src.c.key.is_not(None))
+            stmt = stmt.order_by(count.desc(), binary_order(src.c.key))
+        return [(value, int(n)) for value, n in await self._rows(stmt.limit(limit))]
 
     async def duration_and_nodes_summary(
         self,
@@ -531,66 +530,6 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
             raise ValueError(f"unknown kind {kind!r}: expected one of {', '.join(VALUE_KINDS)}")
         column = self.model.durationMs if kind == "duration" else self.model.points
         return column, VALUE_KINDS[kind]
-
-
-PreparedBulk = tuple[str, list[str], list[tuple[Any, ...]]]
-
-
-def prepare_bulk(
-    model: type[StrategyExecutionLog], dialect: Dialect, rows: Sequence[Mapping[str, Any]]
-) -> PreparedBulk:
-    """(positional INSERT text, column names, bind-processed value tuples) for ``rows``.
-
-    Plain data only, so that it can be built in another process (the demo generator does).
-    Missing attributes are NULL.
-    """
-    sql, order, binders = _bulk_statement(model, dialect)
-    params = [
-        tuple(row.get(key) if p is None else p(row.get(key)) for key, p in binders) for row in rows
-    ]
-    return sql, list(order), params
-
-
-def prepare_bulk_columns(
-    model: type[StrategyExecutionLog], dialect: Dialect, columns: Mapping[str, Sequence[Any]]
-) -> PreparedBulk:
-    """:func:`prepare_bulk` for rows given column-wise (attribute name -> one value per row).
-
-    Each column goes through its type's bind processor in one pass, which is about twice as
-    fast as row by row. Every column must have the same length; missing attributes are NULL.
-    """
-    sql, order, binders = _bulk_statement(model, dialect)
-    lengths = {len(values) for values in columns.values()}
-    if len(lengths) > 1:
-        raise ValueError(f"columns differ in length: {sorted(lengths)}")
-    count = lengths.pop() if lengths else 0
-    bound = []
-    for key, p in binders:
-        values = columns.get(key)
-        if values is None:
-            bound.append([None] * count)
-        else:
-            bound.append(list(values) if p is None else [p(v) for v in values])
-    return sql, list(order), list(zip(*bound, strict=True))
-
-
-@functools.lru_cache(maxsize=16)
-def _bulk_statement(
-    model: type[StrategyExecutionLog], dialect: Dialect
-) -> tuple[str, list[str], list[tuple[str, Any]]]:
-    """The positional INSERT text, its column names and (attribute, bind processor) pairs."""
-    table = model.__table__
-    assert isinstance(table, Table)
-    attr_of = {a.columns[0].name: a.key for a in model.__mapper__.column_attrs}
-    names = [c.name for c in table.columns if not c.primary_key]
-    compiled = insert(table).values({n: bindparam(n) for n in names}).compile(dialect=dialect)
-    if not compiled.positional or compiled.positiontup is None:
-        raise NotImplementedError(f"bulk insert needs a positional paramstyle ({dialect.name})")
-    order = list(compiled.positiontup)
-    binders = [
-        (attr_of[n], table.c[n].type.dialect_impl(dialect).bind_processor(dialect)) for n in order
-    ]
-    return compiled.string, order, binders
 
 
 _N: Spec = {"n": (StrategyExecutionRollup.n, literal_column("1"))}

@@ -2,7 +2,7 @@
 
 from stratlog.service.overview import Overview, choose_bucket_seconds, fetch_overview
 from stratlog.service.recording import Recorder, RecorderStats
-from stratlog.service.stats import HistogramBin, Percentiles, histogram, percentiles
+from stratlog.service.stats import HistogramBin, Percentiles, percentiles, weighted_histogram
 
 __all__ = [
     "HistogramBin",
@@ -12,6 +12,6 @@ __all__ = [
     "RecorderStats",
     "choose_bucket_seconds",
     "fetch_overview",
-    "histogram",
     "percentiles",
+    "weighted_histogram",
 ]

@@ -24,7 +24,7 @@ from sqlalchemy import delete, insert, select
 
 from stratlog.model.rollup import RecorderHealth, RollupState
 from stratlog.repository.base import SessionFactory
-from stratlog.repository.sources import ROLLUP_NAME, newest_id
+from stratlog.rollups.plan import ROLLUP_NAME, newest_id
 from stratlog.service.buffered import BufferedRecorder
 from stratlog.service.recording import Recorder
 

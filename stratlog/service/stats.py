@@ -81,11 +81,6 @@ class HistogramBin:
     count: int
 
 
-def histogram(values: Sequence[float], bins: int = 20) -> list[HistogramBin]:
-    """Equal-width bins between the smallest and largest value; one bin when all are equal."""
-    return weighted_histogram([(v, 1) for v in values], bins)
-
-
 def histogram_from_bins(log_bins: Sequence[tuple[int, int]], bins: int = 20) -> list[HistogramBin]:
     """Equal-width histogram of the values behind log-spaced bins (each at its representative)."""
     return weighted_histogram([(sketch.representative(b), n) for b, n in log_bins], bins)

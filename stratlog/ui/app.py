@@ -10,8 +10,8 @@ import streamlit as st
 from stratlog.config import redact_url
 from stratlog.ui import auth, context, nav, sidebar
 from stratlog.ui.errors import DATABASE_ERRORS
-from stratlog.ui.format import md_escape
 from stratlog.ui.state import PARAMS, Notice, View, canonical, parse_view, resolve_strategy
+from stratlog.vocabulary import md_escape
 
 EMPTY_RETRY_S = 10
 

@@ -17,13 +17,14 @@ from typing import Any, NoReturn, TypeVar
 
 import streamlit as st
 
+from stratlog import charts
 from stratlog.config import load_settings
 from stratlog.service.health import Health, fetch_health
 from stratlog.service.overview import Overview, fetch_overview
-from stratlog.ui import charts, nav
+from stratlog.service.runbook import Runbook, RunbookQuery, fetch_neighbours, fetch_runbook
+from stratlog.ui import nav
 from stratlog.ui.bridge import Backend
 from stratlog.ui.errors import DATABASE_ERRORS, describe
-from stratlog.ui.runbook import Runbook, RunbookQuery, fetch_neighbours, fetch_runbook
 from stratlog.ui.state import View, iso_utc, parse_utc
 
 T = TypeVar("T")

@@ -9,7 +9,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from stratlog.config import redact_url
 from stratlog.dialect import is_sqlite_url
 from stratlog.ui.bridge import QueryTimeout
-from stratlog.ui.format import md_escape
+from stratlog.vocabulary import md_escape
 
 #: Exceptions the pages show as a message instead of a traceback.
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, TimeoutError)

@@ -15,9 +15,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
-from stratlog import export, report
+from stratlog import charts, export, report
 from stratlog.service.overview import Overview
-from stratlog.ui import charts
 from stratlog.ui.state import View
 
 if TYPE_CHECKING:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
+from stratlog import vocabulary as fmt
 from stratlog.service.health import Health, RollupStatus
-from stratlog.ui import format as fmt
 from stratlog.ui import tables
 
 _COUNTS = ("Submitted", "Written", "Dropped", "Failed", "Pending")

@@ -2,7 +2,7 @@
 
 Log content (codes, case names, messages, payloads) only ever reaches the screen through
 Altair charts, dataframes, ``st.code``, ``st.text`` and ``st.json``; Markdown-rendering elements
-get fixed wording or values passed through :func:`stratlog.ui.format.md_escape`.
+get fixed wording or values passed through :func:`stratlog.vocabulary.md_escape`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from typing import Any
 
 import streamlit as st
 
+from stratlog import charts
+from stratlog import vocabulary as fmt
 from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.service.overview import Overview
-from stratlog.ui import charts, exports, nav, tables
-from stratlog.ui import format as fmt
+from stratlog.ui import exports, nav, tables
 from stratlog.ui.context import AppState, overview_specs
 from stratlog.ui.state import PRESET_LABELS, View
 

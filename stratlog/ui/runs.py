@@ -7,11 +7,12 @@ from typing import Any
 
 import streamlit as st
 
+from stratlog import vocabulary as fmt
 from stratlog.model.strategy_execution_log import STATUSES
+from stratlog.service.runbook import ROW_FIELDS, Runbook
 from stratlog.ui import exports, nav, tables
-from stratlog.ui import format as fmt
-from stratlog.ui.runbook import ROW_FIELDS, Runbook
-from stratlog.ui.state import DEFAULT_LIMIT, MAX_LIMIT, NO_RULE, View
+from stratlog.ui.state import DEFAULT_LIMIT, MAX_LIMIT, View
+from stratlog.vocabulary import NO_RULE
 
 K_STATUS = "f_status"
 K_CODE = "f_code"

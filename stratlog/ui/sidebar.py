@@ -13,8 +13,8 @@ from typing import Any
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from stratlog import vocabulary as fmt
 from stratlog.ui import context, nav
-from stratlog.ui import format as fmt
 from stratlog.ui.state import CUSTOM, PRESET_LABELS, PRESETS, View, anchor, iso_utc
 
 K_STRATEGY = "w_strategy"

@@ -16,7 +16,7 @@ from typing import Literal
 
 from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.timewindow import Window
-from stratlog.ui.format import clip, md_escape
+from stratlog.vocabulary import clip, md_escape
 
 PRESETS: dict[str, timedelta] = {
     "15m": timedelta(minutes=15),
@@ -39,8 +39,6 @@ DEFAULT_PRESET = "24h"
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 MAX_WINDOW = timedelta(days=400)
-#: The ``case`` value meaning "no rule matched" (a null caseName).
-NO_RULE = "__none__"
 #: Every query parameter the dashboard owns, in the order links show them.
 PARAMS = (
     "strategy", "window", "since", "until", "status", "code", "case", "limit", "before", "row",

@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 
+from stratlog import vocabulary as fmt
 from stratlog.service.overview import Overview
-from stratlog.ui import format as fmt
-from stratlog.ui.theme import STATUS_COLORS, STATUS_TINTS
+from stratlog.vocabulary import STATUS_COLORS, STATUS_TINTS
 
 RUNBOOK_COLUMNS = (
     "Run",

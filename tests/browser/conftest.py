@@ -7,7 +7,6 @@ hour, so the presets show data. Chromium is Debian's (/usr/bin/chromium), never 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from stratlog.demo import floor_hour, write_demo
 from stratlog.ui.bridge import Backend
 from tests.browser import hostile
 from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -47,13 +47,6 @@ class Dashboard:
     def at(self, path: str = "") -> str:
         """An absolute URL of the app."""
         return f"{self.base}/{path.lstrip('/')}"
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from stratlog.cli import LIST_LIMIT_MAX, fetch_failures
+from stratlog.cli.parser import LIST_LIMIT_MAX
+from stratlog.cli.reading import fetch_failures
 from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.repository import StrategyExecutionLogRepository
 from stratlog.service.stats import percentiles
@@ -299,12 +300,13 @@ def test_every_command_has_help_with_examples():
 
 
 def test_the_cli_agrees_with_the_repository_cap_and_the_dashboard_colours():
-    from stratlog import cli
+    from stratlog.cli import parser, reading, render
     from stratlog.repository.strategy_execution_log_repository import LIST_LIMIT_MAX
-    from stratlog.ui.theme import STATUS_COLORS
+    from stratlog.vocabulary import STATUS_COLORS
 
-    assert cli.LIST_LIMIT_MAX == LIST_LIMIT_MAX
-    assert cli.STATUS_STYLES == STATUS_COLORS
+    assert parser.LIST_LIMIT_MAX == LIST_LIMIT_MAX
+    assert {s: str(render.status_cell(s).style) for s in STATUS_COLORS} == STATUS_COLORS
+    assert tuple(s for s in STATUSES if s != "ok") == reading.FAILURE_STATUSES
 
 
 def test_a_closed_pipe_ends_quietly(demo_url: str):

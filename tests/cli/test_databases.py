@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.cli.helpers import one_error_line, run_all, stratlog
-from tests.pg import free_port
+from tests.net import free_port
 
 UNREACHABLE = ("strategies", "snapshot")  # every read shares the connection code
 READS = [

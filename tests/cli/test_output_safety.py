@@ -77,8 +77,8 @@ def test_snapshot_markdown_escapes_log_text(hostile_url: str, tmp_path: Path):
     assert done.returncode == 0, done.stderr
     with zipfile.ZipFile(tmp_path / "h.zip") as archive:
         text = archive.read("snapshot.md").decode()
-    assert r"# Incident snapshot: \[bold red\]boom\[/bold red\]" in text
-    assert r"| \*case\* \| \`tick\` \<img src=x\> | 1 |" in text
+    assert r"# Incident snapshot: \[bold red\]boom\[\/bold red\]" in text
+    assert r"| \*case\* \| \`tick\` \<img src\=x\> | 1 |" in text
     assert re.search(r"(?<!\\)<", text) is None  # every "<" escaped: no HTML
 
 

@@ -99,7 +99,7 @@ def test_markdown_states_the_repository_figures(bundle: dict[str, bytes], truth:
     text = bundle["snapshot.md"].decode()
     total = truth["summary"]["count"]
     failed = total - truth["status"].get("ok", 0)
-    assert "# Incident snapshot: fraud-screen" in text
+    assert "# Incident snapshot: fraud\\-screen" in text
     assert "2026-03-01 06:00:00 → 2026-03-01 07:00:00 UTC" in text
     assert f"- **Runs:** {total}, of which {failed} failed ({failed / total * 100:.1f} %)" in text
     assert f"| error | {truth['status']['error']} |" in text

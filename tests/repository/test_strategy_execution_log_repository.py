@@ -8,10 +8,6 @@ import pytest
 
 from stratlog.model import StrategyExecutionLog
 from stratlog.repository import StrategyExecutionLogRepository
-from stratlog.repository.strategy_execution_log_repository import (
-    prepare_bulk,
-    prepare_bulk_columns,
-)
 from stratlog.schemas import StrategyExecutionLogCreate
 from tests.conftest import T0, make_row
 
@@ -274,39 +270,6 @@ async def test_timeseries_bucket_of_a_time_just_before_the_boundary(
     await empty_repo.insert_many([make_row(createdAt=T0 + timedelta(seconds=59.9996))])
     got = await empty_repo.timeseries(strategyId="credit-limit", bucketSeconds=60)
     assert got == [{"bucketStart": T0, "status": "ok", "count": 1}]
-
-
-async def test_insert_many_round_trips_every_field(empty_repo: StrategyExecutionLogRepository):
-    row = make_row(
-        inputPayload={"a": [1, 2.5, None, {"é": "x'\""}]},
-        outputPayload=["trace", 1],
-        errorMessage="multi\nline",
-        points=-3.25,
-    )
-    await empty_repo.insert_many([row])
-    (got,) = await empty_repo.list_for_strategy(strategyId="credit-limit")
-    assert {k: v for k, v in got.to_dict().items() if k != "id"} == row
-
-
-async def test_prepared_columns_insert_what_insert_many_would(
-    empty_repo: StrategyExecutionLogRepository, engine
-):
-    rows = [
-        make_row(requestId="a", inputPayload={"k": [1, None]}, points=-1.5),
-        make_row(requestId="b", status="error", errorCode="E", errorMessage="boom", points=None),
-    ]
-    columns = {key: [row[key] for row in rows] for key in rows[0]}
-    columns.pop("errorMessage")  # a missing attribute is NULL, as in insert_many
-    prepared = prepare_bulk_columns(StrategyExecutionLog, engine.dialect, columns)
-    by_row = prepare_bulk(StrategyExecutionLog, engine.dialect, rows)
-    assert prepared[:2] == by_row[:2] and len(prepared[2]) == 2
-    assert await empty_repo.insert_prepared(prepared) == 2
-    got = await empty_repo.list_for_strategy(strategyId="credit-limit")
-    assert [{k: v for k, v in g.to_dict().items() if k != "id"} for g in reversed(got)] == [
-        {**row, "errorMessage": None} for row in rows
-    ]
-    with pytest.raises(ValueError, match="differ in length"):
-        prepare_bulk_columns(StrategyExecutionLog, engine.dialect, {"nodes": [1], "status": []})
 
 
 async def seed_runbook(repo: StrategyExecutionLogRepository) -> None:

@@ -14,7 +14,8 @@ from stratlog.model import StrategyExecutionLog
 from stratlog.repository import StrategyExecutionLogRepository
 from stratlog.service.buffered import BufferedRecorder, BufferedStats
 from tests.conftest import make_row
-from tests.pg import PostgresServer, free_port
+from tests.net import free_port
+from tests.pg import PostgresServer
 
 
 def balanced(stats: BufferedStats) -> bool:

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stratlog.model import StrategyExecutionLog
 from stratlog.repository import StrategyExecutionLogRepository
-from stratlog.rollup import RollupJob
+from stratlog.rollups import RollupJob
 from stratlog.service import Recorder
 from stratlog.service.buffered import BufferedRecorder
 from stratlog.service.health import HealthPublisher, fetch_health, read_health, read_rollup

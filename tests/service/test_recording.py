@@ -13,7 +13,8 @@ from stratlog.model import StrategyExecutionLog
 from stratlog.repository import StrategyExecutionLogRepository
 from stratlog.service import Recorder
 from tests.conftest import BACKENDS, make_row
-from tests.pg import PostgresServer, free_port
+from tests.net import free_port
+from tests.pg import PostgresServer
 
 
 def new_row(**overrides: object) -> StrategyExecutionLog:

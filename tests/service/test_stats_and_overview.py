@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stratlog.repository import StrategyExecutionLogRepository
-from stratlog.service import choose_bucket_seconds, fetch_overview, histogram, percentiles
+from stratlog.service import choose_bucket_seconds, fetch_overview, percentiles, weighted_histogram
 from tests.conftest import T0, make_row
 
 
@@ -32,7 +32,7 @@ def test_percentiles_from_a_sample_say_so():
 
 @given(st.lists(st.floats(-1e6, 1e6), max_size=300), st.integers(1, 40))
 def test_histogram_counts_every_value(values: list[float], bins: int):
-    got = histogram(values, bins)
+    got = weighted_histogram([(v, 1) for v in values], bins)
     assert sum(b.count for b in got) == len(values)
     if values:
         assert got[0].start == min(values) and got[-1].end == max(values)

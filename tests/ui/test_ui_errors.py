@@ -6,7 +6,6 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from stratlog.ui.bridge import QueryTimeout
 from stratlog.ui.errors import describe, first_line
-from stratlog.ui.format import md_escape, rate
 
 PG = "postgresql+asyncpg://reader:hunter2@db.internal:5432/audit"
 
@@ -31,10 +30,3 @@ def test_timeout_and_other() -> None:
     assert "in time" in describe(QueryTimeout("slow"), PG).title
     assert describe(ValueError("odd"), PG).title == "The database call failed."
     assert first_line(ValueError("a\nb")) == "ValueError: a"
-
-
-def test_markdown_escape_and_rates() -> None:
-    assert md_escape("*a*\n[b](c)") == "\\*a\\* \\[b\\]\\(c\\)"
-    assert [rate(v) for v in (None, 0.0, 0.0004, 0.012, 0.5, 0.996)] == [
-        "–", "0 %", "0.04 %", "1.2 %", "50 %", "99.6 %"
-    ]  # fmt: skip

@@ -10,7 +10,7 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
-from stratlog.rollup import RollupJob
+from stratlog.rollups import RollupJob
 from stratlog.service.health import HealthRow, publish
 from stratlog.ui.bridge import Backend
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
-from stratlog.ui.format import NO_RULE_LABEL
-from stratlog.ui.state import NO_RULE, iso_utc, parse_utc
+from stratlog.ui.state import iso_utc, parse_utc
+from stratlog.vocabulary import NO_RULE, NO_RULE_LABEL
 
 OpenApp = Callable[..., AppTest]
 RUNBOOK = "pages/runbook.py"

@@ -8,7 +8,6 @@ import pytest
 
 from stratlog.ui.state import (
     DEFAULT_LIMIT,
-    NO_RULE,
     PRESETS,
     View,
     anchor,
@@ -19,6 +18,7 @@ from stratlog.ui.state import (
     parse_view,
     resolve_strategy,
 )
+from stratlog.vocabulary import NO_RULE
 
 NOW = datetime(2026, 3, 1, 10, 17, 42, 500000, tzinfo=UTC)
 

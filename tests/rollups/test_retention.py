@@ -10,8 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stratlog.model import StrategyExecutionRollup
 from stratlog.repository import StrategyExecutionLogRepository
-from stratlog.retention import _delete_batch, count_older, cutoff_from_age, day_cutoff, prune
-from stratlog.rollup import RollupJob
+from stratlog.rollups import RollupJob
+from stratlog.rollups.retention import (
+    _delete_batch,
+    count_older,
+    cutoff_from_age,
+    day_cutoff,
+    prune,
+)
 from tests.conftest import T0, make_row
 
 

@@ -1,11 +1,12 @@
-"""The rollup job: folds audit rows into the hourly rollup tables, up to a watermark id.
+"""The rollup job: folds audit rows into the rollup tables at every grain, up to a watermark id.
 
 Each run takes the rows with ``watermark < id <= upper`` (at most ``batch_rows`` of them), adds
-their aggregates and histogram bins to the rollup tables, merges the touched buckets back to one
-row per key, and moves the watermark, all in one transaction. Runs are serialised by the lock on
-the watermark row, so running the job twice at once, or again after a crash, counts no row twice
-and loses none. Readers stay exact whatever the job has done: rows above the watermark are read
-raw (see ``stratlog.repository.sources``).
+their aggregates (10-minute, hourly and daily buckets) and histogram bins (hourly and daily
+buckets) to the rollup tables, merges the touched buckets back to one row per key, and moves
+the watermark, all in one transaction. Runs are serialised by the lock on the watermark row, so
+running the job twice at once, or again after a crash, counts no row twice and loses none.
+Readers stay exact whatever the job has done: rows above the watermark are read raw (see
+:mod:`stratlog.rollups.plan`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from stratlog.dialect import epoch_bucket, wait_for_inflight
 from stratlog.model.rollup import RollupState, StrategyExecutionBin, StrategyExecutionRollup
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
-from stratlog.repository.sources import AGGREGATE_GRAINS, BIN_GRAINS, ROLLUP_NAME
+from stratlog.rollups.plan import AGGREGATE_GRAINS, BIN_GRAINS, ROLLUP_NAME
 from stratlog.sketch import bin_sql
 
 log = logging.getLogger("stratlog.rollup")

@@ -1,7 +1,7 @@
 """Altair chart builders: plain data (or an ``Overview``) in, ``alt.Chart`` out; no Streamlit.
 
 Each builder renders a sensible empty state ("no runs in this window") for empty input, uses the
-fixed status colours of :mod:`stratlog.ui.theme` and shows times in UTC, so the same charts can be
+fixed status colours of :mod:`stratlog.vocabulary` and shows times in UTC, so the same charts can be
 rendered to PNG server-side (e.g. with ``chart.save("x.png")`` and vl-convert).
 """
 
@@ -13,16 +13,16 @@ from typing import Any
 
 import altair as alt
 
+from stratlog import vocabulary as fmt
 from stratlog.service.overview import Overview
 from stratlog.service.stats import HistogramBin, Percentiles
-from stratlog.ui import format as fmt
-from stratlog.ui.state import NO_RULE
-from stratlog.ui.theme import (
+from stratlog.vocabulary import (
     ACCENT,
     ACCENT_LIGHT,
     FONT,
     GRID,
     MUTED,
+    NO_RULE,
     STATUS_ORDER,
     TEXT,
     status_range,
@@ -81,10 +81,6 @@ def _status_scale() -> alt.Scale:
     return alt.Scale(domain=list(STATUS_ORDER), range=status_range())
 
 
-def _rank(status: str) -> int:
-    return STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER)
-
-
 def _tooltips(*fields: tuple[str, str, str | None]) -> list[alt.Tooltip]:
     """Tooltips from (field:type, title, format) triples."""
     return [
@@ -126,7 +122,7 @@ def status_donut(rows: Sequence[Mapping[str, Any]], *, selectable: bool = True) 
     total = sum(int(r["count"]) for r in rows)
     if total == 0:
         return empty(height=240)
-    data = [{**r, "order": _rank(r["status"])} for r in rows if r["count"]]
+    data = [{**r, "order": fmt.status_rank(r["status"])} for r in rows if r["count"]]
     legend = alt.Legend(title=None, orient="right", labelExpr=_legend_labels(rows), symbolSize=160)
     arc = (
         alt.Chart(_data(data))
@@ -157,7 +153,7 @@ def _stacked(series: Sequence[Mapping[str, Any]], bucket_seconds: int) -> list[d
     """One rectangle per bucket and status, stacked bottom-up in the fixed status order."""
     step = timedelta(seconds=bucket_seconds)
     size = fmt.duration_label(bucket_seconds)
-    ordered = sorted(series, key=lambda i: (i["bucketStart"], _rank(i["status"])))
+    ordered = sorted(series, key=lambda i: (i["bucketStart"], fmt.status_rank(i["status"])))
     tops: dict[datetime, int] = {}
     rects = []
     for item in ordered:

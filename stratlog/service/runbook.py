@@ -3,7 +3,7 @@
 The repository filters and pages in SQL (``list_runs``, keyset paging with ``before``), so the
 runbook reaches every run of the window however many there are. Beside the rows it fetches the
 window's error codes and cases for the filter pickers and, where one statement can say it, how
-many runs match. No Streamlit here: the page glue is :mod:`stratlog.ui.runs`.
+many runs match. The page glue is :mod:`stratlog.ui.runs`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from stratlog.repository.strategy_execution_log_repository import (
     LIST_LIMIT_MAX,
     StrategyExecutionLogRepository,
 )
-from stratlog.ui.state import NO_RULE
+from stratlog.vocabulary import NO_RULE
 
 #: The fields the runbook lists (payloads stay in the database until a row is opened).
 ROW_FIELDS = (

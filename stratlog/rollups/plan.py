@@ -28,7 +28,6 @@ from stratlog.timewindow import Window
 AGGREGATE_GRAINS = (600, 3600, 86400)
 BIN_GRAINS = (3600, 86400)
 GRAINS = AGGREGATE_GRAINS
-ROLLUP_SECONDS = 3600
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ROLLUP_NAME = "default"
 

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stratlog.model.rollup import StrategyExecutionBin, StrategyExecutionRollup
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
-from stratlog.repository.sources import epoch_us
-from stratlog.rollup import RollupJob
+from stratlog.rollups.job import RollupJob
+from stratlog.rollups.plan import epoch_us
 from stratlog.timewindow import as_utc
 
 L = StrategyExecutionLog

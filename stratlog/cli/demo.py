@@ -1,0 +1,31 @@
+"""``stratlog demo``: deterministic demo data (the one read-free command that creates a schema)."""
+
+from __future__ import annotations
+
+import argparse
+
+from tqdm import tqdm
+
+from stratlog.cli.database import engine_for
+from stratlog.db import make_session_factory, upgrade
+from stratlog.demo import write_demo
+from stratlog.repository.strategy_execution_log_repository import StrategyExecutionLogRepository
+
+
+async def demo(args: argparse.Namespace, url: str) -> int:
+    """Create or upgrade the schema, write ``--rows`` demo rows with a progress bar."""
+    engine = engine_for(url)
+    try:
+        await upgrade(engine)  # the one command that writes: it may create the schema
+        repo = StrategyExecutionLogRepository(make_session_factory(engine))
+        with tqdm(total=args.rows, unit="rows", disable=args.quiet or None) as bar:
+            result = await write_demo(
+                repo, args.rows, args.strategies, args.days, args.seed, args.end, bar.update, url
+            )
+    finally:
+        await engine.dispose()
+    print(
+        f"wrote {result.rows:,} demo rows in {result.seconds:.1f} s "
+        f"({result.rows_per_second:,.0f} rows/s)"
+    )
+    return 0

@@ -1,0 +1,70 @@
+"""Maintenance commands: ``db upgrade``, ``rollup`` and ``prune`` (they change the database)."""
+
+from __future__ import annotations
+
+import argparse
+
+from tqdm import tqdm
+
+from stratlog.cli.database import current_schema_engine, engine_for
+from stratlog.cli.render import utc
+from stratlog.config import redact_url
+from stratlog.db import upgrade
+from stratlog.rollups import RollupJob, RollupRun, retention
+
+
+async def db_upgrade(args: argparse.Namespace, url: str) -> int:
+    """``stratlog db upgrade``: create the schema or migrate it to the newest revision."""
+    engine = engine_for(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+    print(f"schema is at the newest revision: {redact_url(url)}")
+    return 0
+
+
+async def rollup(args: argparse.Namespace, url: str) -> int:
+    """``stratlog rollup``: catch the rollups up (with a progress bar), then ``--watch``."""
+    engine = await current_schema_engine(url)
+    try:
+        job = RollupJob(engine, args.batch)
+        with tqdm(unit="rows", disable=args.quiet or None) as bar:
+            last: list[RollupRun] = []
+
+            def progress(run: RollupRun) -> None:
+                last.append(run)
+                bar.total = bar.n + run.rows + max(run.behind, 0)
+                bar.update(run.rows)
+
+            total = await job.catch_up(progress)
+        mark = last[-1].watermark if last else 0
+        print(f"rolled up {total:,} rows; watermark at id {max(mark, 0):,}")
+        if args.watch:
+            print(f"watching: catching up every {args.watch:g} s (Ctrl-C to stop)", flush=True)
+            await job.run_forever(args.watch)
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def prune(args: argparse.Namespace, url: str) -> int:
+    """``stratlog prune``: delete runs before a UTC midnight in batches (or count, dry run)."""
+    engine = await current_schema_engine(url)
+    cutoff = retention.day_cutoff(args.older_than)
+    try:
+        pending = await retention.count_older(engine, cutoff)
+        if args.dry_run:
+            print(f"would delete {pending:,} runs created before {utc(cutoff)} UTC")
+            return 0
+        with tqdm(total=pending, unit="rows", disable=args.quiet or None) as bar:
+            result = await retention.prune(
+                engine, cutoff, batch_rows=args.batch, progress=bar.update
+            )
+    finally:
+        await engine.dispose()
+    print(
+        f"deleted {result.rows:,} runs created before {utc(result.cutoff)} UTC and "
+        f"{result.rollupRows:,} rollup rows in {result.seconds:.1f} s"
+    )
+    return 0

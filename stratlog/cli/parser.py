@@ -1,0 +1,359 @@
+"""The argument tree of ``stratlog``: every command, its arguments, help text and examples.
+
+Handlers are named here as ``"module:function"`` of :mod:`stratlog.cli` and imported only when
+their command runs, so that ``--help`` and a bad argument load no database code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import textwrap
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from stratlog.cli.database import Handler
+from stratlog.cli.reading import FAILURE_STATUSES
+from stratlog.timeparse import TimeArgumentError, parse_time
+
+#: The repository's cap on listed rows (``LIST_LIMIT_MAX``; a test keeps the two equal).
+LIST_LIMIT_MAX = 200
+DATABASE_HELP = "database URL (default: $STRATLOG_DATABASE_URL)"
+STRATEGY_HELP = "strategy id, as `stratlog strategies` lists it"
+
+EXAMPLES = """\
+examples:
+  stratlog demo --rows 200000 --days 14
+  stratlog strategies
+  stratlog summary fraud-screen --since 2026-03-01T06:00Z --until 2026-03-01T07:00Z
+  stratlog failures fraud-screen --status error --limit 20
+  stratlog show 4711
+  stratlog snapshot fraud-screen --since 6h --until 5h --out incidents/
+  STRATLOG_DATABASE_URL=postgresql+asyncpg://reader@db/audit stratlog strategies --json
+
+times: relative to now (15m, 2h, 7d, 1w) or ISO-8601 (2026-03-01T06:00Z; no offset means UTC).
+exit codes: 0 ok; 1 database unreachable, missing or not upgraded, or output not writable;
+            2 bad arguments (unknown strategy or id, bad time or window, bad limit).
+"""
+COMMAND_EXAMPLES = {
+    "strategies": "  stratlog strategies\n  stratlog strategies --json | jq '.[].strategyId'",
+    "summary": "  stratlog summary fraud-screen\n"
+    "  stratlog summary fraud-screen --since 7d\n"
+    "  stratlog summary fraud-screen --since 2026-03-01T06:00Z --until 2026-03-01T07:00Z --json",
+    "failures": "  stratlog failures fraud-screen\n"
+    "  stratlog failures fraud-screen --status timeout --limit 200\n"
+    "  stratlog failures fraud-screen --since 2026-03-01T06:00Z --until 2026-03-01T07:00Z",
+    "show": "  stratlog show 4711\n  stratlog show 4711 --json | jq .inputPayload",
+    "snapshot": "  stratlog snapshot fraud-screen --since 6h --until 5h --out incidents/\n"
+    "  stratlog snapshot fraud-screen --since 2026-03-01T06:00Z --until 2026-03-01T07:00Z "
+    "--out . --name INC-1234",
+    "demo": "  stratlog demo\n"
+    "  stratlog demo --rows 5000 --days 2 --end 2026-03-01T12:00:00Z --quiet",
+    "health": "  stratlog health\n  stratlog health --json",
+    "rollup": "  stratlog rollup\n  stratlog rollup --watch 5",
+    "prune": "  stratlog prune --older-than 90d --dry-run\n  stratlog prune --older-than 90d",
+    "db": "  stratlog db upgrade\n"
+    "  stratlog --database postgresql+asyncpg://admin@db/audit db upgrade",
+}
+
+
+TIMES = "\n\ntimes: 15m, 2h, 7d, 1w before now, or ISO-8601 (2026-03-01T06:00Z); no offset = UTC"
+TIMES_NOTE = {"summary": TIMES, "failures": TIMES, "snapshot": TIMES, "demo": TIMES}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line naming the problem and where to get help, then exit 2."""
+        flat = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {flat} (see '{self.prog} --help')\n")
+
+
+def lazy(target: str) -> Handler:
+    """The handler ``"module:function"`` of :mod:`stratlog.cli`, imported when it runs."""
+    module, _, name = target.partition(":")
+
+    async def run(args: argparse.Namespace, url: str) -> int:
+        handler: Handler = getattr(importlib.import_module(f"stratlog.cli.{module}"), name)
+        return await handler(args, url)
+
+    return run
+
+
+# -- argument types ----------------------------------------------------------------------------
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    value = _whole(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _list_limit(text: str) -> int:
+    value = _whole(text)
+    if not 1 <= value <= LIST_LIMIT_MAX:
+        raise argparse.ArgumentTypeError(
+            f"must be between 1 and {LIST_LIMIT_MAX} (the repository's cap), got {value}"
+        )
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _time_type(now: datetime) -> Callable[[str], datetime]:
+    def parse(text: str) -> datetime:
+        try:
+            return parse_time(text, now)
+        except TimeArgumentError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+# -- the parser --------------------------------------------------------------------------------
+
+
+def _command(sub: Any, name: str, help_text: str, description: str) -> Parser:
+    parser: Parser = sub.add_parser(
+        name,
+        help=help_text,
+        description=textwrap.fill(description, 90),
+        epilog="examples:\n" + COMMAND_EXAMPLES[name] + TIMES_NOTE.get(name, ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help=DATABASE_HELP,
+    )
+    return parser
+
+
+def _reader(sub: Any, name: str, help_text: str, description: str) -> Parser:
+    parser = _command(sub, name, help_text, description)
+    parser.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
+    return parser
+
+
+def _window_args(parser: Parser, now: datetime, since_help: str, required: bool = False) -> None:
+    as_time = _time_type(now)
+    parser.add_argument("--since", type=as_time, required=required, metavar="TIME", help=since_help)
+    parser.add_argument(
+        "--until", type=as_time, metavar="TIME", help="end of the window, exclusive (default: now)"
+    )
+
+
+def _add_strategies(sub: Any) -> None:
+    p = _reader(
+        sub,
+        "strategies",
+        "every strategy with row count and last seen",
+        "Every strategy in the log with its row count and its newest run (UTC).",
+    )
+    p.set_defaults(run=lazy("reading:strategies"))
+
+
+def _add_health(sub: Any) -> None:
+    p = _reader(
+        sub,
+        "health",
+        "what each recorder wrote, dropped and failed",
+        "The counters every recorder process last published (submitted = written + dropped + "
+        "failed + pending), and how far the rollups have got.",
+    )
+    p.set_defaults(run=lazy("reading:health"))
+
+
+def _top_arg(parser: Parser) -> None:
+    parser.add_argument(
+        "--top",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="how many error codes and rule cases to list (default: 10)",
+    )
+
+
+def _add_summary(sub: Any, now: datetime) -> None:
+    p = _reader(
+        sub,
+        "summary",
+        "status counts, top errors, cases, percentiles, points",
+        "The Overview of one strategy in a window, as aligned tables.",
+    )
+    p.add_argument("strategy", metavar="STRATEGY", help=STRATEGY_HELP)
+    _window_args(p, now, "start of the window, inclusive (default: 24h before --until)")
+    _top_arg(p)
+    p.set_defaults(run=lazy("summary:summary"))
+
+
+def _add_failures(sub: Any, now: datetime) -> None:
+    p = _reader(
+        sub,
+        "failures",
+        "the newest failed runs (the runbook in a terminal)",
+        "The newest runs of a strategy that did not end ok (statuses error, timeout and "
+        "limit, or the one --status names), newest first.",
+    )
+    p.add_argument("strategy", metavar="STRATEGY", help=STRATEGY_HELP)
+    p.add_argument("--status", choices=FAILURE_STATUSES, help="only this status (default: all 3)")
+    p.add_argument(
+        "--limit",
+        type=_list_limit,
+        default=50,
+        metavar="N",
+        help=f"how many runs, 1-{LIST_LIMIT_MAX} (default: 50)",
+    )
+    _window_args(p, now, "only runs at or after this time (default: no lower bound)")
+    p.set_defaults(run=lazy("reading:failures"))
+
+
+def _add_show(sub: Any) -> None:
+    p = _reader(
+        sub,
+        "show",
+        "one run in full, payloads pretty-printed",
+        "One row of the log by id: every field, the error message in full and both "
+        "payloads as indented JSON.",
+    )
+    p.add_argument("id", type=_positive_int, metavar="ID", help="the row id (see 'failures')")
+    p.set_defaults(run=lazy("reading:show"))
+
+
+def _add_snapshot(sub: Any, now: datetime) -> None:
+    p = _command(
+        sub,
+        "snapshot",
+        "incident snapshot: Markdown, chart PNGs and CSVs in one zip",
+        "Write DIR/NAME.zip holding snapshot.md (figures and tables), the Overview's "
+        "charts as PNGs and every table as CSV, for one strategy and window.",
+    )
+    p.add_argument("strategy", metavar="STRATEGY", help=STRATEGY_HELP)
+    _window_args(p, now, "start of the window, inclusive (required)", required=True)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory of the zip")
+    p.add_argument("--name", help="zip name without .zip (default: from strategy and window)")
+    _top_arg(p)
+    p.set_defaults(run=lazy("snapshot:snapshot"))
+
+
+def _add_demo(sub: Any, now: datetime) -> None:
+    p = _command(
+        sub,
+        "demo",
+        "write deterministic demo data (creates the schema)",
+        "Write realistic demo rows for five strategies, each with a story (fraud-screen: "
+        "an UPSTREAM_UNAVAILABLE spike during the hour starting 6 h before --end).",
+    )
+    p.add_argument("--rows", type=_positive_int, default=200_000)
+    p.add_argument("--strategies", type=_positive_int, default=5)
+    p.add_argument("--days", type=_positive_float, default=14.0)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument(
+        "--end",
+        type=_time_type(now),
+        metavar="TIME",
+        help="last moment of the data (default: the start of the current hour)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=lazy("demo:demo"))
+
+
+def _add_rollup(sub: Any) -> None:
+    p = _command(
+        sub,
+        "rollup",
+        "fold new rows into the hourly/daily rollups (speeds up long windows)",
+        "Fold audit rows above the rollup watermark into the rollup tables. Answers are exact "
+        "with or without it; the rollups make 7- and 30-day windows fast. Safe to run while "
+        "rows are being written, and next to another rollup run.",
+    )
+    p.add_argument(
+        "--watch",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="keep running, catching up every SECONDS (stop with Ctrl-C)",
+    )
+    p.add_argument("--batch", type=_positive_int, default=250_000, help="rows per transaction")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=lazy("maintenance:rollup"))
+
+
+def _add_prune(sub: Any, now: datetime) -> None:
+    p = _command(
+        sub,
+        "prune",
+        "delete runs older than a cutoff, in small batches (retention)",
+        "Delete audit rows created before --older-than (moved back to a UTC midnight), in "
+        "batches of --batch rows, each its own short transaction; the rollups are kept "
+        "consistent. Safe to interrupt: run it again to finish.",
+    )
+    p.add_argument(
+        "--older-than",
+        dest="older_than",
+        type=_time_type(now),
+        required=True,
+        metavar="TIME",
+        help="cutoff: an age like 90d (before now) or an ISO-8601 time",
+    )
+    p.add_argument("--batch", type=_positive_int, default=10_000, help="rows per transaction")
+    p.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=lazy("maintenance:prune"))
+
+
+def _add_db(sub: Any) -> None:
+    db = _command(sub, "db", "schema management", "Schema management (Alembic migrations).")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_sub.add_parser(
+        "upgrade",
+        help="bring the schema to the newest revision",
+        description="Create the schema or migrate it to the newest revision (Alembic).",
+        epilog="examples:\n" + COMMAND_EXAMPLES["db"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    upgrade.add_argument("--database", metavar="URL", default=argparse.SUPPRESS, help=DATABASE_HELP)
+    upgrade.set_defaults(run=lazy("maintenance:db_upgrade"))
+
+
+def build_parser(now: datetime | None = None) -> Parser:
+    """The argument parser with every subcommand; relative times count back from ``now``."""
+    now = now or datetime.now(UTC)
+    parser = Parser(
+        prog="stratlog",
+        description="Audit log of the scoring engine: schema, demo data, post-mortem helpers.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--database", metavar="URL", help=DATABASE_HELP)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_strategies(sub)
+    _add_health(sub)
+    _add_summary(sub, now)
+    _add_failures(sub, now)
+    _add_show(sub)
+    _add_snapshot(sub, now)
+    _add_demo(sub, now)
+    _add_rollup(sub)
+    _add_prune(sub, now)
+    _add_db(sub)
+    return parser
