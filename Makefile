@@ -14,7 +14,7 @@ PORT ?= 8501
 help:
 	@echo "make run    - set up, create demo data if missing, start the dashboard on :$(PORT)"
 	@echo "make test   - set up (venv, PostgreSQL, Chromium) and run lint + every test"
-	@echo "make lint   - ruff check, ruff format --check, mypy"
+	@echo "make lint   - ruff check, ruff format --check, mypy, import contracts (lint-imports)"
 	@echo "make bench  - benchmarks (heavy; not part of make test)"
 	@echo "make load   - 20 concurrent dashboard sessions for 2 minutes (not part of make test)"
 
@@ -42,6 +42,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 browser:
 	bash scripts/ensure-system-deps.sh
