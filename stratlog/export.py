@@ -27,6 +27,15 @@ PNG_SCALE = 2
 DEFAULT_WIDTH = 720
 BACKGROUND = "white"
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+#: A text cell starting with one of these runs as a formula in a spreadsheet (OWASP, "CSV
+#: Injection"); such a cell is written behind a single quote, which makes it plain text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: CSV rows end in CRLF (RFC 4180). The writer quotes exactly the cells holding a character of
+#: the row ending: with "\n" alone a bare CR in a message went out unquoted, and a spreadsheet
+#: reads it as a new row, whose first cell could then be a formula.
+CSV_LINE_END = "\r\n"
+#: pandas dtypes that can hold text (numbers, booleans and datetimes cannot).
+_TEXT_DTYPES = ["object", "string", "category"]
 
 
 def chart_title(
@@ -87,12 +96,31 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def inert_text(value: Any) -> Any:
+    """``value`` behind a leading ``'`` when it is text a spreadsheet would run as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return f"'{value}"
+    return value
+
+
+def _inert(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose headers and text cells cannot run as formulas."""
+    safe = frame.copy()
+    texts = frame.columns.get_indexer_for(frame.select_dtypes(include=_TEXT_DTYPES).columns)
+    for position in sorted(set(texts)):
+        safe.isetitem(position, frame.iloc[:, position].map(inert_text))
+    safe.columns = [inert_text(name) for name in frame.columns]
+    return safe
+
+
 def csv_bytes(
     rows: pd.DataFrame | Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None
 ) -> bytes:
     """UTF-8 CSV of a DataFrame or of row dicts (``columns`` picks and orders them).
 
     Datetimes become ISO-8601 strings, JSON payloads become JSON text, ``None`` an empty cell.
+    Text that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab or CR
+    first) gets a leading ``'``; numbers, negative ones too, stay numbers.
     """
     import pandas as pd  # only exports need it: keeps `import stratlog.export` light
 
@@ -102,7 +130,7 @@ def csv_bytes(
         records = [{key: _cell(value) for key, value in row.items()} for row in rows]
         # object dtype keeps each value as given: 29 stays 29 beside 16.78 in one column
         frame = pd.DataFrame(records, columns=list(columns) if columns else None, dtype=object)
-    text: str = frame.to_csv(index=False, lineterminator="\n")
+    text: str = _inert(frame).to_csv(index=False, lineterminator=CSV_LINE_END)
     return text.encode("utf-8")
 
 

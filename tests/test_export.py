@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import struct
@@ -137,7 +138,11 @@ def test_csv_of_rows_round_trips_through_pandas():
     assert list(frame.columns) == list(rows[0])
     assert frame["id"].tolist() == [1, 2]
     assert pd.to_datetime(frame["createdAt"]).tolist() == [r["createdAt"] for r in rows]
-    assert frame["errorMessage"].tolist() == [r["errorMessage"] for r in rows]
+    # the second message would run as a formula in a spreadsheet: it gets a leading quote
+    assert frame["errorMessage"].tolist() == [
+        rows[0]["errorMessage"],
+        f"'{rows[1]['errorMessage']}",
+    ]
     assert frame["errorCode"].fillna("-").tolist() == ["UPSTREAM_UNAVAILABLE", "-"]
     assert frame["points"].isna().tolist() == [True, False]
     assert frame["durationMs"].tolist() == [30.75, 2.5]
@@ -146,8 +151,8 @@ def test_csv_of_rows_round_trips_through_pandas():
 def test_csv_writes_payloads_as_json_and_keeps_column_order():
     rows = [{"b": {"z": 1, "a": [1, 2]}, "a": 3, "ignored": "x"}]
     text = export.csv_bytes(rows, columns=["a", "b"]).decode()
-    assert text == 'a,b\n3,"{""a"": [1, 2], ""z"": 1}"\n'
-    assert export.csv_bytes([], columns=["a", "b"]) == b"a,b\n"
+    assert text == 'a,b\r\n3,"{""a"": [1, 2], ""z"": 1}"\r\n'
+    assert export.csv_bytes([], columns=["a", "b"]) == b"a,b\r\n"
 
 
 def test_csv_of_a_dataframe_keeps_its_rows():
@@ -156,6 +161,48 @@ def test_csv_of_a_dataframe_keeps_its_rows():
     pd.testing.assert_frame_equal(back, frame)
     only = pd.read_csv(io.BytesIO(export.csv_bytes(frame, columns=["count"])))
     assert only.columns.tolist() == ["count"]
+
+
+#: Cells a spreadsheet would run as a formula (OWASP's CSV injection list).
+FORMULAS = ['=HYPERLINK("http://evil","x")', "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+
+
+def _cells(data: bytes) -> list[list[str]]:
+    """The CSV's cells exactly as written (the csv module reads quoted CR and tabs as they are)."""
+    return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_csv_cells_a_spreadsheet_would_run_get_a_leading_quote(formula: str) -> None:
+    rows = [{"errorCode": formula, "errorMessage": formula, "points": -40.5, "nodes": -3,
+             "status": "error", "caseName": None}]  # fmt: skip
+    header, row = _cells(export.csv_bytes(rows))
+    assert header == list(rows[0])
+    assert row == [f"'{formula}", f"'{formula}", "-40.5", "-3", "error", ""]
+
+
+def test_csv_of_a_dataframe_quotes_formulas_and_keeps_numbers() -> None:
+    frame = pd.DataFrame({"errorCode": [*FORMULAS, "UPSTREAM_UNAVAILABLE", None],
+                          "points": [-40.5] * 7 + [2.0], "nodes": [-3] * 8})  # fmt: skip
+    data = export.csv_bytes(frame)
+    codes = [row[0] for row in _cells(data)[1:]]
+    assert codes == [*(f"'{f}" for f in FORMULAS), "UPSTREAM_UNAVAILABLE", ""]
+    back = pd.read_csv(io.BytesIO(data))
+    assert back["points"].tolist() == [-40.5] * 7 + [2.0] and back["nodes"].tolist() == [-3] * 8
+    assert frame["errorCode"].tolist()[0] == FORMULAS[0]  # the caller's frame is not changed
+
+
+def test_csv_a_carriage_return_inside_a_cell_cannot_start_a_new_row() -> None:
+    # a spreadsheet reads a bare CR as a row break: unquoted, "=1" would be a new row's formula
+    rows = [{"errorMessage": "refused\r=1", "count": 2}, {"errorMessage": "ok", "count": 3}]
+    assert _cells(export.csv_bytes(rows)) == [
+        ["errorMessage", "count"], ["refused\r=1", "2"], ["ok", "3"]
+    ]  # fmt: skip
+
+
+def test_csv_headers_are_quoted_like_cells() -> None:
+    frame = pd.DataFrame({"=cmd": ["x"], "status": ["ok"]})
+    assert _cells(export.csv_bytes(frame))[0] == ["'=cmd", "status"]
 
 
 def test_file_names_are_safe_and_sortable():

@@ -6,21 +6,27 @@ the section, the dashboard is open. The gate runs before anything touches the da
 visitor who has not passed it sees the login form and nothing else.
 
 - ``password = "..."``: a shared password, compared with ``hmac.compare_digest``. Passing it
-  unlocks the browser session (a reload or a new tab asks again).
+  unlocks the browser session (a reload or a new tab asks again). Wrong passwords are counted
+  across every session of the process (:class:`LoginThrottle`): ``MAX_FAILURES`` in a row lock
+  the form for everyone for a while. The example's password is refused outright.
 - ``redirect_uri`` + ``cookie_secret`` + a provider (``client_id``... in ``[auth]`` or in
   ``[auth.<name>]``): Streamlit's OIDC login (``st.login``). ``allowed_emails`` and
   ``allowed_domains`` narrow who may in; with neither, every account of the provider may.
 
-With both configured, an operator logs in with OIDC and then gives the password.
+With both configured, an operator logs in with OIDC and then gives the password. OIDC accounts
+get in only when the provider vouches for the address (``email_verified`` is true).
 """
 
 from __future__ import annotations
 
+import enum
 import hmac
 import logging
+import math
 import os
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -31,8 +37,89 @@ log = logging.getLogger("stratlog.auth")
 K_PASSWORD = "auth_password"
 K_UNLOCKED = "stratlog.unlocked"
 K_FAILED = "stratlog.auth_failed"
-#: Seconds a wrong password costs (slows guessing; the form says nothing else).
+#: Seconds a wrong password costs its session (slows guessing; the form says nothing else).
 WRONG_PASSWORD_DELAY_S = 1.0
+#: Wrong passwords in a row, from any session of the process, that lock the form for everyone:
+#: a sleep per session alone does not stop guessing from many sessions at once.
+MAX_FAILURES = 5
+#: Failures are "in a row" while none comes later than this after the previous failure or the
+#: end of the last lockout; a quiet spell this long forgets them and the doubling below.
+FAILURE_WINDOW_S = 15 * 60.0
+#: The first lockout; each further one without a right password between doubles, up to the cap.
+LOCKOUT_S = 60.0
+LOCKOUT_MAX_S = 30 * 60.0
+#: The password of .streamlit/secrets.toml.example (and of older docs): a dashboard copied
+#: with it would be protected by a published password, so it refuses to start instead.
+EXAMPLE_PASSWORDS = ("replace-with-a-long-random-passphrase", "a-long-random-passphrase")
+EXAMPLE_PASSWORD_REFUSED = (
+    "The dashboard does not start: [auth] password in .streamlit/secrets.toml is the example "
+    "password, which is published. An administrator must set a real password there (a long "
+    "random passphrase) and restart the dashboard."
+)
+UNVERIFIED_EMAIL = (
+    "This account may not open the dashboard: the identity provider did not confirm that its "
+    "e-mail address is verified (email_verified)."
+)
+
+
+class Verdict(enum.Enum):
+    """What a password attempt came to."""
+
+    UNLOCKED = "unlocked"
+    WRONG = "wrong"
+    #: Locked out: this attempt started the lockout, or came during one and was not compared.
+    LOCKED = "locked"
+
+
+@dataclass
+class LoginThrottle:
+    """Wrong passwords of every session in this process (sessions run in threads: one lock)."""
+
+    clock: Callable[[], float] = time.monotonic
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _failures: int = 0
+    _lockouts: int = 0
+    _quiet_since: float = -math.inf
+    _locked_until: float = -math.inf
+
+    def remaining(self) -> float:
+        """Seconds the lockout still lasts (0 when the form is open)."""
+        with self._lock:
+            return max(0.0, self._locked_until - self.clock())
+
+    def verify(self, given: str, expected: str) -> Verdict:
+        """Compare a typed password unless locked out, and count the outcome for everyone."""
+        with self._lock:
+            now = self.clock()
+            if now < self._locked_until:
+                return Verdict.LOCKED
+            if password_matches(given, expected):
+                self._failures = self._lockouts = 0
+                return Verdict.UNLOCKED
+            return self._failed(now)
+
+    def _failed(self, now: float) -> Verdict:
+        if now - self._quiet_since > FAILURE_WINDOW_S:
+            self._failures = self._lockouts = 0
+        self._failures += 1
+        self._quiet_since = now
+        failures = self._failures
+        if failures < MAX_FAILURES:
+            log.warning("wrong password at the dashboard gate (%d in a row)", failures)
+            return Verdict.WRONG
+        seconds = min(LOCKOUT_S * 2**self._lockouts, LOCKOUT_MAX_S)
+        self._failures, self._lockouts = 0, self._lockouts + 1
+        self._locked_until = self._quiet_since = now + seconds
+        log.warning(
+            "wrong password at the dashboard gate (%d in a row): locked for %.0f s",
+            failures,
+            seconds,
+        )
+        return Verdict.LOCKED
+
+
+#: The one record of the process; tests put in one with their own clock.
+THROTTLE = LoginThrottle()
 
 
 @dataclass(frozen=True)
@@ -124,6 +211,12 @@ def password_matches(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
+def is_example_password(password: str) -> bool:
+    """True when ``password`` is the published example's (compared in constant time)."""
+    # a list, not a generator: every comparison runs, whichever matches
+    return any([password_matches(password, example) for example in EXAMPLE_PASSWORDS])
+
+
 def _heading(text: str) -> None:
     st.title(":material/lock: stratlog", anchor=False)
     st.caption(text)
@@ -136,15 +229,24 @@ def _locked(message: str) -> NoReturn:
 
 
 def _check_password(expected: str) -> None:
-    """Form callback: unlock on the right password; never keep what was typed."""
+    """Form callback: unlock on the right password; never keep (or log) what was typed."""
     given = str(st.session_state.get(K_PASSWORD) or "")
     st.session_state[K_PASSWORD] = ""
-    if password_matches(given, expected):
+    verdict = THROTTLE.verify(given, expected)
+    if verdict is Verdict.UNLOCKED:
         st.session_state[K_UNLOCKED] = True
         st.session_state.pop(K_FAILED, None)
         return
-    time.sleep(WRONG_PASSWORD_DELAY_S)
-    st.session_state[K_FAILED] = True
+    if verdict is Verdict.WRONG:
+        time.sleep(WRONG_PASSWORD_DELAY_S)
+        st.session_state[K_FAILED] = True
+
+
+def _lockout_message(seconds: float) -> str:
+    return (
+        "Too many wrong passwords: the dashboard is locked for everyone for a while. "
+        f"Try again in {math.ceil(seconds)} s."
+    )
 
 
 def _password_gate(expected: str) -> None:
@@ -160,7 +262,11 @@ def _password_gate(expected: str) -> None:
             st.form_submit_button(
                 "Unlock", type="primary", on_click=_check_password, args=(expected,)
             )
-        if st.session_state.pop(K_FAILED, False):
+        failed = st.session_state.pop(K_FAILED, False)
+        locked_for = THROTTLE.remaining()
+        if locked_for > 0:
+            st.error(_lockout_message(locked_for), icon=":material/timer:")
+        elif failed:
             st.error("Wrong password.", icon=":material/block:")
     st.stop()
 
@@ -195,14 +301,21 @@ def _oidc_gate(config: GateConfig) -> None:
                 )
         st.stop()
     email = str(user.get("email") or "")
-    if user.get("email_verified") is False or not email_allowed(email, config):
-        _, middle, _ = st.columns([1, 2, 1])
-        with middle:
-            _heading("Operator dashboard of the scoring engine's audit log.")
-            st.error("This account may not open the dashboard.", icon=":material/block:")
-            st.text(email)  # shown literally: it comes from the identity provider
-            st.button("Log out", icon=":material/logout:", on_click=st.logout)
-        st.stop()
+    # exactly True: a missing claim, None or a string "true" is no promise from the provider
+    if user.get("email_verified") is not True:
+        _refused(UNVERIFIED_EMAIL, email)
+    if not email_allowed(email, config):
+        _refused("This account may not open the dashboard.", email)
+
+
+def _refused(message: str, email: str) -> NoReturn:
+    _, middle, _ = st.columns([1, 2, 1])
+    with middle:
+        _heading("Operator dashboard of the scoring engine's audit log.")
+        st.error(message, icon=":material/block:")
+        st.text(email)  # shown literally: it comes from the identity provider
+        st.button("Log out", icon=":material/logout:", on_click=st.logout)
+    st.stop()
 
 
 def gate() -> GateConfig:
@@ -213,6 +326,9 @@ def gate() -> GateConfig:
             "The dashboard is locked: its access settings in .streamlit/secrets.toml cannot be "
             "used. An administrator must fix them (see the server log)."
         )
+    if config.password and is_example_password(config.password):
+        log.error("[auth] password is the example's: the dashboard does not start")
+        _locked(EXAMPLE_PASSWORD_REFUSED)
     if config.oidc:
         _oidc_gate(config)
     if config.password:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import tomllib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +15,7 @@ from stratlog.ui import auth
 
 OpenApp = Callable[..., AppTest]
 PASSWORD = "correct horse battery staple"
+EXAMPLE = Path(__file__).resolve().parents[2] / ".streamlit" / "secrets.toml.example"
 OIDC = {
     "redirect_uri": "http://localhost:8501/oauth2callback",
     "cookie_secret": "a-long-random-cookie-secret-for-the-test",
@@ -22,10 +26,28 @@ OIDC = {
 }
 
 
+class Clock:
+    """A clock the test moves by hand (seconds, like ``time.monotonic``)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture(autouse=True)
 def no_delay(monkeypatch: pytest.MonkeyPatch) -> None:
     """A wrong password costs a second in production; not here."""
     monkeypatch.setattr(auth, "WRONG_PASSWORD_DELAY_S", 0.0)
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """A fresh process-wide record of failed logins in every test, on a hand-moved clock."""
+    fake = Clock()
+    monkeypatch.setattr(auth, "THROTTLE", auth.LoginThrottle(clock=fake))
+    return fake
 
 
 def shows_data(at: AppTest) -> bool:
@@ -121,7 +143,7 @@ def test_other_accounts_are_refused(open_app: OpenApp, down_url: str, user: dict
 
 
 def test_oidc_and_password_together(open_app: OpenApp, demo_url: str) -> None:
-    user = {"is_logged_in": True, "email": "oncall@example.com"}
+    user = {"is_logged_in": True, "email": "oncall@example.com", "email_verified": True}
     at = open_app(demo_url, secrets={"auth": {**OIDC, "password": PASSWORD}}, user=user)
     assert not at.metric and at.text_input[0].label == "Password"
     unlock(at, PASSWORD)
@@ -137,3 +159,110 @@ def test_config_reading() -> None:
     assert auth.email_allowed("anyone@anywhere", auth.GateConfig())
     assert auth.password_matches("pässword", "pässword")
     assert not auth.password_matches("pässword", "password")
+
+
+def locked_out(at: AppTest) -> str:
+    """The lockout message on the screen ("" when there is none)."""
+    return next((e.value for e in at.error if "Too many wrong passwords" in e.value), "")
+
+
+def test_failed_logins_in_one_session_lock_out_every_session(
+    open_app: OpenApp, demo_url: str, clock: Clock
+) -> None:
+    secrets = {"auth": {"password": PASSWORD}}
+    other = open_app(demo_url, secrets=secrets, strategy="kyc-depth")  # its form is open
+    at = open_app(demo_url, secrets=secrets, strategy="kyc-depth")
+    for _ in range(auth.MAX_FAILURES - 1):
+        assert [e.value for e in unlock(at, "guess").error] == ["Wrong password."]
+    assert "Try again in 60 s" in locked_out(unlock(at, "guess"))
+    clock.now += 15
+    unlock(other, PASSWORD)  # the right password, in another session, while locked out
+    assert not other.exception and not other.metric
+    assert "Try again in 45 s" in locked_out(other)
+    fresh = open_app(demo_url, secrets=secrets)  # a new session sees the lockout at once
+    assert "Try again in 45 s" in locked_out(fresh) and not shows_data(fresh)
+    clock.now += 45
+    assert unlock(other, PASSWORD).metric and not locked_out(other)
+
+
+def test_the_lockout_doubles_up_to_a_cap_and_a_success_resets_it(clock: Clock) -> None:
+    throttle = auth.THROTTLE
+
+    def fail(times: int) -> auth.Verdict:
+        verdicts = [throttle.verify("guess", PASSWORD) for _ in range(times)]
+        return verdicts[-1]
+
+    assert fail(auth.MAX_FAILURES - 1) is auth.Verdict.WRONG and throttle.remaining() == 0
+    assert fail(1) is auth.Verdict.LOCKED and throttle.remaining() == auth.LOCKOUT_S
+    assert throttle.verify(PASSWORD, PASSWORD) is auth.Verdict.LOCKED  # not even compared
+    lockouts = []
+    for _ in range(8):
+        clock.now += throttle.remaining()
+        assert fail(auth.MAX_FAILURES) is auth.Verdict.LOCKED
+        lockouts.append(throttle.remaining())
+    assert lockouts[:3] == [2 * auth.LOCKOUT_S, 4 * auth.LOCKOUT_S, 8 * auth.LOCKOUT_S]
+    assert max(lockouts) == lockouts[-1] == auth.LOCKOUT_MAX_S
+    clock.now += throttle.remaining()
+    assert throttle.verify(PASSWORD, PASSWORD) is auth.Verdict.UNLOCKED
+    assert fail(auth.MAX_FAILURES) is auth.Verdict.LOCKED  # back to the first, short lockout
+    assert throttle.remaining() == auth.LOCKOUT_S
+
+
+def test_failures_far_apart_are_not_in_a_row(clock: Clock) -> None:
+    for _ in range(3 * auth.MAX_FAILURES):
+        assert auth.THROTTLE.verify("guess", PASSWORD) is auth.Verdict.WRONG
+        clock.now += auth.FAILURE_WINDOW_S + 1
+
+
+def test_failed_logins_are_logged_without_what_was_typed(
+    open_app: OpenApp, demo_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    typed = "Tr0ub4dor&3-almost-right"  # 24 characters
+    caplog.set_level(logging.INFO, logger="stratlog")
+    at = open_app(demo_url, secrets={"auth": {"password": PASSWORD}})
+    for _ in range(auth.MAX_FAILURES):
+        unlock(at, typed)
+    records = [r for r in caplog.records if r.name == "stratlog.auth"]
+    messages = [r.getMessage() for r in records]
+    assert sum("wrong password" in m for m in messages) == auth.MAX_FAILURES
+    assert any("locked" in m and "60 s" in m for m in messages)
+    assert all(r.levelno >= logging.WARNING for r in records)
+    for record in records:
+        shown = f"{record.getMessage()} {record.args!r}"
+        assert typed not in shown and typed[:6] not in shown and "24" not in shown
+
+
+def example_password() -> str:
+    """The password of .streamlit/secrets.toml.example."""
+    return str(tomllib.loads(EXAMPLE.read_text())["auth"]["password"])
+
+
+@pytest.mark.parametrize("page", [None, "pages/runbook.py", "pages/health.py"])
+def test_the_example_password_keeps_the_dashboard_from_starting(
+    open_app: OpenApp, down_url: str, page: str | None
+) -> None:
+    at = open_app(down_url, page, secrets={"auth": {"password": example_password()}}, row=1)
+    assert not at.exception and not at.text_input and not at.button
+    assert [e.value for e in at.error] == [auth.EXAMPLE_PASSWORD_REFUSED]
+    assert "example password" in at.error[0].value and "set a real" in at.error[0].value
+    assert not at.metric and not at.dataframe and not at.page_link and not at.code
+
+
+def test_the_example_password_is_refused_with_oidc_too(open_app: OpenApp, down_url: str) -> None:
+    user = {"is_logged_in": True, "email": "oncall@example.com", "email_verified": True}
+    secrets = {"auth": {**OIDC, "password": example_password()}}
+    at = open_app(down_url, secrets=secrets, user=user)
+    assert [e.value for e in at.error] == [auth.EXAMPLE_PASSWORD_REFUSED] and not at.text_input
+
+
+@pytest.mark.parametrize("claim", [{}, {"email_verified": None}, {"email_verified": "true"},
+                                   {"email_verified": 1}])  # fmt: skip
+def test_an_account_is_let_in_only_with_email_verified_true(
+    open_app: OpenApp, demo_url: str, claim: dict[str, Any]
+) -> None:
+    user = {"is_logged_in": True, "email": "oncall@example.com", **claim}
+    at = open_app(demo_url, secrets={"auth": OIDC}, user=user, strategy="kyc-depth")
+    assert not at.exception and not at.metric and not at.dataframe
+    assert [e.value for e in at.error] == [auth.UNVERIFIED_EMAIL]
+    assert "may not open the dashboard" in at.error[0].value and "verified" in at.error[0].value
+    assert any(b.label == "Log out" for b in at.button)

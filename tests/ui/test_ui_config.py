@@ -61,11 +61,14 @@ def _accepted_nodelay(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> 
         return runner.run(probe())
 
 
-def test_the_secrets_example_is_a_working_password_gate() -> None:
+def test_the_secrets_example_shows_the_gate_and_its_password_is_refused() -> None:
     example = tomllib.loads((ROOT / ".streamlit" / "secrets.toml.example").read_text())
     section = example["auth"]
     assert set(section) == {"password"}  # OIDC is documented there, commented out
     assert len(section["password"]) >= 20
+    # a copied example must not open the dashboard (tests/ui/test_ui_access.py shows the page)
+    assert auth.is_example_password(section["password"])
+    assert not auth.is_example_password(section["password"] + "-and-more")
 
 
 def test_no_real_secrets_file_is_tracked() -> None:
