@@ -6,12 +6,12 @@ are compiled here with ``@compiles`` so that no other module ever tests ``dialec
 
 from __future__ import annotations
 
-import asyncio
 import math
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, event, text
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, event, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -189,34 +189,48 @@ async def bulk_insert(
     await conn.exec_driver_sql(sql, rows)
 
 
-async def wait_for_inflight(conn: AsyncConnection, timeout_s: float = 10.0) -> bool:
-    """Wait until every write transaction running now has ended; ``False`` on timeout.
+#: SQLSTATE of "lock not available" (``lock_timeout`` ran out).
+LOCK_NOT_AVAILABLE = "55P03"
 
-    The rollup job reads ``max(id)`` and then folds rows up to it. On PostgreSQL a transaction
-    that took a smaller id from the sequence may still be uncommitted at that moment; waiting
-    for the transactions in progress (``pg_current_snapshot``) closes that gap. SQLite has one
-    writer at a time and hands out rowids above every committed one, so there is no gap.
+
+async def settled_max_id(conn: AsyncConnection, table: Any, timeout_s: float = 5.0) -> int | None:
+    """The largest id of ``table`` with no smaller id still to come; ``None`` if it cannot wait.
+
+    PostgreSQL: ids are ``GENERATED ALWAYS`` (migration 0004), so a transaction holds an id only
+    while it holds the table's ROW EXCLUSIVE lock (INSERT and COPY take it before they draw ids).
+    A SHARE lock waits for every such transaction to end and holds new ones back for the moment
+    ``max(id)`` is read; after ``timeout_s`` it gives up instead (``None``). Only writers of this
+    table can delay it: transactions elsewhere, other databases included, do not.
+    SQLite has one writer at a time and assigns rowids inside the write transaction, so every
+    committed ``max(id)`` is settled.
     """
+    newest = select(func.coalesce(func.max(table.c.id), 0))
     if conn.dialect.name != "postgresql":
-        return True
-    snapshot = await conn.scalar(
-        text("SELECT array_agg(CAST(x AS text)) FROM pg_snapshot_xip(pg_current_snapshot()) x")
-    )
-    await conn.commit()
-    waiting = list(snapshot or [])
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while waiting:
-        running = await conn.scalar(
-            text(
-                "SELECT count(*) FROM unnest(CAST(:xids AS text[])) AS x "
-                "WHERE pg_xact_status(CAST(x AS xid8)) = 'in progress'"
-            ),
-            {"xids": waiting},
-        )
+        value = await conn.scalar(newest)
         await conn.commit()
-        if not running:
-            return True
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.01)
-    return True
+        return int(value or 0)
+    name = conn.dialect.identifier_preparer.format_table(table)
+    wait_ms = max(int(timeout_s * 1000), 1)
+    try:
+        async with conn.begin():
+            await conn.execute(text(f"SET LOCAL lock_timeout = '{wait_ms}ms'"))
+            await conn.execute(text(f"LOCK TABLE {name} IN SHARE MODE"))
+            return int(await conn.scalar(newest) or 0)
+    except DBAPIError as exc:
+        if _sqlstate(exc) == LOCK_NOT_AVAILABLE:
+            return None
+        raise
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    for error in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        state = getattr(error, "sqlstate", None)
+        if state:
+            return str(state)
+    return None
+
+
+async def insert_missing(conn: AsyncConnection, table: Any, values: dict[str, Any]) -> None:
+    """``INSERT ... ON CONFLICT DO NOTHING``: create a row unless its key exists (no race)."""
+    module: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    await conn.execute(module.insert(table).values(**values).on_conflict_do_nothing())

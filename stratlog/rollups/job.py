@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import func, insert, literal, literal_column, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from stratlog.dialect import epoch_bucket, wait_for_inflight
+from stratlog.dialect import epoch_bucket, insert_missing, settled_max_id
 from stratlog.model.rollup import RollupState, StrategyExecutionBin, StrategyExecutionRollup
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
 from stratlog.rollups.plan import AGGREGATE_GRAINS, BIN_GRAINS, ROLLUP_NAME
@@ -48,23 +48,30 @@ class RollupRun:
 class RollupJob:
     """Keeps the rollup tables up to date; ``run_once``, ``catch_up`` or ``run_forever``."""
 
-    def __init__(self, engine: AsyncEngine, batch_rows: int = 250_000) -> None:
+    def __init__(
+        self, engine: AsyncEngine, batch_rows: int = 250_000, *, lock_timeout_s: float = 5.0
+    ) -> None:
         if batch_rows < 1:
             raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
         self.engine = engine
         self.batch_rows = batch_rows
+        #: How long a run waits for write transactions on the audit table before it postpones.
+        self.lock_timeout_s = lock_timeout_s
 
     async def run_once(self) -> RollupRun:
         """Fold in the next batch of rows (possibly none) in one transaction."""
         started = time.perf_counter()
         async with self.engine.connect() as conn:
-            newest = int(await conn.scalar(select(func.coalesce(func.max(L.id), 0))) or 0)
-            await conn.commit()
-            if not await wait_for_inflight(conn):
-                log.warning("rollup postponed: a write transaction is still running")
-                return RollupRun(0, -1, -1, time.perf_counter() - started)
+            newest = await settled_max_id(conn, L.__table__, self.lock_timeout_s)
+        if newest is None:
+            log.warning(
+                "rollup postponed: a write transaction on %s stayed open for more than %g s",
+                L.__tablename__,
+                self.lock_timeout_s,
+            )
+            return RollupRun(0, -1, -1, time.perf_counter() - started)
         async with self.engine.begin() as conn:
-            mark = await self._lock_watermark(conn)
+            mark = await lock_watermark(conn, moved=True)
             upper = min(newest, await self._batch_end(conn, mark))
             rows = 0
             if upper > mark:
@@ -98,21 +105,6 @@ class RollupJob:
                 log.warning("rollup run failed: %s: %s", type(exc).__name__, exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval_s)
-
-    async def _lock_watermark(self, conn: AsyncConnection) -> int:
-        # A write first: on SQLite it takes the write lock before anything is read; on
-        # PostgreSQL it locks the row, so concurrent runs queue up here.
-        stmt = (
-            update(RollupState)
-            .where(RollupState.name == ROLLUP_NAME)
-            .values(updatedAt=datetime.now(UTC))
-            .returning(RollupState.watermark)
-        )
-        mark = (await conn.execute(stmt)).scalar()
-        if mark is None:
-            await conn.execute(insert(RollupState).values(name=ROLLUP_NAME, watermark=0))
-            return 0
-        return int(mark)
 
     async def _batch_end(self, conn: AsyncConnection, mark: int) -> int:
         """The id of the ``batch_rows``-th row after the watermark (ids may have gaps)."""
@@ -194,6 +186,25 @@ class RollupJob:
             merged = _merge_aggregates(old_rows) if table is R else _merge_bins(old_rows)
             await conn.execute(insert(table).from_select(columns, merged))
             await conn.execute(table.__table__.delete().where(*old_rows))
+
+
+async def lock_watermark(conn: AsyncConnection, *, moved: bool = False) -> int:
+    """Lock the watermark row for this transaction (creating it once) and return its value.
+
+    Every change to the rollup tables (a fold, a prune's drop, a repair) runs under this lock,
+    so they serialise: a fold of late rows cannot commit buckets that a concurrent prune has
+    just removed the rows of. A write first: on SQLite it takes the write lock before anything
+    is read; on PostgreSQL it locks the row. ``moved`` also stamps ``updatedAt`` (a fold ran).
+    """
+    await insert_missing(conn, RollupState.__table__, {"name": ROLLUP_NAME, "watermark": 0})
+    stamp = {"updatedAt": datetime.now(UTC)} if moved else {"watermark": RollupState.watermark}
+    stmt = (
+        update(RollupState)
+        .where(RollupState.name == ROLLUP_NAME)
+        .values(**stamp)
+        .returning(RollupState.watermark)
+    )
+    return int((await conn.execute(stmt)).scalar_one())
 
 
 def _bucket(grain: int) -> Any:

@@ -4,7 +4,9 @@ The cutoff is moved back to a UTC midnight, so every rollup bucket (hour or day)
 before or wholly after it. Order of work: bring the rollups up to date, drop the rollup buckets
 before the cutoff (from here on every answer already reads as after the prune), then delete the
 audit rows in batches of ``batch_rows`` ids, one short transaction each, and drop any rollup
-bucket before the cutoff that a concurrent rollup run re-created. Interrupted, it is resumed by
+bucket before the cutoff that a concurrent rollup run re-created. Each drop holds the
+watermark lock, so it comes after any fold in flight and no fold can commit a bucket before the
+cutoff behind its back. Interrupted, it is resumed by
 running it again: each step only removes what is older than the cutoff.
 """
 
@@ -20,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stratlog.model.rollup import StrategyExecutionBin, StrategyExecutionRollup
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
-from stratlog.rollups.job import RollupJob
+from stratlog.rollups.job import RollupJob, lock_watermark
 from stratlog.rollups.plan import epoch_us
 from stratlog.timewindow import as_utc
 
@@ -95,6 +97,7 @@ async def _drop_rollups(engine: AsyncEngine, cutoff: datetime) -> int:
     limit = epoch_us(cutoff) // 1_000_000
     removed = 0
     async with engine.begin() as conn:
+        await lock_watermark(conn)  # after any fold in flight: none re-creates what goes here
         for table in (StrategyExecutionRollup, StrategyExecutionBin):
             ends = table.bucketEpoch + table.grain
             result = await conn.execute(delete(table).where(ends <= literal_column(str(limit))))
