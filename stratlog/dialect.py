@@ -6,7 +6,11 @@ are compiled here with ``@compiles`` so that no other module ever tests ``dialec
 
 from __future__ import annotations
 
+import asyncio
 import math
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import FunctionElement
@@ -234,3 +238,75 @@ async def insert_missing(conn: AsyncConnection, table: Any, values: dict[str, An
     """``INSERT ... ON CONFLICT DO NOTHING``: create a row unless its key exists (no race)."""
     module: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
     await conn.execute(module.insert(table).values(**values).on_conflict_do_nothing())
+
+
+#: A session factory as the repositories take it.
+Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+_SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f-]+$")
+
+
+@asynccontextmanager
+async def consistent_sessions(engine: AsyncEngine) -> AsyncIterator[Sessions]:
+    """Sessions that all read one snapshot of the database, for the figures of one page.
+
+    PostgreSQL: a REPEATABLE READ, READ ONLY transaction exports its snapshot
+    (``pg_export_snapshot``) and every session opens its own connection in a transaction that
+    imports it (``SET TRANSACTION SNAPSHOT``), so the page's statements still run concurrently
+    and see exactly the same rows. SQLite (and a pool too small to share): one read transaction
+    on one connection, its statements one after the other.
+    """
+    if engine.dialect.name == "postgresql" and engine.pool.size() >= 2:  # type: ignore[attr-defined]
+        async with _exported_snapshot(engine) as sessions:
+            yield sessions
+        return
+    async with _one_read_transaction(engine) as sessions:
+        yield sessions
+
+
+def _read_only(conn: AsyncConnection) -> Any:
+    return conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+
+
+@asynccontextmanager
+async def _exported_snapshot(engine: AsyncEngine) -> AsyncIterator[Sessions]:
+    async with engine.connect() as leader:
+        await _read_only(leader)
+        await leader.begin()
+        snapshot = str(await leader.scalar(text("SELECT pg_export_snapshot()")))
+        if not _SNAPSHOT_ID.match(snapshot):
+            raise ValueError(f"unexpected snapshot id {snapshot!r}")
+
+        @asynccontextmanager
+        async def session() -> AsyncIterator[AsyncSession]:
+            async with engine.connect() as conn:
+                await _read_only(conn)
+                await conn.begin()
+                await conn.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+                async with AsyncSession(bind=conn, expire_on_commit=False) as view:
+                    yield view
+                await conn.rollback()
+
+        yield session
+        await leader.rollback()
+
+
+@asynccontextmanager
+async def _one_read_transaction(engine: AsyncEngine) -> AsyncIterator[Sessions]:
+    lock = asyncio.Lock()
+    async with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            await _read_only(conn)
+            await conn.begin()
+        else:
+            # pysqlite starts no transaction for a SELECT: each would read its own snapshot.
+            await conn.exec_driver_sql("BEGIN")
+
+        @asynccontextmanager
+        async def session() -> AsyncIterator[AsyncSession]:
+            async with lock, AsyncSession(bind=conn, expire_on_commit=False) as view:
+                yield view
+
+        try:
+            yield session
+        finally:
+            await conn.rollback()

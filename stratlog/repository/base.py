@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
-from typing import Generic, TypeVar
+import copy
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Generic, Self, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from stratlog.dialect import consistent_sessions
 from stratlog.model.base import Base
 
 ModelT = TypeVar("ModelT", bound=Base)
@@ -29,6 +31,23 @@ class BaseRepository(Generic[ModelT]):
             session.add(row)
             await session.commit()
         return row
+
+    @asynccontextmanager
+    async def consistent_view(self) -> AsyncIterator[Self]:
+        """This repository with every call reading one snapshot of the database (one page).
+
+        Figures shown side by side must add up while rows arrive and old ones are pruned; see
+        :func:`stratlog.dialect.consistent_sessions`. Calls may still run concurrently.
+        """
+        async with self.session_factory() as probe:
+            bind = probe.bind
+        if not isinstance(bind, AsyncEngine):  # a factory bound elsewhere: leave it as it is
+            yield self
+            return
+        async with consistent_sessions(bind) as sessions:
+            view = copy.copy(self)
+            view.session_factory = sessions
+            yield view
 
     async def get(self, id: int) -> ModelT | None:
         """The row with this primary key, or ``None``."""

@@ -86,29 +86,29 @@ async def fetch_overview(
     *,
     top: int = 10,
 ) -> Overview:
-    """Fetch every Overview panel concurrently (one session per query); default: the last 24 h."""
+    """Every Overview panel, fetched concurrently from one snapshot; default: the last 24 h."""
     window = Window.of(sinceDt, untilDt)
     until = window.until or datetime.now(UTC)
     since = window.since or until - timedelta(hours=24)
     window = Window.of(since, until)
     bucket = choose_bucket_seconds(window.seconds or 1.0)
     scope: dict[str, Any] = {"strategyId": strategyId, "sinceDt": since, "untilDt": until}
-    r = repository
-    try:
-        async with asyncio.TaskGroup() as tg:
-            status_t = tg.create_task(r.count_by_status(**scope))
-            errors_t = tg.create_task(r.count_by_error_code(**scope, limit=top))
-            cases_t = tg.create_task(r.count_by_case_name(**scope, limit=top))
-            summary_t = tg.create_task(r.duration_and_nodes_summary(**scope))
-            duration_bins_t = tg.create_task(r.value_bins(**scope, kind="duration"))
-            point_bins_t = tg.create_task(r.value_bins(**scope, kind="points"))
-            series_t = tg.create_task(r.timeseries(**scope, bucketSeconds=bucket))
-    except ExceptionGroup as group:  # callers handle one plain error (e.g. database down)
-        raise group.exceptions[0] from None
-    summary = summary_t.result()
-    durations, points, points_hist = await _distributions(
-        r, scope, int(summary["count"]), duration_bins_t.result(), point_bins_t.result()
-    )
+    async with repository.consistent_view() as r:  # every figure from one snapshot
+        try:
+            async with asyncio.TaskGroup() as tg:
+                status_t = tg.create_task(r.count_by_status(**scope))
+                errors_t = tg.create_task(r.count_by_error_code(**scope, limit=top))
+                cases_t = tg.create_task(r.count_by_case_name(**scope, limit=top))
+                summary_t = tg.create_task(r.duration_and_nodes_summary(**scope))
+                duration_bins_t = tg.create_task(r.value_bins(**scope, kind="duration"))
+                point_bins_t = tg.create_task(r.value_bins(**scope, kind="points"))
+                series_t = tg.create_task(r.timeseries(**scope, bucketSeconds=bucket))
+        except ExceptionGroup as group:  # callers handle one plain error (e.g. database down)
+            raise group.exceptions[0] from None
+        summary = summary_t.result()
+        durations, points, points_hist = await _distributions(
+            r, scope, int(summary["count"]), duration_bins_t.result(), point_bins_t.result()
+        )
     return Overview(
         strategyId=strategyId,
         since=since,

@@ -161,20 +161,21 @@ async def _page(
 
 
 async def fetch_runbook(repository: StrategyExecutionLogRepository, query: RunbookQuery) -> Runbook:
-    """One page of matching runs plus the window's codes, cases and counts, fetched concurrently."""
+    """One page of matching runs and the window's codes, cases and counts, from one snapshot."""
     scope: dict[str, Any] = {
         "strategyId": query.strategyId,
         "sinceDt": query.since,
         "untilDt": query.until,
     }
-    try:
-        async with asyncio.TaskGroup() as tg:
-            page_t = tg.create_task(_page(repository, query))
-            status_t = tg.create_task(repository.count_by_status(**scope))
-            codes_t = tg.create_task(repository.count_by_error_code(**scope, limit=PICKER_LIMIT))
-            cases_t = tg.create_task(repository.count_by_case_name(**scope, limit=PICKER_LIMIT))
-    except ExceptionGroup as group:  # callers handle one plain error (e.g. database down)
-        raise group.exceptions[0] from None
+    async with repository.consistent_view() as r:  # the counts and the page agree
+        try:
+            async with asyncio.TaskGroup() as tg:
+                page_t = tg.create_task(_page(r, query))
+                status_t = tg.create_task(r.count_by_status(**scope))
+                codes_t = tg.create_task(r.count_by_error_code(**scope, limit=PICKER_LIMIT))
+                cases_t = tg.create_task(r.count_by_case_name(**scope, limit=PICKER_LIMIT))
+        except ExceptionGroup as group:  # callers handle one plain error (e.g. database down)
+            raise group.exceptions[0] from None
     rows, more, start = page_t.result()
     codes, cases = codes_t.result(), cases_t.result()
     return Runbook(
