@@ -7,10 +7,11 @@ import argparse
 from tqdm import tqdm
 
 from stratlog.cli.database import current_schema_engine, engine_for
-from stratlog.cli.render import utc
+from stratlog.cli.errors import UsageError
+from stratlog.cli.render import cell, make_console, table, utc
 from stratlog.config import redact_url
 from stratlog.db import upgrade
-from stratlog.rollups import RollupJob, RollupRun, retention
+from stratlog.rollups import RollupJob, RollupRun, retention, verify
 
 
 async def db_upgrade(args: argparse.Namespace, url: str) -> int:
@@ -26,6 +27,10 @@ async def db_upgrade(args: argparse.Namespace, url: str) -> int:
 
 async def rollup(args: argparse.Namespace, url: str) -> int:
     """``stratlog rollup``: catch the rollups up (with a progress bar), then ``--watch``."""
+    if args.verify:
+        return await _verify(args, url)
+    if args.repair or args.since:
+        raise UsageError("--repair and --since go with --verify")
     engine = await current_schema_engine(url)
     try:
         job = RollupJob(engine, args.batch)
@@ -68,3 +73,44 @@ async def prune(args: argparse.Namespace, url: str) -> int:
         f"{result.rollupRows:,} rollup rows in {result.seconds:.1f} s"
     )
     return 0
+
+
+async def _verify(args: argparse.Namespace, url: str) -> int:
+    """``stratlog rollup --verify [--repair]``: 0 when the rollups match the raw rows, else 1."""
+    engine = await current_schema_engine(url)
+    try:
+        found = await verify.verify(engine, args.since)
+        _print_verification(found)
+        if not found.differences or not args.repair:
+            return 1 if found.differences else 0
+        rebuilt = await verify.repair(engine, found.days)
+        again = await verify.verify(engine, args.since)
+        print(f"rebuilt {rebuilt:,} strategy-days from the raw rows")
+        _print_verification(again)
+        return 1 if again.differences else 0
+    finally:
+        await engine.dispose()
+
+
+def _print_verification(found: verify.Verification) -> None:
+    where = f"rows up to id {found.watermark:,}, {found.checked:,} strategy-days"
+    if not found.differences:
+        print(f"rollups match the raw rows ({where})")
+        return
+    console = make_console()
+    rows = [
+        [cell(d.strategyId), cell(utc(d.day)[:10]), cell(d.table), cell(d.figure),
+         cell(_value(d.raw)), cell(_value(d.rollup))]
+        for d in found.differences
+    ]  # fmt: skip
+    headers = ["strategy", "day (UTC)", "table", "figure", "raw rows", "rollups"]
+    console.print(table(headers, rows, right=(4, 5)))
+    print(
+        f"{len(found.days):,} strategy-days differ ({where}); "
+        "`stratlog rollup --verify --repair` rebuilds them"
+    )
+
+
+def _value(value: object) -> object:
+    """Sums to ten significant digits (enough to see a difference, not float noise)."""
+    return f"{value:,.10g}" if isinstance(value, float) else value

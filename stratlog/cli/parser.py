@@ -52,7 +52,8 @@ COMMAND_EXAMPLES = {
     "demo": "  stratlog demo\n"
     "  stratlog demo --rows 5000 --days 2 --end 2026-03-01T12:00:00Z --quiet",
     "health": "  stratlog health\n  stratlog health --json",
-    "rollup": "  stratlog rollup\n  stratlog rollup --watch 5",
+    "rollup": "  stratlog rollup\n  stratlog rollup --watch 5\n"
+    "  stratlog rollup --verify --since 7d\n  stratlog rollup --verify --repair",
     "prune": "  stratlog prune --older-than 90d --dry-run\n  stratlog prune --older-than 90d",
     "db": "  stratlog db upgrade\n"
     "  stratlog --database postgresql+asyncpg://admin@db/audit db upgrade",
@@ -60,7 +61,13 @@ COMMAND_EXAMPLES = {
 
 
 TIMES = "\n\ntimes: 15m, 2h, 7d, 1w before now, or ISO-8601 (2026-03-01T06:00Z); no offset = UTC"
-TIMES_NOTE = {"summary": TIMES, "failures": TIMES, "snapshot": TIMES, "demo": TIMES}
+TIMES_NOTE = {
+    "summary": TIMES,
+    "failures": TIMES,
+    "snapshot": TIMES,
+    "demo": TIMES,
+    "rollup": TIMES,
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -278,11 +285,11 @@ def _add_demo(sub: Any, now: datetime) -> None:
     p.set_defaults(run=lazy("demo:demo"))
 
 
-def _add_rollup(sub: Any) -> None:
+def _add_rollup(sub: Any, now: datetime) -> None:
     p = _command(
         sub,
         "rollup",
-        "fold new rows into the hourly/daily rollups (speeds up long windows)",
+        "fold new rows into the rollups (speeds up long windows); --verify checks them",
         "Fold audit rows above the rollup watermark into the rollup tables. Answers are exact "
         "with or without it; the rollups make 7- and 30-day windows fast. Safe to run while "
         "rows are being written, and next to another rollup run.",
@@ -295,6 +302,20 @@ def _add_rollup(sub: Any) -> None:
     )
     p.add_argument("--batch", type=_positive_int, default=250_000, help="rows per transaction")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="compare the rollups with the raw rows per strategy and day (exit 1 on a difference)",
+    )
+    p.add_argument(
+        "--repair", action="store_true", help="with --verify: rebuild the days that differ"
+    )
+    p.add_argument(
+        "--since",
+        type=_time_type(now),
+        metavar="TIME",
+        help="with --verify: only days from this time on (default: every day)",
+    )
     p.set_defaults(run=lazy("maintenance:rollup"))
 
 
@@ -353,7 +374,7 @@ def build_parser(now: datetime | None = None) -> Parser:
     _add_show(sub)
     _add_snapshot(sub, now)
     _add_demo(sub, now)
-    _add_rollup(sub)
+    _add_rollup(sub, now)
     _add_prune(sub, now)
     _add_db(sub)
     return parser

@@ -117,9 +117,13 @@ class RollupJob:
         count = int(await conn.scalar(select(func.count()).where(*new_rows)) or 0)
         if count == 0:
             return 0
-        await self._fold_aggregates(conn, new_rows)
-        await self._fold_bins(conn, new_rows)
+        await self.refold(conn, new_rows)
         return count
+
+    async def refold(self, conn: AsyncConnection, rows: tuple[Any, ...]) -> None:
+        """Fold the audit rows matching ``rows`` (for a repair; the caller holds the lock)."""
+        await self._fold_aggregates(conn, rows)
+        await self._fold_bins(conn, rows)
 
     async def _fold_aggregates(self, conn: AsyncConnection, new_rows: tuple[Any, ...]) -> None:
         for grain in AGGREGATE_GRAINS:

@@ -98,3 +98,25 @@ async def test_health_shows_published_counters(demo_url: str, tmp_path: Path):
     assert (after["watermark"], after["behind"]) == (newest, 0) and after["updatedAt"]
     text = stratlog("--database", url, "health")
     assert f"rollups: watermark at id {newest:,}, newest id {newest:,}, 0 ids behind" in text.stdout
+
+
+def test_rollup_verify_reports_a_difference_and_repair_fixes_it(demo_url: str, tmp_path: Path):
+    import sqlite3
+
+    copy = tmp_path / "verify.db"
+    shutil.copy(Path(demo_url.removeprefix("sqlite+aiosqlite:///")), copy)
+    url = f"sqlite+aiosqlite:///{copy}"
+    assert stratlog("--database", url, "rollup", "--quiet").returncode == 0
+    clean = stratlog("--database", url, "rollup", "--verify")
+    assert clean.returncode == 0 and clean.stdout.startswith("rollups match the raw rows")
+    with sqlite3.connect(copy) as db:  # a hand-written DELETE below the watermark
+        db.execute("DELETE FROM strategy_execution_log WHERE id = 42")
+    found = stratlog("--database", url, "rollup", "--verify")
+    assert found.returncode == 1
+    assert "1 strategy-days differ" in found.stdout and "rebuilds them" in found.stdout
+    fixed = stratlog("--database", url, "rollup", "--verify", "--repair")
+    assert fixed.returncode == 0, fixed.stdout
+    assert "rebuilt 1 strategy-days" in fixed.stdout
+    assert fixed.stdout.rstrip().splitlines()[-1].startswith("rollups match the raw rows")
+    misuse = stratlog("--database", url, "rollup", "--repair")
+    assert misuse.returncode == 2 and "--verify" in one_error_line(misuse)
