@@ -7,6 +7,7 @@ Streamlit, no Altair, not even SQLAlchemy (the command line imports it for ``--h
 
 from __future__ import annotations
 
+import re
 import string
 from datetime import UTC, datetime
 
@@ -162,20 +163,28 @@ def duration_label(seconds: float) -> str:
 # -- text ------------------------------------------------------------------------------------
 
 _PUNCTUATION = frozenset(string.punctuation)
+#: An invisible, zero-width character that ends a word for no parser: it breaks the bare URLs
+#: and e-mail addresses that GFM turns into links ("autolink literals"). Escapes do not: the
+#: renderers (Streamlit's remark-gfm, GitHub) look for them after resolving the escapes.
+WORD_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(?i)(?<=:)(?=\\/\\/)|(?<=www)(?=\\\.)|(?<=@)")
 
 
 def md_escape(text: str) -> str:
     """Operator text made inert on one Markdown line: flattened, every ASCII punctuation escaped.
 
     Control and other unprintable characters become spaces and runs of white space one space,
-    so the text cannot start a new block; every ASCII punctuation character (CommonMark lets
-    each be backslash-escaped) loses its meaning, which also covers Streamlit's own syntax
-    (``:red[...]``, ``:smile:``, ``$...$``). Used for short values inside Markdown (a caption
-    naming a strategy, a snapshot table cell); log content on the dashboard goes through
-    st.code / st.text / st.json / dataframes instead.
+    so the text cannot start a new block and no direction override (U+202E) can reorder what
+    follows; every ASCII punctuation character (CommonMark lets each be backslash-escaped)
+    loses its meaning, which also covers Streamlit's own syntax (``:red[...]``, ``:smile:``,
+    ``$...$``); and a word joiner after ``:`` of ``://``, after ``www`` and after ``@`` keeps
+    a bare URL or address from becoming a live link. Used for short values inside Markdown (a
+    caption naming a strategy, a snapshot table cell); log content on the dashboard goes
+    through st.code / st.text / st.json / dataframes instead.
     """
     flat = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
-    return "".join(f"\\{ch}" if ch in _PUNCTUATION else ch for ch in flat)
+    escaped = "".join(f"\\{ch}" if ch in _PUNCTUATION else ch for ch in flat)
+    return _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, escaped)
 
 
 def clip(text: str, limit: int = 80) -> str:

@@ -70,7 +70,8 @@ def test_log_text_is_escaped_in_markdown():
     text = report.markdown(hostile, MADE, {})
     assert "# Incident snapshot: a\\|b \\<script\\> \\# x\n" in text
     assert "| E\\*1\\_\\|\\` | 3 | 75.0 % |" in text
-    assert "| \\[click\\]\\(http\\:\\/\\/x\\) \\& \\!\\[img\\]\\(y\\) | 18 | 100.0 % |" in text
+    link = "\\[click\\]\\(http\\:\u2060\\/\\/x\\)"  # escaped, and no bare URL either
+    assert f"| {link} \\& \\!\\[img\\]\\(y\\) | 18 | 100.0 % |" in text
     assert "<script>" not in text and "](http" not in text.replace("\\](http", "")
 
 

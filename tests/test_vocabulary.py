@@ -15,6 +15,7 @@ from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.vocabulary import (
     DASH,
     STATUS_ORDER,
+    WORD_JOINER,
     case_label,
     figure,
     md_escape,
@@ -40,8 +41,9 @@ def test_the_status_order_is_the_models() -> None:
 @given(st.text())
 def test_escaped_text_is_one_inert_line(text: str) -> None:
     escaped = md_escape(text)
-    assert escaped.isprintable() and "\n" not in escaped and escaped == escaped.strip()
-    unescaped = iter(escaped)
+    visible = escaped.replace(WORD_JOINER, "")
+    assert visible.isprintable() and "\n" not in escaped and escaped == escaped.strip()
+    unescaped = iter(visible)
     for ch in unescaped:  # every ASCII punctuation comes after a backslash
         if ch == "\\":
             assert next(unescaped) in string.punctuation
@@ -51,6 +53,14 @@ def test_escaped_text_is_one_inert_line(text: str) -> None:
 
 def test_escaping_flattens_controls_and_direction_overrides() -> None:
     assert md_escape("a\x1b[2J\u202egnp.exe\u202c\tb") == "a \\[2J gnp\\.exe b"
+
+
+def test_bare_urls_and_addresses_cannot_become_links() -> None:
+    text = md_escape("see http://evil.example/x, WWW.evil.example or ops@evil.example")
+    assert "://" not in text.replace("\\", "") and "www." not in text.lower().replace("\\", "")
+    assert text.replace(WORD_JOINER, "").replace("\\", "") == (
+        "see http://evil.example/x, WWW.evil.example or ops@evil.example"
+    )
 
 
 def test_formats() -> None:

@@ -16,6 +16,8 @@ IMG = "<img src=x onerror=\"window.__pwned=1;alert('img')\">"
 MD_LINK = "[click me](javascript:window.__pwned=1)"
 MD_IMAGE = "![tracker](http://127.0.0.1:1/x.png)"
 MARKUP = ":red[alarm] **bold** $x^2$ <u>u</u>"
+#: A bare URL, which Markdown would turn into a live link (the Row detail caption shows it).
+URL = "http://127.0.0.1:1/deploy www.127.0.0.1:1 \u202egnp.exe\u202c"
 LONG = "A" * 10_000  # 10 kB without a space: must not widen the page
 LONG_CASE = "c" * 200  # the longest case name a column holds
 #: The error codes (at most 100 characters on PostgreSQL).
@@ -36,7 +38,7 @@ def rows(end: datetime) -> list[dict[str, Any]]:
         out.append(
             {
                 "strategyId": STRATEGY,
-                "strategyVersion": MARKUP[:100],
+                "strategyVersion": URL if i % 2 else MARKUP[:100],
                 "requestId": IMG,
                 "status": "error" if failed else "ok",
                 "errorCode": CODES[n % len(CODES)] if failed else None,

@@ -25,7 +25,7 @@ from tests.browser.test_browser_dashboard import HEADER_CAPTION, day, open_page,
 pytestmark = pytest.mark.browser
 
 #: Everything in the DOM that log text could have turned into an element.
-PROBE = """() => {
+PROBE = r"""() => {
   const bad = [];
   const needles = %s;
   for (const s of document.querySelectorAll('script'))
@@ -34,9 +34,12 @@ PROBE = """() => {
     const src = i.getAttribute('src') || i.getAttribute('href') || '';
     if (src === 'x' || needles.some(n => src.includes(n))) bad.push(i.tagName + ' ' + src);
   }
-  for (const a of document.querySelectorAll('a[href]'))
-    if (a.getAttribute('href').trim().toLowerCase().startsWith('javascript:'))
+  for (const a of document.querySelectorAll('a[href]')) {
+    const href = a.getAttribute('href').trim().toLowerCase();
+    const external = /^(https?:|www\.|mailto:)/.test(href);  // our own links are relative
+    if (href.startsWith('javascript:') || (external && needles.some(n => href.includes(n))))
       bad.push('link ' + a.getAttribute('href'));
+  }
   for (const e of document.querySelectorAll('[onerror], [onload]:not(body)'))
     bad.push('handler on ' + e.tagName);
   for (const e of document.querySelectorAll('b, u, strong, em, .katex'))
