@@ -35,6 +35,9 @@ $(DEMO_DB): | $(STAMP)
 demo: $(DEMO_DB)
 
 run: $(STAMP) $(DEMO_DB)
+	@# The dashboard only reads; bring the demo file's schema up to date for it.
+	@if [ -z "$$STRATLOG_DATABASE_URL" ]; then \
+		$(BIN)/stratlog --database sqlite+aiosqlite:///$(DEMO_DB) db upgrade; fi
 	STRATLOG_DATABASE_URL=$${STRATLOG_DATABASE_URL:-sqlite+aiosqlite:///$(DEMO_DB)} \
 		$(BIN)/streamlit run dashboard.py --server.port $(PORT)
 

@@ -80,3 +80,19 @@ def sqlite_path(url: str) -> Path | None:
     if not database or database == ":memory:":
         return None
     return Path(database)
+
+
+def existing_file_url(url: str) -> str:
+    """The URL opening its SQLite file only if it exists (``mode=rw``: never creates one).
+
+    For readers such as the dashboard: a moved or mistyped file must be reported as missing,
+    not replaced by a new, empty database. Other URLs are returned unchanged.
+    """
+    path = sqlite_path(url)
+    if path is None:
+        return url
+    parsed = make_url(url)
+    query = {**parsed.query, "mode": "rw", "uri": "true"}
+    return parsed.set(database=f"file:{path.resolve()}", query=query).render_as_string(
+        hide_password=False
+    )

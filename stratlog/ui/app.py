@@ -32,6 +32,7 @@ def _show(notices: list[Notice]) -> None:
 
 def _load_strategies(url: str, box: Any, view: View) -> list[dict[str, Any]]:
     try:
+        context.backend(url).check_file()  # every page, even one whose results are cached
         return context.load_strategies(url)
     except DATABASE_ERRORS as exc:
         sidebar.navigation(box, view)

@@ -13,12 +13,19 @@ import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stratlog.config import load_settings, redact_url
-from stratlog.db import make_engine, make_session_factory, upgrade
+from stratlog.db import (
+    existing_file_url,
+    make_engine,
+    make_session_factory,
+    sqlite_path,
+    upgrade,
+)
 from stratlog.dialect import is_sqlite_url
 from stratlog.repository.strategy_execution_log_repository import StrategyExecutionLogRepository
 
@@ -29,11 +36,35 @@ class QueryTimeout(TimeoutError):
     """The database did not answer within the configured time."""
 
 
-class Backend:
-    """An event loop thread, the engine created on it, and the repository over that engine."""
+class MissingDatabaseFile(FileNotFoundError):
+    """The SQLite file the dashboard reads is not there (moved, deleted, never created)."""
 
-    def __init__(self, url: str, *, timeout: float | None = None, migrate: bool | None = None):
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"no database file at {path}")
+        self.path = path
+
+
+class Backend:
+    """An event loop thread, the engine created on it, and the repository over that engine.
+
+    ``reader=True`` is the dashboard's: it never creates, migrates or silently replaces an
+    SQLite file. Every call first checks that the file is there; when it is gone, the pooled
+    connections (which would go on reading the moved file) are dropped and the call raises
+    :class:`MissingDatabaseFile`, so every page says the same; once the file is back, the next
+    call opens it afresh.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float | None = None,
+        migrate: bool | None = None,
+        reader: bool = False,
+    ):
         self.url = url
+        self.reader = reader
+        self._file = sqlite_path(url) if reader else None
         self.timeout = load_settings().query_timeout_s if timeout is None else timeout
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -43,9 +74,9 @@ class Backend:
         try:
             self.engine: AsyncEngine = self.run(self._create_engine())
             self.repository = StrategyExecutionLogRepository(make_session_factory(self.engine))
-            # Only the embedded SQLite file is set up here; a server database the dashboard
-            # merely reads is never altered (run `stratlog db upgrade` there).
-            if is_sqlite_url(url) if migrate is None else migrate:
+            # Tests and benchmarks may let it set up a new SQLite file; the dashboard (a reader)
+            # never alters a database (run `stratlog db upgrade` there).
+            if (is_sqlite_url(url) and not reader) if migrate is None else migrate:
                 self.run(upgrade(self.engine))
         except BaseException:
             self.close()
@@ -55,10 +86,24 @@ class Backend:
         return f"Backend({redact_url(self.url)!r})"
 
     async def _create_engine(self) -> AsyncEngine:
-        return make_engine(self.url)
+        return make_engine(existing_file_url(self.url) if self.reader else self.url)
+
+    def check_file(self) -> None:
+        """Raise :class:`MissingDatabaseFile` (dropping pooled connections) if the file is gone."""
+        if self._file is None or self._file.is_file():
+            return
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self.engine.dispose(), self._loop).result(5)
+        raise MissingDatabaseFile(self._file)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run a coroutine on the backend's loop and wait for its result (or ``QueryTimeout``)."""
+        if self._file is not None and hasattr(self, "engine"):
+            try:
+                self.check_file()
+            except MissingDatabaseFile:
+                coro.close()
+                raise
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         limit = self.timeout if timeout is None else timeout
         try:

@@ -52,8 +52,8 @@ def _release(backend: Backend) -> None:
 
 @st.cache_resource(show_spinner=False, max_entries=4, on_release=_release)
 def backend(url: str) -> Backend:
-    """The one Backend (event loop thread + engine) for this database URL."""
-    return Backend(url)
+    """The one Backend (event loop thread + engine) for this database URL; it only reads."""
+    return Backend(url, reader=True)
 
 
 @st.cache_data(ttl=STRATEGIES_TTL_S, show_spinner=False, max_entries=8)

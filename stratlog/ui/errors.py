@@ -8,7 +8,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from stratlog.config import redact_url
 from stratlog.dialect import is_sqlite_url
-from stratlog.ui.bridge import QueryTimeout
+from stratlog.ui.bridge import MissingDatabaseFile, QueryTimeout
 from stratlog.vocabulary import md_escape
 
 #: Exceptions the pages show as a message instead of a traceback.
@@ -49,6 +49,13 @@ def describe(exc: BaseException, url: str) -> Failure:
     """A Failure for a database exception (timed out, no schema, unreachable, other)."""
     where = md_escape(redact_url(url))
     cause = first_line(exc)
+    if isinstance(exc, MissingDatabaseFile):
+        hint = (
+            "The dashboard only reads and never creates a database file. Put the file back, point "
+            "STRATLOG_DATABASE_URL at it, or create it with `stratlog demo` or `stratlog db "
+            "upgrade`. This page looks again every few seconds."
+        )
+        return Failure(f"No database file at {md_escape(str(exc.path))}.", cause, hint)
     if isinstance(exc, QueryTimeout):
         hint = f"{where} may be overloaded or unreachable. The page retries by itself; raise "
         hint += "STRATLOG_QUERY_TIMEOUT_S if big windows are slow."

@@ -147,7 +147,9 @@ def test_unreadable_sqlite_path_and_recovery_when_it_appears(
     url = f"sqlite+aiosqlite:///{folder / 'demo.db'}"
     at = open_app(url)
     assert not at.exception
-    assert "Cannot reach the database" in at.error[0].value
+    assert "No database file at" in at.error[0].value
+    assert any(f"no database file at {folder / 'demo.db'}" in c.value for c in at.code)
+    assert not folder.exists()  # nothing was created
     # The database comes back: nothing of the failure was cached, the next run just works.
     folder.mkdir()
     shutil.copy(demo_url.removeprefix("sqlite+aiosqlite:///"), folder / "demo.db")
