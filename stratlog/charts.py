@@ -222,8 +222,9 @@ def case_bars(
 ) -> AltChart:
     """Runs per rule case, largest first; the null case reads "no rule matched (defaultPoints)".
 
-    ``cases``: ``{"caseName", "count"}`` (``Overview.caseNames``); the ``case`` field of a
-    selected bar is the URL value (``__none__`` for the null case).
+    ``cases``: ``{"caseName", "count"}`` of the ok runs (``Overview.caseNames``), ``total``
+    the ok runs (shares are of them); the ``case`` field of a selected bar is the URL value
+    (``__none__`` for the null case).
     """
     if not cases:
         return empty(height=240)
@@ -240,7 +241,7 @@ def case_bars(
             tooltip=_tooltips(
                 ("label:N", "Case", None),
                 ("count:Q", "Runs", ","),
-                ("share:Q", "Share of runs", ".1%"),
+                ("share:Q", "Share of ok runs", ".1%"),
             ),
         )
         .properties(height=max(120, 30 * len(data)), autosize=FIT_WIDTH)
@@ -360,7 +361,7 @@ def overview_charts(overview: Overview, *, selectable: bool = False) -> dict[str
             overview.timeseries, overview.bucketSeconds, overview.since, overview.until
         ),
         "errors": error_code_bars(overview.errorCodes, overview.failures),
-        "cases": case_bars(overview.caseNames, overview.total, selectable=selectable),
+        "cases": case_bars(overview.caseNames, overview.ok, selectable=selectable),
         "durations": duration_strip(overview.durations, overview.summary),
         "points": points_histogram(overview.pointsHistogram),
     }

@@ -82,26 +82,30 @@ def error_rows(overview: Overview) -> list[dict[str, Any]]:
 
 
 def case_rows(overview: Overview) -> list[dict[str, Any]]:
-    """Rule cases: label shown, caseName (empty for no rule matched), count, share of runs."""
-    total = overview.total
+    """Rule cases of the ok runs: label, caseName (empty: no rule matched), count, share of ok runs.
+
+    Only a run that ended ok went through the rules: its null case is the fallthrough
+    (defaultPoints). Failed runs carry no case either and are not counted here.
+    """
+    ok = overview.ok
     return [
         {
             "case": case_label(item["caseName"]),
             "caseName": item["caseName"],
             "count": item["count"],
-            "share": item["count"] / total if total else None,
+            "share": item["count"] / ok if ok else None,
         }
         for item in overview.caseNames
     ]
 
 
-def no_rule_note(overview: Overview) -> str | None:
-    """A caveat when the no-rule bucket may hold failed runs (they carry no case either)."""
-    if overview.failures == 0 or all(c["caseName"] is not None for c in overview.caseNames):
+def failed_runs_note(overview: Overview) -> str | None:
+    """Where the failed runs went (they have no case), when there are any."""
+    if overview.failures == 0:
         return None
     return (
-        f"note: runs that did not end ok carry no case either, so the {overview.failures:,} "
-        f"not-ok runs of this window count in '{NO_RULE_LABEL}'"
+        f"{overview.failures:,} runs that did not end ok have no case and are not in this table "
+        "(see the status and error-code tables)"
     )
 
 
@@ -297,10 +301,10 @@ def _errors_md(overview: Overview) -> list[str]:
 def _cases_md(overview: Overview) -> list[str]:
     rows = case_rows(overview)
     if not rows:
-        return ["No runs in this window."]
-    note = no_rule_note(overview)
+        return ["No run ended ok in this window." if overview.total else "No runs in this window."]
+    note = failed_runs_note(overview)
     table = _md_table(
-        ["rule case", "runs", "share of runs"],
+        ["rule case", "runs", "share of ok runs"],
         [[_case_md(r["caseName"]), count(r["count"]), share(r["share"])] for r in rows],
     )
     return [*table, "", note] if note else table  # the note is our own wording: no log text

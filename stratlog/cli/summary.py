@@ -117,9 +117,10 @@ def _print_cases(console: Console, overview: Overview) -> None:
         (cell(r["case"], "italic" if r["caseName"] is None else ""), r["count"], r["share"])
         for r in report.case_rows(overview)
     ]
-    headers = ["rule case", "runs", "share of runs"]
-    _print_counts(console, "Rule cases", "no runs in this window", headers, rows)
-    note = report.no_rule_note(overview) if rows else None
+    headers = ["rule case", "runs", "share of ok runs"]
+    empty = "no run ended ok in this window" if overview.total else "no runs in this window"
+    _print_counts(console, "Rule cases (runs that ended ok)", empty, headers, rows)
+    note = report.failed_runs_note(overview)
     if note:
         console.print(Text(note, style="dim"))
 

@@ -101,6 +101,7 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         bucket: int | None = None,
         bins_kind: int | None = None,
         raw_where: Sequence[ColumnElement[bool]] = (),
+        status: str | None = None,
     ) -> Subquery:
         """Rows for one strategy and window: rollup buckets plus raw edges (see ``sources``)."""
         if strategyId is not None and not isinstance(strategyId, str):
@@ -112,6 +113,9 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         plan = plan_window(window, grains, self.use_rollups)
         table: Any = StrategyExecutionRollup if bins_kind is None else StrategyExecutionBin
         rollup_where = [table.kind == bins_kind] if bins_kind is not None else []
+        if status is not None:  # aggregates only: bins carry no status
+            rollup_where.append(table.status == status)
+            raw_where = [*raw_where, self.model.status == status]
         return union_source(
             plan,
             spec,
@@ -297,11 +301,19 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         sinceDt: datetime | None = None,
         untilDt: datetime | None = None,
         limit: int = 10,
+        status: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Rule cases that fired: count desc, ties by name asc, the ``None`` bucket last."""
+        """Rule cases that fired: count desc, ties by name asc, the ``None`` bucket last.
+
+        The seed's grouping counts every run; ``status="ok"`` counts only the runs that ended
+        ok, whose ``None`` bucket is the real fallthrough (no rule matched, defaultPoints).
+        """
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}: expected one of {', '.join(STATUSES)}")
         m, r = self.model, StrategyExecutionRollup
+        key = (r.caseName, m.caseName)
         rows = await self._top(
-            strategyId, sinceDt, untilDt, limit, (r.caseName, m.caseName), keep_null=True
+            strategyId, sinceDt, untilDt, limit, key, keep_null=True, status=status
         )
         return [{"caseName": name, "count": n} for name, n in rows]
 
@@ -314,6 +326,7 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         key: tuple[Any, Any],
         *,
         keep_null: bool = False,
+        status: str | None = None,
     ) -> list[tuple[Any, int]]:
         """The ``limit`` most frequent values of one key (rollup column, raw column) in a window.
 
@@ -321,7 +334,7 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         ``keep_null`` counted as its own bucket and placed last among equal counts.
         """
         limit = min(_positive_limit(limit), TOP_LIMIT_MAX)
-        src = self._source(strategyId, sinceDt, untilDt, {"key": key, **_N})
+        src = self._source(strategyId, sinceDt, untilDt, {"key": key, **_N}, status=status)
         count = func.sum(src.c.n).label("count")
         stmt = select(src.c.key, count).group_by(src.c.key)
         if keep_null:

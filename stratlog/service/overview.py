@@ -48,6 +48,8 @@ class Overview:
     bucketSeconds: int
     statusCounts: dict[str, int]
     errorCodes: list[dict[str, Any]]
+    #: Rule cases of the runs that ended ok; ``None`` is the fallthrough (defaultPoints). Failed
+    #: runs carry no case and are left out (they are ``failures``).
     caseNames: list[dict[str, Any]]
     summary: dict[str, Any]
     durations: Percentiles
@@ -60,6 +62,11 @@ class Overview:
     def total(self) -> int:
         """Runs in the window."""
         return sum(self.statusCounts.values())
+
+    @property
+    def ok(self) -> int:
+        """Runs that ended ``ok`` (the runs a rule case can describe)."""
+        return self.statusCounts.get("ok", 0)
 
     @property
     def failures(self) -> int:
@@ -98,7 +105,7 @@ async def fetch_overview(
             async with asyncio.TaskGroup() as tg:
                 status_t = tg.create_task(r.count_by_status(**scope))
                 errors_t = tg.create_task(r.count_by_error_code(**scope, limit=top))
-                cases_t = tg.create_task(r.count_by_case_name(**scope, limit=top))
+                cases_t = tg.create_task(r.count_by_case_name(**scope, limit=top, status="ok"))
                 summary_t = tg.create_task(r.duration_and_nodes_summary(**scope))
                 duration_bins_t = tg.create_task(r.value_bins(**scope, kind="duration"))
                 point_bins_t = tg.create_task(r.value_bins(**scope, kind="points"))

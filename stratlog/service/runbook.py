@@ -52,13 +52,23 @@ class RunbookQuery:
     limit: int = 50
     before: int | None = None  # list the runs older than this run (keyset paging)
 
+    @property
+    def contradictory(self) -> bool:
+        """True when no run can match: "no rule matched" describes ok runs, another status asked."""
+        return self.case == NO_RULE and self.status not in (None, "ok")
+
     def filters(self) -> dict[str, Any]:
-        """Keyword arguments of ``list_runs`` / ``neighbours`` for these filters."""
+        """Keyword arguments of ``list_runs`` / ``neighbours`` for these filters.
+
+        "No rule matched" (``NO_RULE``) is an ok run that fell through to defaultPoints: failed
+        runs carry no case either, and are not listed under it.
+        """
+        status = "ok" if self.case == NO_RULE and self.status is None else self.status
         return {
             "strategyId": self.strategyId,
             "sinceDt": self.since,
             "untilDt": self.until,
-            "status": self.status,
+            "status": status,
             "errorCode": self.errorCode,
             "caseName": None if self.case in (None, NO_RULE) else self.case,
             "caseIsNull": self.case == NO_RULE,
@@ -76,7 +86,9 @@ class RunbookQuery:
             return False
         if self.case is None:
             return True
-        return bool(row["caseName"] == (None if self.case == NO_RULE else self.case))
+        if self.case == NO_RULE:
+            return row["status"] == "ok" and row["caseName"] is None
+        return bool(row["caseName"] == self.case)
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,8 @@ def _matched(
     cases: list[dict[str, Any]],
 ) -> int | None:
     """How many runs of the window match, when the counts say it exactly (else None)."""
+    if query.contradictory:
+        return 0
     if query.errorCode is None and query.case is None:
         total = sum(statuses.values())
         return total if query.status is None else statuses.get(query.status, 0)
@@ -149,6 +163,8 @@ async def _page(
         if anchor is not None:
             start = anchor.createdAt
             before = (anchor.createdAt, int(anchor.id))
+    if query.contradictory:
+        return [], False, start
     filters = query.filters()
     limit = min(query.limit, LIST_LIMIT_MAX)
     rows = await repository.list_runs(**filters, before=before, limit=limit)
@@ -173,7 +189,9 @@ async def fetch_runbook(repository: StrategyExecutionLogRepository, query: Runbo
                 page_t = tg.create_task(_page(r, query))
                 status_t = tg.create_task(r.count_by_status(**scope))
                 codes_t = tg.create_task(r.count_by_error_code(**scope, limit=PICKER_LIMIT))
-                cases_t = tg.create_task(r.count_by_case_name(**scope, limit=PICKER_LIMIT))
+                cases_t = tg.create_task(
+                    r.count_by_case_name(**scope, limit=PICKER_LIMIT, status="ok")
+                )
         except ExceptionGroup as group:  # callers handle one plain error (e.g. database down)
             raise group.exceptions[0] from None
     rows, more, start = page_t.result()
@@ -193,4 +211,6 @@ async def fetch_neighbours(
     repository: StrategyExecutionLogRepository, query: RunbookQuery, row_id: int
 ) -> tuple[int | None, int | None]:
     """Ids of the next newer and next older matching run around ``row_id`` (None at the ends)."""
+    if query.contradictory:
+        return None, None
     return await repository.neighbours(row_id, **query.filters())

@@ -211,10 +211,15 @@ def _clicked(ov: Overview, chart: str, selection: str, field: str | None = None)
 
 
 def cases_panel(ov: Overview, view: View) -> None:
-    """Rule cases that fired, the no-rule bucket included; a click opens the runbook."""
-    panel_title("Rule cases", "Click a bar to list the runs of that case.", _exports(ov, "cases"))
+    """Rule cases of the ok runs, the fallthrough included; a click opens the runbook."""
+    failed = f" {fmt.count(ov.failures)} failed runs have no case." if ov.failures else ""
+    hint = f"Runs that ended ok, by the rule that fired.{failed} Click a bar to list its runs."
+    panel_title("Rule cases", hint, _exports(ov, "cases"))
     if not ov.total:
         empty_state()
+        return
+    if not ov.ok:
+        st.info("No run ended ok in this window.", icon=":material/rule:")
         return
     case = _clicked(ov, "cases", charts.CASE_SELECTION, field="case")
     if case is not None:

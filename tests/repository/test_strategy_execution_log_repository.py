@@ -177,6 +177,32 @@ async def test_count_by_case_name_null_bucket_last_on_ties(
     ]
 
 
+async def test_count_by_case_name_of_ok_runs_leaves_failed_runs_out(
+    empty_repo: StrategyExecutionLogRepository, engine
+):
+    """The fallthrough is an ok run with no case; a failed run has no case either."""
+    from stratlog.rollups import RollupJob
+
+    ok = [make_row(caseName=None), make_row(caseName=None), make_row(caseName="a")]
+    failed = [make_row(status=s, errorCode="E", caseName=None, points=None)
+              for s in ("error", "error", "timeout", "limit")]  # fmt: skip
+    await empty_repo.insert_many([*ok, *failed])
+    await RollupJob(engine).catch_up()  # whole day from the rollups, plus raw rows after it
+    await empty_repo.insert_many([make_row(caseName=None), failed[0]])
+    day = {"strategyId": "credit-limit", "sinceDt": T0 - timedelta(hours=12),
+           "untilDt": T0 + timedelta(hours=12)}  # fmt: skip
+    assert await empty_repo.count_by_case_name(**day) == [
+        {"caseName": None, "count": 8},
+        {"caseName": "a", "count": 1},
+    ]  # the seed's grouping: every run
+    assert await empty_repo.count_by_case_name(**day, status="ok") == [
+        {"caseName": None, "count": 3},
+        {"caseName": "a", "count": 1},
+    ]
+    with pytest.raises(ValueError, match="unknown status"):
+        await empty_repo.count_by_case_name(**day, status="fine")
+
+
 async def test_summary_empty_window(empty_repo: StrategyExecutionLogRepository):
     got = await empty_repo.duration_and_nodes_summary(strategyId="nothing")
     assert got["count"] == 0
