@@ -207,7 +207,7 @@ def _case_rows(cases: Sequence[Mapping[str, Any]], total: int) -> list[dict[str,
     return [
         {
             "case": NO_RULE if c["caseName"] is None else c["caseName"],
-            "label": fmt.clip(fmt.case_label(c["caseName"]), 40),
+            "label": fmt.clip(fmt.visible(fmt.case_label(c["caseName"])), 40),
             "count": int(c["count"]),
             "share": c["count"] / total if total else 0.0,
             "rank": i,
@@ -328,7 +328,7 @@ def error_code_bars(codes: Sequence[Mapping[str, Any]], failures: int) -> AltCha
         return empty("no failures in this window", height=200)
     data = [
         {
-            "code": c["errorCode"],
+            "code": fmt.visible(c["errorCode"]),
             "count": int(c["count"]),
             "share": c["count"] / failures if failures else 0.0,
             "rank": i,

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from datetime import UTC, datetime
+from typing import Any
 
 # -- words -----------------------------------------------------------------------------------
 
@@ -170,11 +172,44 @@ WORD_JOINER = "\u2060"
 _AUTOLINK = re.compile(r"(?i)(?<=:)(?=\\/\\/)|(?<=www)(?=\\\.)|(?<=@)")
 
 
+#: Unicode categories that draw nothing or reorder text: controls, format characters (the
+#: bidirectional overrides U+202A-U+202E, U+2066-U+2069, zero-width ones), line and paragraph
+#: separators, private-use, surrogate and unassigned code points.
+_INVISIBLE = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
+
+
+def _invisible(ch: str) -> bool:
+    return unicodedata.category(ch) in _INVISIBLE
+
+
+def visible(text: str, *, multiline: bool = False) -> str:
+    """Log text with every invisible or reordering character shown as ``⟨U+202E⟩``.
+
+    ``invoice\u202egnp.exe`` would read "invoiceexe.png" in a browser: shown this way it reads
+    what it is. Line breaks and tabs stay with ``multiline``; the rest is untouched.
+    """
+    keep = "\n\t" if multiline else ""
+    if text.isprintable():  # the common case, in C
+        return text
+    return "".join(f"⟨U+{ord(ch):04X}⟩" if _invisible(ch) and ch not in keep else ch for ch in text)
+
+
+def visible_json(value: Any) -> Any:
+    """A JSON document with :func:`visible` applied to every string, keys included."""
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, dict):
+        return {visible(str(k)): visible_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [visible_json(v) for v in value]
+    return value
+
+
 def md_escape(text: str) -> str:
     """Operator text made inert on one Markdown line: flattened, every ASCII punctuation escaped.
 
-    Control and other unprintable characters become spaces and runs of white space one space,
-    so the text cannot start a new block and no direction override (U+202E) can reorder what
+    Runs of white space become one space, so the text cannot start a new block; invisible and
+    reordering characters are shown as ``⟨U+202E⟩`` (:func:`visible`), so none can reorder what
     follows; every ASCII punctuation character (CommonMark lets each be backslash-escaped)
     loses its meaning, which also covers Streamlit's own syntax (``:red[...]``, ``:smile:``,
     ``$...$``); and a word joiner after ``:`` of ``://``, after ``www`` and after ``@`` keeps
@@ -182,7 +217,7 @@ def md_escape(text: str) -> str:
     caption naming a strategy, a snapshot table cell); log content on the dashboard goes
     through st.code / st.text / st.json / dataframes instead.
     """
-    flat = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    flat = visible(" ".join(text.split()))
     escaped = "".join(f"\\{ch}" if ch in _PUNCTUATION else ch for ch in flat)
     return _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, escaped)
 

@@ -23,6 +23,8 @@ from stratlog.vocabulary import (
     share,
     status_rank,
     utc,
+    visible,
+    visible_json,
 )
 
 
@@ -51,8 +53,18 @@ def test_escaped_text_is_one_inert_line(text: str) -> None:
             assert ch not in string.punctuation
 
 
-def test_escaping_flattens_controls_and_direction_overrides() -> None:
-    assert md_escape("a\x1b[2J\u202egnp.exe\u202c\tb") == "a \\[2J gnp\\.exe b"
+def test_escaping_shows_controls_and_direction_overrides() -> None:
+    escaped = md_escape("a\x1b[2J\u202egnp.exe\u202c\tb")
+    assert escaped == "a⟨U\\+001B⟩\\[2J⟨U\\+202E⟩gnp\\.exe⟨U\\+202C⟩ b"
+
+
+def test_invisible_characters_are_shown_by_name() -> None:
+    assert visible("invoice\u202egnp.exe\u202c done") == "invoice⟨U+202E⟩gnp.exe⟨U+202C⟩ done"
+    assert visible("a\u200bb\u2066c\x00") == "a⟨U+200B⟩b⟨U+2066⟩c⟨U+0000⟩"
+    assert visible("two\nlines\tand tab", multiline=True) == "two\nlines\tand tab"
+    assert visible("two\nlines") == "two⟨U+000A⟩lines"
+    assert visible("café – ok 🙂\u00a0x") == "café – ok 🙂\u00a0x"  # printable or a space
+    assert visible_json({"k\u202e": ["v\u202e", 1, None]}) == {"k⟨U+202E⟩": ["v⟨U+202E⟩", 1, None]}
 
 
 def test_bare_urls_and_addresses_cannot_become_links() -> None:

@@ -176,8 +176,9 @@ def error_codes_panel(ov: Overview, view: View) -> None:
     if frame.empty:
         st.success("No failures in this window.", icon=":material/check_circle:")
         return
+    shown = frame.assign(**{"Error code": frame["Error code"].map(fmt.visible)})
     event = st.dataframe(
-        frame,
+        shown,
         key="ov_codes",
         on_select="rerun",
         selection_mode="single-row",
@@ -194,7 +195,7 @@ def error_codes_panel(ov: Overview, view: View) -> None:
     )
     rows = event.selection.rows
     if rows:
-        code = str(frame.iloc[rows[0]]["Error code"])
+        code = str(ov.errorCodes[rows[0]]["errorCode"])  # the raw code, not its display
         nav.go(nav.RUNBOOK, view.without_filters().replace(code=code, limit=view.limit))
 
 

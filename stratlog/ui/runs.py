@@ -48,13 +48,13 @@ def _on_clear() -> None:
 
 
 def _code_option(value: str) -> str:
-    return "any error code" if value == ANY else value
+    return "any error code" if value == ANY else fmt.visible(value)
 
 
 def _case_option(value: str) -> str:
     if value == ANY:
         return "any case"
-    return fmt.NO_RULE_LABEL if value == NO_RULE else value
+    return fmt.NO_RULE_LABEL if value == NO_RULE else fmt.visible(value)
 
 
 def _options(view: View, runbook: Runbook) -> tuple[list[str], list[str], list[int]]:
@@ -280,18 +280,22 @@ def row_fields(row: dict[str, Any]) -> None:
     )
 
 
-#: Text longer than this gets a scrolling box of :data:`TALL_PX` instead of growing the page.
+#: Text longer than this, or with more lines, gets a scrolling box of :data:`TALL_PX` instead
+#: of growing the page (500 short lines made an 11,000-pixel block).
 LONG_TEXT = 2_000
+LONG_LINES = 15
 TALL_PX = 360
 
 
-def _height(text_length: int) -> int | None:
-    return TALL_PX if text_length > LONG_TEXT else None
+def _height(text_length: int, lines: int = 1) -> int | None:
+    return TALL_PX if text_length > LONG_TEXT or lines > LONG_LINES else None
 
 
 def _text_block(text: str) -> None:
-    """Log text shown literally; a long one scrolls inside its box."""
-    st.code(text, language=None, wrap_lines=True, height=_height(len(text)) or "content")
+    """Log text shown literally (invisible characters by name); a long one scrolls in its box."""
+    tall = _height(len(text), text.count("\n") + 1)
+    shown = fmt.visible(text, multiline=True)
+    st.code(shown, language=None, wrap_lines=True, height=tall if tall else "content")
 
 
 def _payload(value: Any) -> None:
@@ -300,7 +304,7 @@ def _payload(value: Any) -> None:
     elif isinstance(value, dict | list):
         size = len(json.dumps(value, default=str))
         with st.container(height=_height(size) or "content", border=False):
-            st.json(value, expanded=2)
+            st.json(fmt.visible_json(value), expanded=2)
     else:
         _text_block(str(value))
 

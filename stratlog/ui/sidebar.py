@@ -55,7 +55,7 @@ def navigation(box: DeltaGenerator, view: View) -> None:
 def _strategy_label(info: dict[str, Any]) -> str:
     last = info["lastCreatedAt"]
     seen = last.strftime("%m-%d %H:%M") if isinstance(last, datetime) else "never"
-    return f"{info['strategyId']} · {fmt.compact(info['count'])} · {seen} UTC"
+    return f"{fmt.visible(info['strategyId'])} · {fmt.compact(info['count'])} · {seen} UTC"
 
 
 def _on_strategy() -> None:

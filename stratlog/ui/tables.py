@@ -25,7 +25,7 @@ RUNBOOK_COLUMNS = (
 
 
 def error_codes_frame(overview: Overview) -> pd.DataFrame:
-    """Top error codes: code, runs, share of the window's failures."""
+    """Top error codes: code, runs, share of the window's failures (raw values: the CSV's)."""
     failures = overview.failures
     rows = [
         {
@@ -56,8 +56,8 @@ def runbook_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
             "Run": row["id"],
             "Time (UTC)": _time(row["createdAt"]),
             "Status": row["status"],
-            "Error code": row["errorCode"],
-            "Case": case_text(row["caseName"], row["status"]),
+            "Error code": _text(row["errorCode"]),
+            "Case": _text(case_text(row["caseName"], row["status"])),
             "Duration (ms)": row["durationMs"],
             "Nodes": row["nodes"],
             "Points": row["points"],
@@ -85,6 +85,11 @@ def fields_frame(row: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(values, columns=["Field", "Value"])
 
 
+def _text(value: str | None) -> str | None:
+    """Log text for a cell: invisible and reordering characters shown by name."""
+    return None if value is None else fmt.visible(value)
+
+
 def _field_text(name: str, value: Any) -> str:
     if value is None:
         return "null"
@@ -92,7 +97,7 @@ def _field_text(name: str, value: Any) -> str:
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
     if name == "durationMs":
         return f"{value:,.3f} ms"
-    return str(value)
+    return fmt.visible(str(value))
 
 
 #: A recorder that has not published for this long is shown as stale (they publish every 10 s).
@@ -113,7 +118,7 @@ def health_frame(rows: Sequence[Any], now: datetime) -> pd.DataFrame:
     """One line per recorder: counters, when it last published (UTC, and how long ago)."""
     data = [
         {
-            "Recorder": r.name,
+            "Recorder": fmt.visible(r.name),
             "Kind": r.kind,
             "Submitted": r.submitted,
             "Written": r.written,
@@ -123,7 +128,7 @@ def health_frame(rows: Sequence[Any], now: datetime) -> pd.DataFrame:
             "Updated (UTC)": _time(r.updatedAt),
             "Age": _age((now - r.updatedAt).total_seconds())
             + (" (stale)" if (now - r.updatedAt).total_seconds() > STALE_AFTER_S else ""),
-            "Last error": r.lastError,
+            "Last error": _text(r.lastError),
         }
         for r in rows
     ]

@@ -19,18 +19,22 @@ MARKUP = ":red[alarm] **bold** $x^2$ <u>u</u>"
 #: A bare URL, which Markdown would turn into a live link (the Row detail caption shows it).
 URL = "http://127.0.0.1:1/deploy www.127.0.0.1:1 \u202egnp.exe\u202c"
 LONG = "A" * 10_000  # 10 kB without a space: must not widen the page
+#: Reads "invoiceexe.png done" if the override is applied instead of shown.
+BIDI = "invoice\u202egnp.exe\u202c done"
+#: 500 short lines: the message block must scroll, not grow the page by 11,000 pixels.
+LINES = "\n".join(f"line {i}" for i in range(1, 501))
 LONG_CASE = "c" * 200  # the longest case name a column holds
 #: The error codes (at most 100 characters on PostgreSQL).
 CODES = (SCRIPT, IMG, MD_LINK)
 #: The case names (at most 200 characters).
-CASES = (MD_IMAGE, IMG, LONG_CASE)
+CASES = (MD_IMAGE, IMG, LONG_CASE, BIDI)
 #: Markers that would only appear if log text became an element or a request.
 NEEDLES = ("__pwned", "127.0.0.1:1", "javascript:")
 
 
 def rows(end: datetime) -> list[dict[str, Any]]:
     """Thirty runs in the hour before ``end``: every field that holds text is hostile."""
-    messages = (SCRIPT, IMG, MD_LINK, MD_IMAGE, MARKUP, LONG)
+    messages = (SCRIPT, IMG, MD_LINK, MD_IMAGE, MARKUP, LONG, BIDI, LINES)
     out = []
     for i in range(30):
         failed = i % 3 != 0

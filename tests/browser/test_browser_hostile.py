@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Page, Request, expect
 
 from stratlog.ui.bridge import Backend
+from stratlog.vocabulary import visible
 from tests.browser import hostile
 from tests.browser.conftest import Dashboard
 from tests.browser.test_browser_dashboard import HEADER_CAPTION, day, open_page, screenshot
@@ -108,6 +109,7 @@ def test_overview(watched: tuple[Page, Watch], dashboard: Dashboard, artifacts: 
     assert sorted(cells) == sorted(hostile.CODES)
     labels = page.locator('[data-testid="stVegaLiteChart"] svg text').all_text_contents()
     assert hostile.MD_IMAGE in labels  # a case bar's label, as text
+    assert visible(hostile.BIDI) in labels and hostile.BIDI not in labels  # shown, not applied
     screenshot(page, artifacts, "hostile-overview")
     assert_harmless(page, watch)
 
@@ -148,6 +150,24 @@ def test_row_detail(watched: tuple[Page, Watch], dashboard: Dashboard, artifacts
             page.get_by_text("Output payload").click()
             screenshot(page, artifacts, f"hostile-row-{message.lower()}")
         assert_harmless(page, watch)
+
+
+def test_row_detail_shows_invisible_characters_and_scrolls_tall_messages(
+    watched: tuple[Page, Watch], dashboard: Dashboard, artifacts: Path
+) -> None:
+    page, watch = watched
+    runs = hostile_rows(dashboard)
+    bidi = next(r for r in runs if r.errorMessage == hostile.BIDI)
+    open_page(page, hostile_view(dashboard, "row", row=str(bidi.id)), f"Run {bidi.id}")
+    code = page.locator('[data-testid="stCode"]').filter(has_text="invoice").first
+    assert code.inner_text().strip() == "invoice⟨U+202E⟩gnp.exe⟨U+202C⟩ done"
+    tall = next(r for r in runs if r.errorMessage == hostile.LINES)
+    open_page(page, hostile_view(dashboard, "row", row=str(tall.id)), f"Run {tall.id}")
+    block = page.locator('[data-testid="stCode"]').filter(has_text="line 1").first
+    box = block.bounding_box()
+    assert box is not None and box["height"] <= 400, box  # it scrolls inside its box
+    screenshot(page, artifacts, "hostile-row-tall-message")
+    assert_harmless(page, watch)
 
 
 def test_hostile_links(watched: tuple[Page, Watch], dashboard: Dashboard) -> None:
