@@ -71,6 +71,7 @@ def start(page_path: str = "") -> context.AppState:
     now = datetime.now(UTC)
     raw = st.query_params.to_dict()
     view, notices = parse_view(raw, now)
+    view = sidebar.live_window(view, raw)
     nav_box = sidebar.brand()
     strategies = _load_strategies(url, nav_box, view)
     if not strategies and page_path != nav.HEALTH.url_path:

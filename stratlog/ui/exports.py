@@ -129,9 +129,14 @@ def snapshot_button(overview: Overview) -> None:
 
 
 def share_url(view: View, page_path: str) -> str:
-    """The absolute link of this view (the page's URL as the browser sees it, else a path)."""
+    """The absolute link of this view (the page's URL as the browser sees it, else a path).
+
+    The window is written as what it is in the link, an absolute custom window: opened later it
+    shows these runs, not the last hours before that moment.
+    """
     scheme, host, path, _, _ = urlsplit(st.context.url or f"/{page_path}")
-    return urlunsplit((scheme, host, path or "/", urlencode(view.params()), ""))
+    pinned = view.replace(preset=None).params()
+    return urlunsplit((scheme, host, path or "/", urlencode(pinned), ""))
 
 
 def copy_link(view: View, page_path: str) -> None:

@@ -7,6 +7,7 @@ and the entry point reads the URL back on the rerun that follows.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from stratlog import vocabulary as fmt
 from stratlog.ui import context, nav
-from stratlog.ui.state import CUSTOM, PRESET_LABELS, PRESETS, View, anchor, iso_utc
+from stratlog.ui.state import CUSTOM, PRESET_LABELS, PRESETS, View, anchor, iso_utc, parse_utc
 
 K_STRATEGY = "w_strategy"
 K_WINDOW = "w_window"
@@ -24,6 +25,8 @@ K_TO = "w_to"
 K_AUTO = "w_auto"
 K_RANGE_ERROR = "w_range_error"
 K_RAN_AT = "stratlog.ran_at"
+#: The preset chosen in this session (or anchored to now by it): only that one slides.
+K_LIVE = "stratlog.live_preset"
 AUTO_REFRESH_S = 30
 WINDOW_OPTIONS = [*PRESETS, CUSTOM]
 
@@ -91,8 +94,10 @@ def _on_window() -> None:
     if choice in PRESETS:
         since, until = anchor(str(choice), datetime.now(UTC))
         params.update(window=str(choice), since=iso_utc(since), until=iso_utc(until))
+        st.session_state[K_LIVE] = str(choice)  # chosen here: Refresh slides it to now
     elif choice == CUSTOM:
         params["window"] = CUSTOM
+        st.session_state.pop(K_LIVE, None)
     _write(params)
 
 
@@ -108,6 +113,7 @@ def _on_custom() -> None:
     params = _params()
     params.pop("before", None)
     params.update(window=CUSTOM, since=iso_utc(since), until=iso_utc(until))
+    st.session_state.pop(K_LIVE, None)
     _write(params)
 
 
@@ -128,9 +134,33 @@ def window_picker(view: View) -> None:
         _custom_range(view)
 
 
+def live_window(view: View, params: Mapping[str, str]) -> View:
+    """A preset from a link with absolute bounds opens as that absolute window.
+
+    Opened days later, such a link must still show the incident's rows, labelled with their
+    dates; only a preset chosen (or anchored to now) in this session slides with Refresh.
+    """
+    if view.preset is None:
+        return view
+    if _bounds_from(params, view) and st.session_state.get(K_LIVE) != view.preset:
+        return view.replace(preset=None)
+    st.session_state[K_LIVE] = view.preset
+    return view
+
+
+def _bounds_from(params: Mapping[str, str], view: View) -> bool:
+    """True when the view's bounds are the link's own (not a fallback anchored to now)."""
+    try:
+        return (parse_utc(params["since"]), parse_utc(params["until"])) == (view.since, view.until)
+    except (KeyError, ValueError):
+        return False
+
+
 def _custom_range(view: View) -> None:
-    st.session_state[K_FROM] = view.since.replace(tzinfo=None, second=0, microsecond=0)
-    st.session_state[K_TO] = view.until.replace(tzinfo=None, second=0, microsecond=0)
+    problem = st.session_state.pop(K_RANGE_ERROR, None)
+    if problem is None:  # a refused range keeps what was typed, beside the message
+        st.session_state[K_FROM] = view.since.replace(tzinfo=None, second=0, microsecond=0)
+        st.session_state[K_TO] = view.until.replace(tzinfo=None, second=0, microsecond=0)
     lowest = datetime(2000, 1, 1)
     highest = datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1)
     with st.form("custom_window", border=False):
@@ -144,17 +174,16 @@ def _custom_range(view: View) -> None:
                 step=timedelta(minutes=5),
             )
         st.form_submit_button("Apply window", on_click=_on_custom, width="stretch")
-    problem = st.session_state.pop(K_RANGE_ERROR, None)
     if problem:
         st.error(problem)
 
 
 def _refresh_now() -> None:
-    """Drop cached results; a preset window slides to end now."""
+    """Drop cached results; a preset window chosen in this session slides to end now."""
     context.clear_data()
     params = _params()
     preset = params.get("window", "")
-    if preset in PRESETS:
+    if preset in PRESETS and st.session_state.get(K_LIVE) == preset:
         since, until = anchor(preset, datetime.now(UTC))
         params.update(since=iso_utc(since), until=iso_utc(until))
         _write(params)

@@ -172,22 +172,26 @@ def test_a_copied_link_reproduces_the_view(
     page: Page, dashboard: Dashboard, browser: Browser
 ) -> None:
     open_page(page, dashboard.at("?strategy=pricing-tier&window=6h"), "Overview")
-    link = page.url  # what an operator copies: the preset is now absolute bounds
+    address = page.url  # what an operator copies: the preset is now absolute bounds
+    assert "window=6h" in address  # chosen here: it slides with Refresh in this session
+    link = address.replace("window=6h", "window=custom")
     page.get_by_role("button", name="Copy link").click()
     expect(page.locator('[data-testid="stPopoverBody"] [data-testid="stCode"]')).to_have_text(link)
     page.keyboard.press("Escape")
     expect(page.locator(HEADER_CAPTION).first).to_contain_text("pricing-tier")
     header = page.locator(HEADER_CAPTION).first.inner_text().split(" · fetched")[0]
     assert "last 6 h" in header
+    pinned = header.replace("last 6 h", "custom window")  # the same bounds, by their dates
     expect(page.locator('[data-testid="stMetricValue"]')).to_have_count(12)
     figures = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
     fresh = browser.new_context(viewport={"width": 1440, "height": 1000})
     try:
-        other = fresh.new_page()  # a new browser session, as a colleague opening the link
-        open_page(other, link, "Overview")
-        expect(other.locator(HEADER_CAPTION).first).to_contain_text(header)
-        expect(other.locator('[data-testid="stMetricValue"]')).to_have_text(figures)
-        assert other.url == link
+        for copied in (address, link):  # the address bar's URL and the Copy link box's
+            other = fresh.new_page()  # a new browser session, as a colleague opening it
+            open_page(other, copied, "Overview")
+            expect(other.locator(HEADER_CAPTION).first).to_contain_text(pinned)
+            expect(other.locator('[data-testid="stMetricValue"]')).to_have_text(figures)
+            assert other.url == link
     finally:
         fresh.close()
     page.reload()

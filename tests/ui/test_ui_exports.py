@@ -70,7 +70,7 @@ def test_copy_link_reproduces_the_view(open_app: OpenApp, demo_url: str) -> None
     parts = urlsplit(link)
     params = {k: v[0] for k, v in parse_qs(parts.query).items()}
     assert parts.path == "/overview"
-    assert params == dict(at.query_params)  # the canonical URL, absolute bounds
+    assert params == {**at.query_params, "window": "custom"}  # absolute bounds, pinned
     assert parse_utc(params["until"]) - parse_utc(params["since"]) == timedelta(hours=6)
     again = open_app(demo_url, **params)
     assert not again.warning and [c.value for c in again.code] == [link]
