@@ -10,6 +10,11 @@ from stratlog import sketch
 
 #: What the dashboard promises for percentiles read from the histograms.
 PROMISED_ERROR = 0.01
+#: Below this many values a p99 says little more than "the largest value": see
+#: :meth:`Percentiles.few_values_note`.
+FEW_VALUES = 100
+#: Up to this many values p95 too lies between the two largest (``0.95 (n - 1) >= n - 2``).
+P95_FEW_VALUES = 21
 
 
 @dataclass(frozen=True)
@@ -25,8 +30,17 @@ class Percentiles:
     #: Bound on the relative error of each figure: 0 when exact.
     relativeError: float = 0.0
 
-    def describe(self) -> str:
-        """Where the figures come from, for a caption: exact, histogram (±1 %) or a sample."""
+    def describe(self, *, few_values: bool = False) -> str:
+        """Where the figures come from, for a caption: exact, histogram (±1 %) or a sample.
+
+        With ``few_values``, the :meth:`few_values_note` follows when there is one, e.g.
+        ``"exact, over all 10 runs; p95 and p99 ≈ max of 10 (between the two largest values)"``.
+        """
+        basis = self._basis()
+        note = self.few_values_note() if few_values else None
+        return f"{basis}; {note}" if note else basis
+
+    def _basis(self) -> str:
         if self.total == 0:
             return "no runs in this window"
         if self.exact:
@@ -34,6 +48,23 @@ class Percentiles:
         if self.n >= self.total:
             return f"±{PROMISED_ERROR:.0%} (log histogram), over all {self.total:,} runs"
         return f"estimated from a sample of the {self.n:,} most recent of {self.total:,} runs"
+
+    def few_values_note(self) -> str | None:
+        """What the tail figures amount to when fewer than ``FEW_VALUES`` values stand behind them.
+
+        With ``n`` sorted values, linear interpolation puts p99 at rank ``0.99 (n - 1)``, which
+        is at least ``n - 2`` for every ``n <= 101``: the p99 of fewer than 100 values lies
+        between the two largest of them (a 0.99 (n - 1) - (n - 2) share of the way from the
+        second largest to the max), so it says "about the max" and nothing about a 1 % tail. The
+        same holds for p95 up to 21 values. ``None`` from 100 values on, and without values.
+        """
+        n = self.n
+        if n == 0 or n >= FEW_VALUES:
+            return None
+        if n == 1:
+            return "p50, p95 and p99 are the one value"
+        tails = "p95 and p99" if n <= P95_FEW_VALUES else "p99"
+        return f"{tails} ≈ max of {n:,} (between the two largest values)"
 
 
 def quantile(sorted_values: Sequence[float], q: float) -> float:
@@ -47,6 +78,22 @@ def quantile(sorted_values: Sequence[float], q: float) -> float:
     high = min(low + 1, len(sorted_values) - 1)
     fraction = position - low
     return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction
+
+
+def nearest_rank(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank quantile of an already sorted sequence (numpy's ``inverted_cdf``).
+
+    The smallest value with at least a ``q`` share of the values at or below it: the value of
+    1-based rank ``ceil(q n)`` (the first for ``q = 0``). ``q n`` is rounded to 9 decimals
+    first, so that binary floating point cannot push an exact rank up by one
+    (``0.07 * 100 == 7.000000000000001``).
+    """
+    if not sorted_values:
+        raise ValueError("quantile of an empty sample")
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"q must be within [0, 1], got {q}")
+    rank = max(1, math.ceil(round(q * len(sorted_values), 9)))
+    return sorted_values[rank - 1]
 
 
 def percentiles(sample: Sequence[float], total: int | None = None) -> Percentiles:

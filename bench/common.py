@@ -1,0 +1,121 @@
+"""Shared by the benchmarks: repeated timings, the machine's load, table sizes, server settings."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+#: The throwaway PostgreSQL 15 server of the scale and rollup benchmarks.
+PG_SETTINGS = {"shared_buffers": "2GB", "work_mem": "64MB", "effective_cache_size": "8GB",
+               "jit": "off", "max_wal_size": "4GB", "checkpoint_timeout": "30min"}  # fmt: skip
+RAW, AGG, BINS = "strategy_execution_log", "strategy_execution_rollup", "strategy_execution_bin"
+TABLES = (RAW, AGG, BINS)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock milliseconds of ``runs`` calls after one untimed warm-up call."""
+
+    times_ms: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        """The median call."""
+        return statistics.median(self.times_ms)
+
+    @property
+    def low(self) -> float:
+        """The fastest call."""
+        return min(self.times_ms)
+
+    @property
+    def high(self) -> float:
+        """The slowest call."""
+        return max(self.times_ms)
+
+    def cell(self, width: int = 22) -> str:
+        """``median (min-max)``, right-aligned in ``width`` characters."""
+        text = f"{_ms(self.median)} ({_ms(self.low)}-{_ms(self.high)})"
+        return f"{text:>{width}}"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
+
+
+async def timed(call: Callable[[], Awaitable[Any]], runs: int) -> Timing:
+    """Time ``runs`` awaited calls of ``call`` after one warm-up call."""
+    await call()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        await call()
+        times.append((time.perf_counter() - started) * 1000)
+    return Timing(tuple(times))
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as ``uptime`` prints them."""
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+async def row_counts(engine: AsyncEngine, tables: Sequence[str] = TABLES) -> dict[str, int]:
+    """``count(*)`` of each table."""
+    async with engine.connect() as conn:
+        return {t: int(await conn.scalar(text(f"SELECT count(*) FROM {t}")) or 0) for t in tables}
+
+
+async def postgres_bytes(engine: AsyncEngine, tables: Sequence[str] = TABLES) -> dict[str, int]:
+    """Bytes of each table with its indexes and TOAST (``pg_total_relation_size``)."""
+    async with engine.connect() as conn:
+        sql = text("SELECT pg_total_relation_size(:t)")
+        return {t: int(await conn.scalar(sql, {"t": t}) or 0) for t in tables}
+
+
+def sqlite_bytes(path: Path, tables: Sequence[str] = TABLES) -> dict[str, int] | None:
+    """Bytes of each table with its indexes (the ``dbstat`` virtual table); ``None`` without it."""
+    con = sqlite3.connect(path)
+    try:
+        rows = con.execute(
+            "SELECT m.tbl_name, sum(s.pgsize) FROM dbstat AS s "
+            "JOIN sqlite_master AS m ON m.name = s.name GROUP BY m.tbl_name"
+        ).fetchall()
+    except sqlite3.OperationalError:  # built without SQLITE_ENABLE_DBSTAT_VTAB
+        return None
+    finally:
+        con.close()
+    sizes = {name: int(size) for name, size in rows}
+    return {t: sizes.get(t, 0) for t in tables}
+
+
+def sqlite_file_bytes(path: Path) -> int:
+    """Bytes of the database's pages in use (page count minus free pages, times page size)."""
+    con = sqlite3.connect(path)
+    try:
+        page = int(con.execute("PRAGMA page_size").fetchone()[0])
+        pages = int(con.execute("PRAGMA page_count").fetchone()[0])
+        free = int(con.execute("PRAGMA freelist_count").fetchone()[0])
+        return (pages - free) * page
+    finally:
+        con.close()
+
+
+def size_line(counts: dict[str, int], sizes: dict[str, int], how: str) -> str:
+    """Rows and MB of the audit table and the rollup tables, and the rollups' share of both."""
+    rollup_rows, rollup_bytes = counts[AGG] + counts[BINS], sizes[AGG] + sizes[BINS]
+    return (
+        f"sizes ({how}): audit table {counts[RAW]:,} rows, {sizes[RAW] / 1e6:,.1f} MB; "
+        f"aggregates {counts[AGG]:,} rows, {sizes[AGG] / 1e6:,.1f} MB; histogram bins "
+        f"{counts[BINS]:,} rows, {sizes[BINS] / 1e6:,.1f} MB; rollups = "
+        f"{rollup_rows / max(counts[RAW], 1):.1%} of the rows, "
+        f"{rollup_bytes / max(sizes[RAW], 1):.1%} of the bytes"
+    )
