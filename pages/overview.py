@@ -13,6 +13,9 @@ panels.page_header(
     actions=panels.overview_actions(overview, state.view, nav.OVERVIEW),
 )
 panels.headline(overview)
+if not overview.total:  # one notice, not one per panel
+    panels.empty_state()
+    st.stop()
 
 left, right = st.columns([2, 3], gap="medium", border=True)
 with left:

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import streamlit as st
 
 from stratlog.config import redact_url
 from stratlog.ui import auth, context, nav, sidebar
 from stratlog.ui.errors import DATABASE_ERRORS
-from stratlog.ui.state import PARAMS, Notice, View, canonical, parse_view, resolve_strategy
-from stratlog.vocabulary import md_escape
+from stratlog.ui.state import (
+    PARAMS,
+    Notice,
+    View,
+    canonical,
+    for_page,
+    parse_view,
+    repeated,
+    resolve_strategy,
+)
+from stratlog.vocabulary import clip, md_escape
 
 EMPTY_RETRY_S = 10
 
@@ -28,6 +38,20 @@ def _show(notices: list[Notice]) -> None:
             st.warning(notice.text, icon=":material/link_off:")
         else:
             st.info(notice.text, icon=":material/info:")
+
+
+def _unknown_page(page_path: str) -> list[Notice]:
+    """A notice when the browser asked for a page that does not exist (the Overview shows)."""
+    url = st.context.url
+    if not url:
+        return []
+    base = str(st.get_option("server.baseUrlPath") or "").strip("/")
+    asked = urlsplit(url).path.strip("/").removeprefix(base).strip("/")
+    known = {p.url_path for p in nav.PAGES}
+    if asked in known or asked == page_path or not asked:
+        return []
+    text = f"There is no page “{md_escape(clip(asked, 60))}”: showing the Overview."
+    return [Notice("warning", text)]
 
 
 def _load_strategies(url: str, box: Any, view: View) -> list[dict[str, Any]]:
@@ -71,6 +95,8 @@ def start(page_path: str = "") -> context.AppState:
     now = datetime.now(UTC)
     raw = st.query_params.to_dict()
     view, notices = parse_view(raw, now)
+    notices += repeated({key: st.query_params.get_all(key) for key in st.query_params})
+    notices += _unknown_page(page_path)
     view = sidebar.live_window(view, raw)
     nav_box = sidebar.brand()
     strategies = _load_strategies(url, nav_box, view)
@@ -86,7 +112,7 @@ def start(page_path: str = "") -> context.AppState:
     with st.sidebar:
         auth.account(gate)
     _sync_url(raw, view)
-    _show(notices + more)
+    _show(for_page(notices + more, page_path))
     state = context.AppState(url=url, view=view, strategies=strategies, started=now)
     context.remember(state)
     return state

@@ -247,7 +247,7 @@ def durations_panel(ov: Overview) -> None:
         for cell, (label, value) in zip(st.columns(3), figures, strict=True):
             cell.metric(label, fmt.ms(value))
     st.vega_lite_chart(overview_specs(ov)["durations"], width="stretch")
-    st.caption(fmt.md_escape(f"Percentiles: n = {p.n:,}, {p.describe()}."))
+    st.caption(fmt.md_escape(f"Percentiles: n = {p.n:,}, {p.describe(few_values=True)}."))
 
 
 def points_panel(ov: Overview) -> None:
@@ -266,4 +266,4 @@ def points_panel(ov: Overview) -> None:
     st.vega_lite_chart(overview_specs(ov)["points"], width="stretch")
     q = ov.points
     figures = f"p50 {fmt.number(q.p50)}, p95 {fmt.number(q.p95)}, p99 {fmt.number(q.p99)}"
-    st.caption(fmt.md_escape(f"{figures}; n = {q.n:,}, {q.describe()}."))
+    st.caption(fmt.md_escape(f"{figures}; n = {q.n:,}, {q.describe(few_values=True)}."))

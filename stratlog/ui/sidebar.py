@@ -58,7 +58,7 @@ def navigation(box: DeltaGenerator, view: View) -> None:
 def _strategy_label(info: dict[str, Any]) -> str:
     last = info["lastCreatedAt"]
     seen = last.strftime("%m-%d %H:%M") if isinstance(last, datetime) else "never"
-    return f"{fmt.visible(info['strategyId'])} · {fmt.compact(info['count'])} · {seen} UTC"
+    return f"{fmt.visible(info['strategyId'])}  ({seen})"
 
 
 def _on_strategy() -> None:
@@ -79,7 +79,7 @@ def strategy_picker(view: View, strategies: list[dict[str, Any]]) -> None:
         key=K_STRATEGY,
         format_func=lambda sid: _strategy_label(info[sid]),
         on_change=_on_strategy,
-        help="Type to search. Each entry: runs recorded · last run (UTC).",
+        help="Type to search. Each entry: the strategy (its last run, UTC); below: its runs.",
     )
     chosen = info.get(view.strategy or "")
     if chosen is not None:

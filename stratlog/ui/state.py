@@ -51,6 +51,38 @@ class Notice:
 
     level: Literal["warning", "info"]
     text: str
+    #: The query parameter it is about ("" for the link as a whole): pages show only theirs.
+    about: str = ""
+
+
+#: The runbook's filters and the selected row: the Overview, Runbook and Row detail carry them
+#: in their links; the Health page reads none of them, so it does not talk about them.
+FILTER_PARAMS = frozenset({"status", "code", "case", "limit", "before", "row"})
+NO_FILTER_PAGES = frozenset({"health"})
+
+
+def for_page(notices: Sequence[Notice], page_path: str) -> list[Notice]:
+    """The notices a page shows (the Health page: none about the runbook's filters)."""
+    if page_path not in NO_FILTER_PAGES:
+        return list(notices)
+    return [n for n in notices if n.about not in FILTER_PARAMS]
+
+
+def repeated(values: Mapping[str, Sequence[str]]) -> list[Notice]:
+    """A notice for each of our parameters that the link gives more than once (the last wins)."""
+    return [
+        Notice(
+            "warning",
+            f"The link gives {name} {len(given)} times: using the last one, “{_shown(given[-1])}”.",
+            "window" if name in WINDOW_PARAMS else name,
+        )
+        for name, given in values.items()
+        if name in PARAMS and len(given) > 1
+    ]
+
+
+#: The parameters of the time window (their notices are "about" the window).
+WINDOW_PARAMS = frozenset({"window", "since", "until"})
 
 
 @dataclass(frozen=True)
@@ -151,7 +183,9 @@ def _window(params: Mapping[str, str], now: datetime, notices: list[Notice]) -> 
     if raw and raw != CUSTOM and preset is None:
         choices = ", ".join(PRESETS)
         notices.append(
-            Notice("warning", f"Unknown window “{_shown(raw)}” in the link (use {choices}).")
+            Notice(
+                "warning", f"Unknown window “{_shown(raw)}” in the link (use {choices}).", "window"
+            )
         )
     bounds, problem = _bounds(params)
     if bounds is not None:
@@ -161,15 +195,11 @@ def _window(params: Mapping[str, str], now: datetime, notices: list[Notice]) -> 
     fallback = preset or DEFAULT_PRESET
     label = PRESET_LABELS[fallback]
     if problem:
-        notices.append(Notice("warning", f"{problem} Showing the last {label} instead."))
+        notices.append(Notice("warning", f"{problem} Showing the last {label} instead.", "window"))
     elif raw == CUSTOM:
-        notices.append(
-            Notice(
-                "warning", f"A custom window needs since and until: showing the last {fallback}."
-            )
-        )
-    elif params and not raw:
-        notices.append(Notice("info", f"No time window in the link: showing the last {label}."))
+        text = f"A custom window needs since and until: showing the last {fallback}."
+        notices.append(Notice("warning", text, "window"))
+    # A link without a window simply shows the default one: the header says which.
     since, until = anchor(fallback, now)
     return View(since=since, until=until, preset=fallback)
 
@@ -186,7 +216,9 @@ def _bounds(params: Mapping[str, str]) -> tuple[tuple[datetime, datetime] | None
     except ValueError:
         bad = f"since={_shown(raw_since)}, until={_shown(raw_until)}"
         return None, f"The time window in the link is not a valid ISO-8601 UTC time ({bad})."
-    if since >= until:
+    if since == until:
+        return None, "The time window in the link is empty (since equals until)."
+    if since > until:
         return None, "The time window in the link ends before it starts."
     if until - since > MAX_WINDOW:
         return None, "The time window in the link is longer than 400 days."
@@ -196,7 +228,7 @@ def _bounds(params: Mapping[str, str]) -> tuple[tuple[datetime, datetime] | None
 def _text(params: Mapping[str, str], key: str, limit: int, notices: list[Notice]) -> str | None:
     value = params.get(key, "").strip()
     if len(value) > limit:
-        notices.append(Notice("warning", f"The {key} in the link is too long; ignored."))
+        notices.append(Notice("warning", f"The {key} in the link is too long; ignored.", key))
         return None
     return value or None
 
@@ -208,9 +240,8 @@ def _status(params: Mapping[str, str], notices: list[Notice]) -> str | None:
     if value in STATUSES:
         return value
     allowed = ", ".join(STATUSES)
-    notices.append(
-        Notice("warning", f"Unknown status “{_shown(value)}” ({allowed}): showing all statuses.")
-    )
+    text = f"Unknown status “{_shown(value)}” ({allowed}): showing all statuses."
+    notices.append(Notice("warning", text, "status"))
     return None
 
 
@@ -223,14 +254,12 @@ def _limit(params: Mapping[str, str], notices: list[Notice]) -> int:
     except ValueError:
         value = 0
     if value < 1:
-        notices.append(
-            Notice("warning", f"Bad limit “{_shown(raw)}”: showing {DEFAULT_LIMIT} runs.")
-        )
+        text = f"Bad limit “{_shown(raw)}”: showing {DEFAULT_LIMIT} runs."
+        notices.append(Notice("warning", text, "limit"))
         return DEFAULT_LIMIT
     if value > MAX_LIMIT:
-        notices.append(
-            Notice("warning", f"The runbook lists at most {MAX_LIMIT} runs: limit {value} capped.")
-        )
+        text = f"The runbook lists at most {MAX_LIMIT} runs: limit {value} capped."
+        notices.append(Notice("warning", text, "limit"))
         return MAX_LIMIT
     return value
 
@@ -245,7 +274,7 @@ def _run_id(params: Mapping[str, str], key: str, notices: list[Notice]) -> int |
         text = f"Bad row id “{_shown(raw)}” in the link: no row selected."
     else:
         text = f"Bad run id “{_shown(raw)}” in the link's before: showing the newest runs."
-    notices.append(Notice("warning", text))
+    notices.append(Notice("warning", text, key))
     return None
 
 
@@ -274,7 +303,7 @@ def resolve_strategy(
     fallback = strategies[0]
     if view.strategy is None:
         notices = (
-            [Notice("info", f"No strategy in the link: showing {md_escape(fallback)}.")]
+            [Notice("info", f"No strategy in the link: showing {md_escape(fallback)}.", "strategy")]
             if from_link
             else []
         )
@@ -285,7 +314,7 @@ def resolve_strategy(
         f"Showing {md_escape(fallback)} instead."
     )
     return view.replace(strategy=fallback, code=None, case=None, before=None, row=None), [
-        Notice("warning", text)
+        Notice("warning", text, "strategy")
     ]
 
 

@@ -257,3 +257,14 @@ def test_overview_png_and_csv_downloads(page: Page, dashboard: Dashboard, artifa
     assert {"snapshot.md", "status.png", "timeseries.png", "error_codes.csv"} <= files
     assert len([f for f in files if f.endswith(".png")]) == 6
     expect(page.locator(EXCEPTION)).to_have_count(0)
+
+
+def test_an_unknown_page_and_a_repeated_parameter_are_named(
+    page: Page, dashboard: Dashboard
+) -> None:
+    open_page(page, dashboard.at("incidents?strategy=nope&strategy=fraud-screen"), "Overview")
+    warnings = page.locator('[data-testid="stAlertContentWarning"]')
+    expect(warnings.filter(has_text="There is no page")).to_contain_text("incidents")
+    expect(warnings.filter(has_text="The link gives strategy 2 times")).to_contain_text(
+        "fraud-screen"
+    )

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 from streamlit.testing.v1 import AppTest
 
-from stratlog.ui.state import PARAMS, parse_view
+from stratlog.ui.state import PARAMS, for_page, parse_view
 
 OpenApp = Callable[..., AppTest]
 PAGES = (None, "pages/runbook.py", "pages/row.py", "pages/health.py")
@@ -60,7 +61,7 @@ DATES = [
 ]
 
 
-def check(at: AppTest, sent: dict[str, str]) -> None:
+def check(at: AppTest, sent: dict[str, str], page: str | None = None) -> None:
     """No exception; the URL is canonical again; anything rejected was said out loud."""
     assert not at.exception, [e.value for e in at.exception]
     params = {k: str(v) for k, v in at.query_params.items()}
@@ -69,6 +70,7 @@ def check(at: AppTest, sent: dict[str, str]) -> None:
     assert again.strategy in STRATEGIES
     assert again.until > again.since
     _, rejected = parse_view(sent, datetime.now(UTC))
+    rejected = for_page(rejected, Path(page).stem if page else "overview")  # Health: no filters
     unknown = sent.get("strategy", "").strip() not in STRATEGIES | {""}
     if rejected or unknown:
         shown = [*at.warning, *at.info]
@@ -77,7 +79,7 @@ def check(at: AppTest, sent: dict[str, str]) -> None:
 
 def run(open_app: OpenApp, url: str, page: str | None, params: dict[str, str]) -> AppTest:
     at = open_app(url, page, **params)
-    check(at, params)
+    check(at, params, page)
     return at
 
 

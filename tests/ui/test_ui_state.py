@@ -13,9 +13,11 @@ from stratlog.ui.state import (
     anchor,
     canonical,
     ceil_minute,
+    for_page,
     iso_utc,
     parse_utc,
     parse_view,
+    repeated,
     resolve_strategy,
 )
 from stratlog.vocabulary import NO_RULE
@@ -81,7 +83,6 @@ def test_a_bare_link_is_the_default_without_notices() -> None:
         ({"limit": "201"}, "capped"),
         ({"row": "-3"}, "Bad row id"),
         ({"strategy": "x" * 500}, "too long"),
-        ({"strategy": "credit-limit"}, "No time window in the link"),
     ],
 )
 def test_bad_or_missing_values_fall_back_with_a_notice(
@@ -90,6 +91,35 @@ def test_bad_or_missing_values_fall_back_with_a_notice(
     view, notices = parse_view(params, NOW)
     assert any(fragment in n.text for n in notices), notices
     assert view.until > view.since
+
+
+def test_a_link_without_a_window_needs_no_notice() -> None:
+    view, notices = parse_view({"strategy": "credit-limit"}, NOW)
+    assert notices == [] and view.preset == "24h"  # the header says "last 24 h"
+
+
+def test_an_empty_window_is_called_empty() -> None:
+    at = "2026-02-28T09:00:00Z"
+    _, notices = parse_view({"since": at, "until": at}, NOW)
+    assert [n.about for n in notices] == ["window"] and "empty" in notices[0].text
+    assert "ends before" not in notices[0].text
+
+
+def test_repeated_parameters_are_named() -> None:
+    found = repeated(
+        {"strategy": ["a", "b"], "code": ["X"], "since": ["1", "2", "3"], "zz": ["1", "2"]}
+    )
+    assert [(n.about, n.text.split(":")[0]) for n in found] == [
+        ("strategy", "The link gives strategy 2 times"),
+        ("window", "The link gives since 3 times"),
+    ]
+    assert "“b”" in found[0].text
+
+
+def test_the_health_page_says_nothing_about_runbook_filters() -> None:
+    _, notices = parse_view({"limit": "-3", "window": "3w", "row": "x"}, NOW)
+    assert [n.about for n in for_page(notices, "health")] == ["window"]
+    assert len(for_page(notices, "runbook")) == 3
 
 
 def test_notices_escape_the_values_they_quote() -> None:
