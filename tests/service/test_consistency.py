@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -83,27 +86,24 @@ async def assert_overviews_add_up(repo: StrategyExecutionLogRepository, pages: i
         assert ov.points.total == ov.points.n == sum(b.count for b in ov.pointsHistogram)
 
 
+@pytest.mark.parametrize("folding", [False, True], ids=["rows-come-and-go", "fold-and-prune"])
 async def test_the_overview_adds_up_while_rows_arrive_and_are_deleted(
-    empty_repo: StrategyExecutionLogRepository, engine: AsyncEngine
+    empty_repo: StrategyExecutionLogRepository, engine: AsyncEngine, folding: bool
 ) -> None:
     await empty_repo.insert_many(some_rows(random.Random(1), 3000))
-    stop = asyncio.Event()
-    background = asyncio.create_task(churn(empty_repo, engine, stop))
-    try:
+    async with churning(empty_repo, engine, folding=folding):
         await assert_overviews_add_up(empty_repo, 25)
-    finally:
-        stop.set()
-        await background
 
 
-async def test_the_overview_adds_up_while_the_rollups_fold_and_prune(
-    empty_repo: StrategyExecutionLogRepository, engine: AsyncEngine
-) -> None:
-    await empty_repo.insert_many(some_rows(random.Random(3), 3000))
+@asynccontextmanager
+async def churning(
+    repo: StrategyExecutionLogRepository, engine: AsyncEngine, *, folding: bool = False
+) -> AsyncIterator[None]:
+    """:func:`churn` in the background for the block's duration."""
     stop = asyncio.Event()
-    background = asyncio.create_task(churn(empty_repo, engine, stop, folding=True))
+    background = asyncio.create_task(churn(repo, engine, stop, folding=folding))
     try:
-        await assert_overviews_add_up(empty_repo, 25)
+        yield
     finally:
         stop.set()
         await background
@@ -113,9 +113,7 @@ async def test_the_runbook_counts_match_its_rows_while_rows_arrive(
     empty_repo: StrategyExecutionLogRepository, engine: AsyncEngine
 ) -> None:
     await empty_repo.insert_many(some_rows(random.Random(2), 500))
-    stop = asyncio.Event()
-    background = asyncio.create_task(churn(empty_repo, engine, stop))
-    try:
+    async with churning(empty_repo, engine):
         for _ in range(25):
             book = await fetch_runbook(
                 empty_repo, RunbookQuery("credit-limit", SINCE, UNTIL, status="error", limit=200)
@@ -123,6 +121,3 @@ async def test_the_runbook_counts_match_its_rows_while_rows_arrive(
             assert book.matched is not None
             if not book.more:
                 assert book.matched == len(book.rows)
-    finally:
-        stop.set()
-        await background
