@@ -7,6 +7,7 @@ rendered to PNG server-side (e.g. with ``chart.save("x.png")`` and vl-convert).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -75,6 +76,19 @@ def empty(message: str = EMPTY_MESSAGE, height: int = 220) -> AltChart:
         .encode(text="text:N")
         .properties(height=height, autosize=FIT_WIDTH)
     )
+
+
+def _count_axis(highest: float, **options: Any) -> alt.Axis:
+    """An axis of run counts up to ``highest``: whole-number ticks, printed as integers."""
+    # "~s" printed "0k 0.2k" (Vega gives every tick the SI prefix of the largest one). With a
+    # minimum step of 1 Vega still asks d3 for span + 1 ticks, and d3 answers 0, 0.5, 1 ... for
+    # spans of 1 or 2: below 10 the axis asks for exactly one tick per run instead.
+    ticks = max(1, math.ceil(highest)) if highest < 10 else alt.Undefined
+    return alt.Axis(format=",d", tickMinStep=1, tickCount=ticks, **options)
+
+
+def _highest(rows: Sequence[Mapping[str, Any]], field: str = "count") -> float:
+    return max((float(r[field]) for r in rows), default=0.0)
 
 
 def _status_scale() -> alt.Scale:
@@ -183,13 +197,14 @@ def timeseries(
     axis = alt.Axis(format=_time_format((until - since).total_seconds()), grid=False)
     x_scale = alt.Scale(type="utc", domain=[_iso(since), _iso(until)])
     legend = alt.Legend(title=None, orient="top", direction="horizontal")
+    rects = _stacked(series, bucket_seconds)
     return (
-        alt.Chart(_data(_stacked(series, bucket_seconds)))
+        alt.Chart(_data(rects))
         .mark_rect(stroke="#ffffff", strokeWidth=0.3)
         .encode(
             x=alt.X("start:T", scale=x_scale, title="time (UTC)", axis=axis),
             x2="end:T",
-            y=alt.Y("low:Q", title="runs per bucket", axis=alt.Axis(format="~s")),
+            y=alt.Y("low:Q", title="runs per bucket", axis=_count_axis(_highest(rects, "high"))),
             y2="high:Q",
             color=alt.Color("status:N", scale=_status_scale(), legend=legend),
             tooltip=_tooltips(
@@ -236,7 +251,7 @@ def case_bars(
             y=alt.Y(
                 "label:N", sort=alt.SortField("rank"), title=None, axis=alt.Axis(labelLimit=240)
             ),
-            x=alt.X("count:Q", title="runs", axis=alt.Axis(format="~s")),
+            x=alt.X("count:Q", title="runs", axis=_count_axis(_highest(data))),
             color=alt.condition("datum.nomatch", alt.value(ACCENT_LIGHT), alt.value(ACCENT)),
             tooltip=_tooltips(
                 ("label:N", "Case", None),
@@ -249,8 +264,28 @@ def case_bars(
     return _pickable(chart, CASE_SELECTION, "case") if selectable else chart
 
 
+#: Bin edges keep this many significant digits of the bin width: bins stay apart and touching,
+#: without the float noise of ``low + i * width`` (``-39.84584798186362`` reads ``-39.846``).
+EDGE_DIGITS = 4
+
+
+def _rounded(value: float, decimals: int) -> float:
+    return round(value, decimals) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def rounded_bins(bins: Sequence[HistogramBin]) -> list[HistogramBin]:
+    """The bins with edges rounded to :data:`EDGE_DIGITS` significant digits of the bin width."""
+    width = max((b.end - b.start for b in bins), default=0.0)
+    if width <= 0:  # one bin of equal values: the value to 6 significant digits
+        return [HistogramBin(float(f"{b.start:.6g}"), float(f"{b.end:.6g}"), b.count) for b in bins]
+    decimals = EDGE_DIGITS - 1 - math.floor(math.log10(width))
+    return [
+        HistogramBin(_rounded(b.start, decimals), _rounded(b.end, decimals), b.count) for b in bins
+    ]
+
+
 def points_histogram(bins: Sequence[HistogramBin]) -> AltChart:
-    """Awarded points in equal-width bins (``Overview.pointsHistogram``)."""
+    """Awarded points in equal-width bins with rounded edges (``Overview.pointsHistogram``)."""
     if not bins:
         return empty("no points awarded in this window", height=220)
     data = [
@@ -260,7 +295,7 @@ def points_histogram(bins: Sequence[HistogramBin]) -> AltChart:
             "count": b.count,
             "range": f"{b.start:,.1f} – {b.end:,.1f}",
         }
-        for b in bins
+        for b in rounded_bins(bins)
     ]
     return (
         alt.Chart(_data(data))
@@ -268,58 +303,102 @@ def points_histogram(bins: Sequence[HistogramBin]) -> AltChart:
         .encode(
             x=alt.X("start:Q", bin="binned", title="points awarded"),
             x2="end:Q",
-            y=alt.Y("count:Q", title="runs", axis=alt.Axis(format="~s")),
+            y=alt.Y("count:Q", title="runs", axis=_count_axis(_highest(data))),
             tooltip=_tooltips(("range:N", "Points", None), ("count:Q", "Runs", ",")),
         )
         .properties(height=220, autosize=FIT_WIDTH)
     )
 
 
-#: Percentile ticks: name and colour (neutral shades; the status colours mean statuses only).
-PERCENTILE_MARKS = (("p50", ACCENT), ("p95", "#7A8AA0"), ("p99", TEXT))
+#: Percentile marks: name and colour. Three hues far apart in hue and lightness (bluish green,
+#: purple, near-black), so they tell apart in a pasted PNG and for the common colour-vision
+#: deficiencies; none is a status colour (those mean statuses only).
+PERCENTILE_MARKS = (("p50", "#009E73"), ("p95", "#6A3D9A"), ("p99", TEXT))
+#: Rows of the duration strip (a hidden y scale): the mean's label below the strip, then the
+#: strip, then one label row per percentile. The highest value sits nearest the strip and every
+#: label runs rightwards from its leader, so no label crosses another percentile's leader.
+_STRIP_ROWS = {"mean": 0.0, "strip": 1.0, "p99": 2.0, "p95": 3.0, "p50": 4.0}
+_LEADER_FROM = _STRIP_ROWS["strip"] - 0.45  # leaders cross the strip: the tick is visible on it
+#: Plot height of the duration strip: the mean's label row, the strip, three percentile rows.
+DURATION_HEIGHT = 104
 
 
-def _percentile_ticks(durations: Percentiles) -> Any:
-    """One tick per percentile, coloured by name, with a legend."""
-    values = {"p50": durations.p50, "p95": durations.p95, "p99": durations.p99}
-    ticks = [
-        {"name": name, "value": values[name], "text": f"{name} {fmt.ms(values[name])}"}
-        for name, _ in PERCENTILE_MARKS
-        if values[name] is not None
+def _row(field: str) -> alt.Y:
+    return alt.Y(field, scale=alt.Scale(domain=[-0.5, 4.5]), axis=None)
+
+
+def _duration_x(low: float, high: float) -> alt.X:
+    """The duration axis: log from the fastest to the slowest run; symlog if a run took 0 ms."""
+    axis = alt.Axis(grid=False, tickCount=6, labelFlush=True, labelOverlap="greedy")
+    if low <= 0:  # log cannot show 0: say how the axis is drawn instead
+        scale = alt.Scale(type="symlog", domain=[low, high], nice=False)
+        title = "duration (ms, linear below 1, log above)"
+        return alt.X("x:Q", title=title, scale=scale, axis=axis)
+    wide = [low, high] if high > low else [low / 2, high * 2]
+    scale = alt.Scale(type="log", domain=wide, nice=False)
+    return alt.X("x:Q", title="duration (ms, log scale)", scale=scale, axis=axis)
+
+
+def _strip_marks(durations: Percentiles, mean: float | None) -> list[dict[str, Any]]:
+    """One labelled mark per percentile and the mean: value, label row and text."""
+    values = {"p50": durations.p50, "p95": durations.p95, "p99": durations.p99, "mean": mean}
+    return [
+        {
+            "name": name,
+            "x": value,
+            "row": _STRIP_ROWS[name],
+            "strip": _STRIP_ROWS["strip"],
+            "low": _LEADER_FROM,
+            "text": f"{name} {fmt.ms(value)}",
+        }
+        for name, value in values.items()
+        if value is not None
     ]
-    scale = alt.Scale(
-        domain=[n for n, _ in PERCENTILE_MARKS], range=[c for _, c in PERCENTILE_MARKS]
+
+
+def _percentile_layers(marks: list[dict[str, Any]], x: alt.X) -> list[Any]:
+    """A leader from the strip up to each percentile's label row, and the label in its colour."""
+    names = [n for n, _ in PERCENTILE_MARKS]
+    scale = alt.Scale(domain=names, range=[c for _, c in PERCENTILE_MARKS])
+    color = alt.Color("name:N", scale=scale, legend=None)  # the labels name them
+    base = alt.Chart(_data([m for m in marks if m["name"] in names]))
+    leaders = base.mark_rule(strokeWidth=2.5).encode(
+        x=x,
+        y=_row("low:Q"),
+        y2="row:Q",
+        color=color,
+        tooltip=_tooltips(("text:N", "Percentile", None)),
     )
-    legend = alt.Legend(title=None, orient="top", direction="horizontal")
-    return (
-        alt.Chart(_data(ticks))
-        .mark_tick(thickness=3, size=28)
-        .encode(
-            x="value:Q",
-            color=alt.Color("name:N", scale=scale, legend=legend),
-            tooltip=_tooltips(("text:N", "Percentile", None)),
-        )
-    )
+    labels = base.mark_text(align="left", baseline="middle", dx=5, fontSize=12, fontWeight="bold")
+    return [leaders, labels.encode(x=x, y=_row("row:Q"), text="text:N", color=color)]
+
+
+def _mean_layers(marks: list[dict[str, Any]], x: alt.X) -> list[Any]:
+    """The mean: an open diamond on the strip, labelled below it."""
+    base = alt.Chart(_data([m for m in marks if m["name"] == "mean"]))
+    diamond = base.mark_point(
+        shape="diamond", size=110, filled=True, fill="#ffffff", stroke=TEXT, strokeWidth=1.5
+    ).encode(x=x, y=_row("strip:Q"), tooltip=_tooltips(("x:Q", "mean (ms)", ",.2f")))
+    label = base.mark_text(align="left", baseline="middle", dx=7, fontSize=12, color=TEXT)
+    return [diamond, label.encode(x=x, y=_row("row:Q"), text="text:N")]
 
 
 def duration_strip(durations: Percentiles, summary: Mapping[str, Any]) -> AltChart:
-    """min–max range with ticks at p50 / p95 / p99 and a diamond at the mean (milliseconds)."""
+    """min–max range, p50 / p95 / p99 and the mean, each labelled with its value (milliseconds)."""
     low, high = summary.get("minDurationMs"), summary.get("maxDurationMs")
     if durations.p50 is None or low is None or high is None:
         return empty(height=44)
-    span = alt.Chart(_data([{"min": low, "max": high, "avg": summary.get("avgDurationMs")}]))
-    axis = alt.Axis(grid=False, tickCount=6)
-    x = alt.X("min:Q", title="duration (ms, log scale)", scale=alt.Scale(type="symlog"), axis=axis)
+    x = _duration_x(float(low), float(high))
+    span = alt.Chart(_data([{"x": low, "max": high, "strip": _STRIP_ROWS["strip"]}]))
     rule = span.mark_rule(color=ACCENT_LIGHT, strokeWidth=6, strokeCap="round").encode(
         x=x,
         x2="max:Q",
-        tooltip=_tooltips(("min:Q", "min (ms)", ",.2f"), ("max:Q", "max (ms)", ",.2f")),
+        y=_row("strip:Q"),
+        tooltip=_tooltips(("x:Q", "min (ms)", ",.2f"), ("max:Q", "max (ms)", ",.2f")),
     )
-    mean = span.mark_point(shape="diamond", size=90, filled=True, color=TEXT).encode(
-        x="avg:Q", tooltip=_tooltips(("avg:Q", "mean (ms)", ",.2f"))
-    )
-    chart = alt.layer(rule, mean, _percentile_ticks(durations))
-    return chart.properties(height=44, autosize=FIT_WIDTH)
+    marks = _strip_marks(durations, summary.get("avgDurationMs"))
+    chart = alt.layer(rule, *_percentile_layers(marks, x), *_mean_layers(marks, x))
+    return chart.properties(height=DURATION_HEIGHT, autosize=FIT_WIDTH)
 
 
 def error_code_bars(codes: Sequence[Mapping[str, Any]], failures: int) -> AltChart:
@@ -342,7 +421,7 @@ def error_code_bars(codes: Sequence[Mapping[str, Any]], failures: int) -> AltCha
             y=alt.Y(
                 "code:N", sort=alt.SortField("rank"), title=None, axis=alt.Axis(labelLimit=240)
             ),
-            x=alt.X("count:Q", title="runs", axis=alt.Axis(format="~s")),
+            x=alt.X("count:Q", title="runs", axis=_count_axis(_highest(data))),
             tooltip=_tooltips(
                 ("code:N", "Error code", None),
                 ("count:Q", "Runs", ","),

@@ -7,7 +7,9 @@ its CSVs and the ``stratlog summary`` terminal tables, so every copy shows the s
 from __future__ import annotations
 
 import io
+import math
 import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -30,18 +32,25 @@ from stratlog.vocabulary import (
     md_escape,
     share,
     utc,
+    visible,
 )
 
 MARKDOWN_NAME = "snapshot.md"
-#: Charts of the snapshot, in document order: (file stem, heading, width in CSS pixels).
+#: Charts of the snapshot, in document order: (file stem, heading, width in CSS pixels). The
+#: headings are the dashboard panels' titles, so a PNG reads like the panel it came from.
 CHARTS: tuple[tuple[str, str, int], ...] = (
     ("timeseries", "Runs over time", 720),
-    ("status", "Runs by status", 560),
+    ("status", "Outcome by status", 560),
     ("errors", "Top error codes", 640),
     ("cases", "Rule cases", 640),
     ("durations", "Duration", 640),
     ("points", "Points awarded", 640),
 )
+HEADINGS = {stem: heading for stem, heading, _ in CHARTS}
+#: Where a snapshot was made (``build_snapshot(source=...)``); the command line's is the default.
+COMMAND = "stratlog snapshot"
+DASHBOARD = "the dashboard"
+_ORIGINS = {COMMAND: "by `stratlog snapshot`", DASHBOARD: "from the dashboard"}
 
 
 # -- formatting ------------------------------------------------------------------------------
@@ -151,16 +160,32 @@ def figure_rows(overview: Overview) -> list[dict[str, Any]]:
     return [{"figure": name, "value": value} for name, value in pairs]
 
 
+def bucket_starts(overview: Overview) -> list[datetime]:
+    """The start of every epoch-aligned bucket of the window, in order (UTC)."""
+    step = overview.bucketSeconds
+    first = int(overview.since.timestamp() // step) * step
+    starts = range(first, math.ceil(overview.until.timestamp()), step)
+    return [datetime.fromtimestamp(start, UTC) for start in starts]
+
+
 def timeseries_rows(overview: Overview) -> list[dict[str, Any]]:
-    """Runs per bucket and status: bucketStart (UTC), bucketSeconds, status, count."""
+    """Runs per bucket and status, every bucket and status of the window (zeros included).
+
+    Columns: bucketStart (UTC), bucketSeconds, status, count; in bucket order, statuses in
+    their fixed order (then any unexpected one).
+    """
+    counts = {(i["bucketStart"], i["status"]): i["count"] for i in overview.timeseries}
+    starts = sorted({*bucket_starts(overview), *(start for start, _ in counts)})
+    extra = sorted({status for _, status in counts} - set(STATUSES))
     return [
         {
-            "bucketStart": item["bucketStart"],
+            "bucketStart": start,
             "bucketSeconds": overview.bucketSeconds,
-            "status": item["status"],
-            "count": item["count"],
+            "status": status,
+            "count": counts.get((start, status), 0),
         }
-        for item in overview.timeseries
+        for start in starts
+        for status in (*STATUSES, *extra)
     ]
 
 
@@ -232,7 +257,25 @@ def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: int 
     return lines
 
 
-def _headline(overview: Overview, generated: datetime) -> list[str]:
+def code_span(text: str) -> str:
+    """``text`` as inline Markdown code on one line: shown as it is, never a live link."""
+    flat = visible(" ".join(text.split()))
+    fence = "`" * (1 + max((len(run) for run in re.findall("`+", flat)), default=0))
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""  # CommonMark strips one
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def _origin(source: str) -> str:
+    """How the headline names where the snapshot was made; an unknown source is escaped."""
+    return _ORIGINS.get(source) or f"by {md_escape(source)}"
+
+
+def _link(link: str | None) -> list[str]:
+    """The headline's link back to the view, as inline code (a pasted link is never live)."""
+    return [f"- **Dashboard link:** {code_span(link)}"] if link else []
+
+
+def _headline(overview: Overview, generated: datetime, source: str, link: str | None) -> list[str]:
     seconds = (overview.until - overview.since).total_seconds()
     top = overview.errorCodes[0] if overview.errorCodes else None
     d = overview.durations
@@ -240,7 +283,8 @@ def _headline(overview: Overview, generated: datetime) -> list[str]:
         f"# Incident snapshot: {md_escape(overview.strategyId)}",
         "",
         f"- **Window:** {window_label(overview)} ({_span(seconds)}, end excluded)",
-        f"- **Generated:** {utc(generated)} by `stratlog snapshot`",
+        f"- **Generated:** {utc(generated)} {_origin(source)}",
+        *_link(link),
         f"- **Runs:** {count(overview.total)}, of which {count(overview.failures)} failed "
         f"({share(_failure_rate(overview))})",
         f"- **Top error code:** {md_escape(top['errorCode'])} ({count(top['count'])} runs)"
@@ -259,32 +303,32 @@ def _span(seconds: float) -> str:
     return f"{hours:.2f} h" if hours % 1 else f"{hours:.0f} h"
 
 
-def _figure(stem: str, heading: str, files: Mapping[str, bytes]) -> list[str]:
+def _figure(stem: str, files: Mapping[str, bytes]) -> list[str]:
     name = f"{stem}.png"
-    return ["", f"![{heading}]({name})"] if name in files else []
+    return ["", f"![{HEADINGS[stem]}]({name})"] if name in files else []
 
 
 def _sections(overview: Overview, files: Mapping[str, bytes]) -> list[str]:
-    lines = ["", "## Runs over time", *_figure("timeseries", "Runs over time", files), ""]
+    lines = ["", f"## {HEADINGS['timeseries']}", *_figure("timeseries", files), ""]
     lines.append(f"Buckets of {overview.bucketSeconds:,} s; every bucket in `timeseries.csv`.")
-    lines += ["", "## Runs by status", ""]
+    lines += ["", f"## {HEADINGS['status']}", ""]
     lines += _md_table(
         ["status", "runs", "share"],
         [[r["status"], count(r["count"]), share(r["share"])] for r in status_rows(overview)],
     )
-    lines += _figure("status", "Runs by status", files)
-    lines += ["", "## Top error codes", ""]
+    lines += _figure("status", files)
+    lines += ["", f"## {HEADINGS['errors']}", ""]
     lines += _errors_md(overview)
-    lines += _figure("errors", "Top error codes", files)
-    lines += ["", "## Rule cases", ""]
+    lines += _figure("errors", files)
+    lines += ["", f"## {HEADINGS['cases']}", ""]
     lines += _cases_md(overview)
-    lines += _figure("cases", "Rule cases", files)
+    lines += _figure("cases", files)
     lines += ["", "## Duration, nodes and points", ""]
     lines += _percentiles_md(overview)
     figures = [[r["figure"], format_figure(r["figure"], r["value"])] for r in figure_rows(overview)]
     lines += ["", *_md_table(["figure", "value"], figures)]
-    lines += _figure("durations", "Duration", files)
-    lines += _figure("points", "Points awarded", files)
+    lines += _figure("durations", files)
+    lines += _figure("points", files)
     return lines
 
 
@@ -341,10 +385,21 @@ def _files_md(files: Mapping[str, bytes]) -> list[str]:
     ]
 
 
-def markdown(overview: Overview, generated: datetime, files: Mapping[str, bytes]) -> str:
-    """The snapshot document: headline figures, tables, and links to the chart PNGs in ``files``."""
-    lines = _headline(overview, generated) + _sections(overview, files) + _files_md(files)
-    return "\n".join(lines) + "\n"
+def markdown(
+    overview: Overview,
+    generated: datetime,
+    files: Mapping[str, bytes],
+    *,
+    source: str = COMMAND,
+    link: str | None = None,
+) -> str:
+    """The snapshot document: headline figures, tables, and links to the chart PNGs in ``files``.
+
+    ``source`` says where it was made (:data:`COMMAND`, :data:`DASHBOARD`); ``link``, the
+    dashboard's URL of the view, is shown as inline code (never a live Markdown link).
+    """
+    head = _headline(overview, generated, source, link)
+    return "\n".join(head + _sections(overview, files) + _files_md(files)) + "\n"
 
 
 # -- the bundle ------------------------------------------------------------------------------
@@ -394,16 +449,22 @@ def build_snapshot(
     generated: datetime | None = None,
     name: str | None = None,
     charts: bool = True,
+    source: str = COMMAND,
+    link: str | None = None,
 ) -> Snapshot:
-    """The whole snapshot for an Overview: ``snapshot.md``, chart PNGs and table CSVs."""
+    """The whole snapshot for an Overview: ``snapshot.md``, chart PNGs and table CSVs.
+
+    ``source`` names where it was made (``stratlog snapshot`` unless told, e.g.
+    :data:`DASHBOARD`), ``link`` is the dashboard's link to the view, shown in ``snapshot.md``.
+    """
     made = generated or datetime.now(UTC)
     files: dict[str, bytes] = chart_pngs(overview, made) if charts else {}
     for stem, rows in tables(overview).items():
         files[f"{stem}.csv"] = export.csv_bytes(rows, COLUMNS[stem])
-    document = markdown(overview, made, files).encode("utf-8")
+    document = markdown(overview, made, files, source=source, link=link).encode("utf-8")
     return Snapshot(name or default_name(overview), {MARKDOWN_NAME: document, **files}, made)
 
 
-def snapshot_zip(overview: Overview) -> bytes:
+def snapshot_zip(overview: Overview, *, source: str = COMMAND, link: str | None = None) -> bytes:
     """The snapshot of an Overview as zip bytes (one line for a dashboard download button)."""
-    return build_snapshot(overview).zip_bytes()
+    return build_snapshot(overview, source=source, link=link).zip_bytes()

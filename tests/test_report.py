@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import io
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from markdown_it import MarkdownIt
 from PIL import Image
 
 from stratlog import report
 from stratlog.service.overview import fetch_overview
 from stratlog.service.stats import percentiles
+from stratlog.vocabulary import visible
 from tests.cli.helpers import SPIKE_SINCE, SPIKE_UNTIL, make_demo, repository
 from tests.test_export import make_overview
 
@@ -146,3 +148,87 @@ async def test_tables_equal_the_repository_on_the_demo_incident(demo: str):
     assert figures["points awarded (sum)"] == summary["sumPoints"]
     assert codes[0]["errorCode"] == "UPSTREAM_UNAVAILABLE"
     assert status["error"] / sum(status.values()) > 0.1  # the spike (background: about 1 %)
+
+
+def test_the_status_chart_carries_the_panels_title():
+    assert ("status", "Outcome by status", 560) in report.CHARTS  # the Overview panel's title
+    snapshot = report.build_snapshot(make_overview(), generated=MADE, charts=False)
+    text = snapshot.files["snapshot.md"].decode()
+    assert "\n## Outcome by status\n" in text and "Runs by status" not in text
+    files = {"status.png": b"png"}
+    assert "![Outcome by status](status.png)" in report.markdown(make_overview(), MADE, files)
+
+
+def test_timeseries_csv_lists_every_bucket_of_the_window_with_zeros():
+    since, until = SPIKE_SINCE - timedelta(hours=1), SPIKE_UNTIL + timedelta(minutes=10)
+    overview = make_overview(since=since, until=until)  # runs in 2 of 5 buckets (05:00-07:10)
+    series = _csv(report.build_snapshot(overview, generated=MADE, charts=False), "timeseries.csv")
+    starts = pd.date_range(since, periods=5, freq="30min").strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    assert series["bucketStart"].tolist() == [s for s in starts for _ in range(4)]  # in order
+    assert series["status"].tolist() == ["ok", "error", "timeout", "limit"] * 5
+    keys = zip(series["bucketStart"], series["status"], strict=True)
+    counts = dict(zip(keys, series["count"], strict=True))
+    assert counts[("2026-03-01T06:00:00+00:00", "error")] == 3
+    assert counts[("2026-03-01T06:30:00+00:00", "ok")] == 9
+    assert counts[("2026-03-01T05:30:00+00:00", "ok")] == 0  # an empty bucket is a row of zeros
+    assert series["count"].sum() == 18 and set(series["bucketSeconds"]) == {1800}
+
+
+def test_a_window_off_the_bucket_grid_starts_with_the_bucket_holding_its_start():
+    since = SPIKE_SINCE + timedelta(minutes=10)  # 06:10, in the 06:00 bucket
+    overview = make_overview(since=since, timeseries=[])
+    rows = report.timeseries_rows(overview)
+    assert sorted({r["bucketStart"] for r in rows}) == [
+        SPIKE_SINCE,
+        SPIKE_SINCE + timedelta(minutes=30),
+    ]
+    assert {r["count"] for r in rows} == {0}
+
+
+LINK = "https://dash.example/overview?strategy=fraud-screen&window=custom&since=2026-03-01T06%3A00Z"
+
+
+def _inline(text: str) -> list[Any]:
+    """The inline tokens of a Markdown document (CommonMark, as GitHub and most editors read it)."""
+    tokens = MarkdownIt("commonmark").parse(text)
+    return [child for t in tokens if t.type == "inline" for child in t.children or []]
+
+
+def test_a_dashboard_snapshot_says_so_and_links_back_to_its_view():
+    snapshot = report.build_snapshot(
+        make_overview(), generated=MADE, charts=False, source=report.DASHBOARD, link=LINK
+    )
+    text = snapshot.files["snapshot.md"].decode()
+    assert "- **Generated:** 2026-03-02 09:15:30 UTC from the dashboard\n" in text
+    assert "stratlog snapshot" not in text
+    assert f"- **Dashboard link:** `{LINK}`\n" in text
+    inline = _inline(text)
+    assert [t.content for t in inline if "dash.example" in t.content] == [LINK]  # code only
+    assert [t.type for t in inline if t.content == LINK] == ["code_inline"]
+    assert not [t for t in inline if t.type == "link_open"]  # shown, never a live link
+
+
+def test_the_command_line_snapshot_has_no_link_and_names_the_command():
+    files = report.build_snapshot(make_overview(), generated=MADE, charts=False).files
+    document = files["snapshot.md"].decode()
+    assert "- **Generated:** 2026-03-02 09:15:30 UTC by `stratlog snapshot`\n" in document
+    assert "Dashboard link" not in document
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://x/overview?a=1`](http://evil)<b>\n# heading",
+        "``https://x/``a",
+        "https://x/\u202eoverview",
+    ],
+)
+def test_a_hostile_link_stays_one_inline_code_span(link: str):
+    text = report.markdown(make_overview(), MADE, {}, source=report.DASHBOARD, link=link)
+    (line,) = [x for x in text.splitlines() if x.startswith("- **Dashboard link:**")]
+    inline = _inline(line)
+    assert [t.type for t in inline if t.type not in ("text", "softbreak")] == [
+        "strong_open", "strong_close", "code_inline"
+    ]  # fmt: skip
+    assert inline[-1].content == visible(" ".join(link.split()))  # as it is, flattened, shown
+    assert "\n# heading" not in text and "\u202e" not in text

@@ -17,6 +17,7 @@ import streamlit as st
 
 from stratlog import charts, export, report
 from stratlog.service.overview import Overview
+from stratlog.ui import nav
 from stratlog.ui.state import View
 
 if TYPE_CHECKING:
@@ -28,6 +29,20 @@ CHART_EXPORTS: dict[str, tuple[str, int]] = {
 }
 PNG_HELP = "The chart as a PNG for incident documents: titled with strategy, UTC window and time."
 CSV_HELP = "The table as CSV (raw values, UTC times), for spreadsheets or pandas."
+#: Overview panels whose CSV is the snapshot's table of that name (``report.tables``).
+SNAPSHOT_TABLES = ("status", "timeseries", "error_codes", "cases")
+#: Shown tables that are snapshot tables too: their headers on the page -> the snapshot's. Their
+#: downloads carry the snapshot's headers, so one table reads the same in every file.
+SHOWN_HEADERS: dict[str, dict[str, str]] = {
+    "error_codes": {
+        "Error code": "errorCode",
+        "Runs": "count",
+        "Share of failures": "shareOfFailures",
+    },
+}
+#: The Duration panel's CSV: one row, the percentiles' columns with min, mean and max added.
+DURATION_COLUMNS = ("figure", "p50", "p95", "p99", "min", "mean", "max", "sampled", "total",
+                    "exact", "basis")  # fmt: skip
 
 
 def chart_png(overview: Overview, name: str) -> bytes:
@@ -45,22 +60,43 @@ def chart_png(overview: Overview, name: str) -> bytes:
 
 
 def points_rows(overview: Overview) -> list[dict[str, Any]]:
-    """The points histogram as rows: bin start, bin end, runs."""
-    return [{"start": b.start, "end": b.end, "count": b.count} for b in overview.pointsHistogram]
+    """The points histogram as rows: bin start, bin end (rounded as on the chart), runs."""
+    bins = charts.rounded_bins(overview.pointsHistogram)
+    return [{"start": b.start, "end": b.end, "count": b.count} for b in bins]
+
+
+def duration_rows(overview: Overview) -> list[dict[str, Any]]:
+    """The Duration panel as one row: p50 / p95 / p99, min / mean / max (ms) and their basis."""
+    s = overview.summary
+    row = report.percentile_rows(overview)[0]  # the duration row; points have their own panel
+    extremes = {"min": s["minDurationMs"], "mean": s["avgDurationMs"], "max": s["maxDurationMs"]}
+    return [{**row, **extremes}]
 
 
 def overview_csv(overview: Overview, name: str) -> bytes:
-    """CSV bytes of an Overview panel's data (the snapshot's tables, raw values)."""
+    """CSV bytes of an Overview panel's data (its snapshot table where it has one, raw values)."""
+    if name in SNAPSHOT_TABLES:
+        return export.csv_bytes(report.tables(overview)[name], report.COLUMNS[name])
     if name == "points":
         return export.csv_bytes(points_rows(overview), ("start", "end", "count"))
-    stem = {"status": "status", "timeseries": "timeseries", "cases": "cases"}.get(name)
-    if stem is not None:
-        rows = report.tables(overview)[stem]
-        return export.csv_bytes(rows, report.COLUMNS[stem])
     if name == "durations":
-        rows = report.percentile_rows(overview) + report.figure_rows(overview)
-        return export.csv_bytes(rows, (*report.COLUMNS["percentiles"], "value"))
+        return export.csv_bytes(duration_rows(overview), DURATION_COLUMNS)
     raise KeyError(name)
+
+
+def shown_csv(
+    frame: pd.DataFrame | Sequence[Mapping[str, Any]],
+    kind: str,
+    columns: Sequence[str] | None = None,
+) -> bytes:
+    """CSV bytes of a shown table; one that is a snapshot table too gets the snapshot's headers."""
+    headers = SHOWN_HEADERS.get(kind)
+    if headers is None:
+        return export.csv_bytes(frame, columns)
+    import pandas as pd  # only this download needs it
+
+    renamed = pd.DataFrame(frame).rename(columns=headers)
+    return export.csv_bytes(renamed, report.COLUMNS[kind])
 
 
 def _file(overview: Overview, kind: str, ext: str) -> str:
@@ -107,14 +143,26 @@ def frame_csv_button(
 ) -> None:
     """A "CSV" download of exactly the rows given (a shown table, the runbook)."""
     name = export.file_name(strategy, since, until, kind, "csv")
-    csv_button(lambda: export.csv_bytes(frame, columns), name, f"csv_{kind}")
+    csv_button(lambda: shown_csv(frame, kind, columns), name, f"csv_{kind}")
+
+
+def overview_link(overview: Overview) -> str:
+    """The dashboard's link to the Overview of a strategy and window (the window pinned)."""
+    view = View(since=overview.since, until=overview.until, strategy=overview.strategyId)
+    return share_url(view, nav.OVERVIEW.url_path)
+
+
+def dashboard_snapshot(overview: Overview, link: str | None) -> bytes:
+    """The snapshot zip as the dashboard makes it: it says so and links back to the view."""
+    return report.snapshot_zip(overview, source=report.DASHBOARD, link=link)
 
 
 def snapshot_button(overview: Overview) -> None:
     """The incident snapshot (Markdown, 6 PNGs, 6 CSVs in one zip), built when clicked."""
+    link = overview_link(overview)  # now: the click runs in a thread without the page's URL
     st.download_button(
         "Incident snapshot (zip)",
-        lambda: report.snapshot_zip(overview),
+        lambda: dashboard_snapshot(overview, link),
         file_name=report.default_name(overview) + ".zip",
         mime="application/zip",
         on_click="ignore",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +117,23 @@ def test_an_unwritable_out_dir_exits_1(demo_url: str, tmp_path: Path):
     assert done.returncode == 1
     assert done.stderr.startswith("stratlog: error: cannot write the snapshot to")
     assert "Traceback" not in done.stderr
+
+
+def test_the_command_names_itself_and_links_to_no_view(bundle: dict[str, bytes]):
+    text = bundle["snapshot.md"].decode()
+    assert " UTC by `stratlog snapshot`\n" in text  # the command line passes no origin or link
+    assert "Dashboard link" not in text and "from the dashboard" not in text
+    assert "\n## Outcome by status\n" in text  # the dashboard panel's title
+
+
+def test_timeseries_csv_has_every_bucket_and_status_of_the_window(
+    bundle: dict[str, bytes], truth: Any
+):
+    series = _csv(bundle, "timeseries.csv")
+    (seconds,) = set(series["bucketSeconds"])
+    buckets = int((SPIKE_UNTIL - SPIKE_SINCE).total_seconds() // seconds)
+    assert series["status"].tolist() == ["ok", "error", "timeout", "limit"] * buckets
+    starts = pd.to_datetime(series["bucketStart"]).drop_duplicates().tolist()
+    assert starts == [SPIKE_SINCE + timedelta(seconds=seconds * i) for i in range(buckets)]
+    assert (series["count"] == 0).any()  # the buckets without runs are there, as zeros
+    assert series["count"].sum() == truth["summary"]["count"]

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import struct
+import zipfile
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from stratlog import export
+from stratlog import export, report
 from stratlog.service.overview import Overview, fetch_overview
 from stratlog.ui import exports
 from stratlog.ui.bridge import Backend
@@ -105,3 +109,90 @@ def test_runbook_offers_its_rows_as_csv(
     at = open_app(demo_url, RUNBOOK, strategy="fraud-screen", status="error", **window)
     assert "csv_runbook" in downloads(at)
     assert not at.exception
+
+
+@pytest.fixture
+def clicks(monkeypatch: pytest.MonkeyPatch) -> dict[str, Callable[[], bytes]]:
+    """The deferred data of every download button the page renders, by key: calling it clicks."""
+    found: dict[str, Callable[[], bytes]] = {}
+    real = st.download_button
+
+    def recording(label: str, data: Any, *args: Any, **kwargs: Any) -> bool:
+        found[kwargs["key"]] = data
+        return real(label, data, *args, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", recording)
+    return found
+
+
+def test_the_error_code_download_has_the_snapshots_headers_and_rows(
+    open_app: OpenApp, demo_url: str, window: dict[str, str], overview: Overview, clicks: Any
+) -> None:
+    at = open_app(demo_url, strategy="fraud-screen", window="custom", **window)
+    assert not at.exception
+    data = clicks["csv_error_codes"]()
+    assert data.split(b"\r\n")[0] == b"errorCode,count,shareOfFailures"  # report.COLUMNS
+    snapshot = report.build_snapshot(overview, charts=False)
+    assert (
+        data == snapshot.files["error_codes.csv"] == exports.overview_csv(overview, "error_codes")
+    )
+    assert len(pd.read_csv(io.BytesIO(data))) == len(overview.errorCodes) > 0
+
+
+def test_the_dashboard_snapshot_says_where_it_came_from_and_links_back(
+    open_app: OpenApp,
+    demo_url: str,
+    window: dict[str, str],
+    clicks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(export, "spec_png", lambda *a, **k: b"png")  # the document is the point
+    at = open_app(demo_url, strategy="fraud-screen", window="custom", **window)
+    (link,) = [c.value for c in at.code]  # "Copy link": this view, pinned
+    with zipfile.ZipFile(io.BytesIO(clicks["snapshot_zip"]())) as archive:
+        text = archive.read("snapshot.md").decode()
+    assert " UTC from the dashboard\n" in text and "stratlog snapshot" not in text
+    assert f"\n- **Dashboard link:** `{link}`\n" in text  # inline code, not a live link
+    params = parse_qs(urlsplit(link).query)
+    assert params["strategy"] == ["fraud-screen"] and params["since"] == [window["since"]]
+
+
+def test_the_duration_csv_is_one_table(overview: Overview) -> None:
+    text = exports.overview_csv(overview, "durations").decode()
+    assert text.count("\r\n") == 2  # a header and one row: no second table below it
+    frame = pd.read_csv(io.StringIO(text))
+    assert tuple(frame.columns) == exports.DURATION_COLUMNS == (
+        "figure", "p50", "p95", "p99", "min", "mean", "max", "sampled", "total", "exact", "basis"
+    )  # fmt: skip
+    row, s = frame.iloc[0], overview.summary
+    assert row["figure"] == "duration (ms)" and row["p50"] == pytest.approx(overview.durations.p50)
+    assert (row["min"], row["mean"], row["max"]) == pytest.approx(
+        (s["minDurationMs"], s["avgDurationMs"], s["maxDurationMs"])
+    )
+    assert row["total"] == overview.total and row["basis"] == overview.durations.describe()
+
+
+def test_the_points_csv_has_rounded_bin_edges_that_still_touch(overview: Overview) -> None:
+    cells = list(csv.DictReader(io.StringIO(exports.overview_csv(overview, "points").decode())))
+    edges = [cell for row in cells for cell in (row["start"], row["end"])]
+    assert all(len(edge.partition(".")[2]) <= 4 for edge in edges), edges  # no -39.84584798186362
+    assert all(a["end"] == b["start"] for a, b in pairwise(cells))
+    assert sum(int(row["count"]) for row in cells) == overview.points.total
+
+
+def test_the_timeseries_csv_has_every_bucket_in_order(overview: Overview) -> None:
+    series = pd.read_csv(io.BytesIO(exports.overview_csv(overview, "timeseries")))
+    buckets = (overview.until - overview.since).total_seconds() / overview.bucketSeconds
+    assert len(series) == 4 * buckets  # every bucket x every status, empty ones as zeros
+    starts = pd.to_datetime(series["bucketStart"])
+    assert starts.is_monotonic_increasing and starts.nunique() == buckets
+    assert series["count"].sum() == overview.total
+
+
+def test_the_status_png_is_titled_like_its_panel(
+    overview: Overview, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    specs: list[Any] = []
+    monkeypatch.setattr(export, "spec_png", lambda spec, *a, **k: specs.append(spec) or b"")
+    exports.chart_png(overview, "status")
+    assert specs[0]["title"]["text"] == "fraud-screen · Outcome by status"
