@@ -195,8 +195,8 @@ def freshness() -> None:
     st.button("Refresh", icon=":material/refresh:", on_click=_refresh_now, width="stretch")
     st.toggle(f"Auto-refresh every {AUTO_REFRESH_S} s", key=K_AUTO, value=False)
     st.caption(
-        f"Results are cached {context.DATA_TTL_S} s. Refresh fetches again; a preset window "
-        "then slides to end now."
+        f"Results are cached {context.DATA_TTL_S} s. Refresh fetches again; a preset chosen "
+        "here then slides to end now (a window from a link stays put)."
     )
     st.session_state[K_RAN_AT] = time.monotonic()
     if st.session_state.get(K_AUTO):
