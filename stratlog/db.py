@@ -11,7 +11,7 @@ import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -31,12 +31,14 @@ def dumps_json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def make_engine(url: str | None = None, *, pool_size: int | None = None, **kw: Any) -> AsyncEngine:
+def make_engine(
+    url: str | URL | None = None, *, pool_size: int | None = None, **kw: Any
+) -> AsyncEngine:
     """An ``AsyncEngine`` for the URL (default: settings); SQLite gets WAL and a busy timeout."""
     settings = load_settings()
     url = url or settings.database_url
     options: dict[str, Any] = {"pool_pre_ping": True, "json_serializer": dumps_json}
-    if not is_sqlite_url(url):
+    if not is_sqlite_url(url if isinstance(url, str) else url.drivername):
         options["pool_size"] = pool_size or settings.pool_size
         options["max_overflow"] = 0
         options["pool_timeout"] = settings.query_timeout_s
@@ -82,7 +84,7 @@ def sqlite_path(url: str) -> Path | None:
     return Path(database)
 
 
-def existing_file_url(url: str) -> str:
+def existing_file_url(url: str) -> str | URL:
     """The URL opening its SQLite file only if it exists (``mode=rw``: never creates one).
 
     For readers such as the dashboard: a moved or mistyped file must be reported as missing,
@@ -93,6 +95,6 @@ def existing_file_url(url: str) -> str:
         return url
     parsed = make_url(url)
     query = {**parsed.query, "mode": "rw", "uri": "true"}
-    return parsed.set(database=f"file:{path.resolve()}", query=query).render_as_string(
-        hide_password=False
-    )
+    # A file: URI, percent-encoded: a '?' or '#' in the name must not end the path. Kept as a
+    # URL object: rendered to text, the URL's own quoting would garble the URI.
+    return parsed.set(database=path.absolute().as_uri(), query=query)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
@@ -197,14 +198,15 @@ async def bulk_insert(
 LOCK_NOT_AVAILABLE = "55P03"
 
 
-async def settled_max_id(conn: AsyncConnection, table: Any, timeout_s: float = 5.0) -> int | None:
+async def settled_max_id(conn: AsyncConnection, table: Any, timeout_s: float = 0.5) -> int | None:
     """The largest id of ``table`` with no smaller id still to come; ``None`` if it cannot wait.
 
     PostgreSQL: ids are ``GENERATED ALWAYS`` (migration 0004), so a transaction holds an id only
     while it holds the table's ROW EXCLUSIVE lock (INSERT and COPY take it before they draw ids).
     A SHARE lock waits for every such transaction to end and holds new ones back for the moment
-    ``max(id)`` is read; after ``timeout_s`` it gives up instead (``None``). Only writers of this
-    table can delay it: transactions elsewhere, other databases included, do not.
+    ``max(id)`` is read; after ``timeout_s`` it gives up instead (``None``), so new inserts wait
+    behind it at most that long. Only what locks this table can delay it (its writers, and a
+    VACUUM, ANALYZE or CREATE INDEX CONCURRENTLY on it); other tables and databases do not.
     SQLite has one writer at a time and assigns rowids inside the write transaction, so every
     committed ``max(id)`` is settled.
     """
@@ -255,12 +257,31 @@ async def consistent_sessions(engine: AsyncEngine) -> AsyncIterator[Sessions]:
     and see exactly the same rows. SQLite (and a pool too small to share): one read transaction
     on one connection, its statements one after the other.
     """
-    if engine.dialect.name == "postgresql" and engine.pool.size() >= 2:  # type: ignore[attr-defined]
-        async with _exported_snapshot(engine) as sessions:
+    size = _pool_size(engine)
+    if engine.dialect.name == "postgresql" and size >= 3:
+        # Each view holds a leader connection while its statements take others: bound the
+        # views at once, or five pages starting together would hold the whole pool and wait.
+        async with _views(engine, size), _exported_snapshot(engine) as sessions:
             yield sessions
         return
     async with _one_read_transaction(engine) as sessions:
         yield sessions
+
+
+_VIEWS: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _pool_size(engine: AsyncEngine) -> int:
+    size = getattr(engine.pool, "size", None)
+    return int(size()) if callable(size) else 1  # NullPool and friends: no fixed size
+
+
+def _views(engine: AsyncEngine, size: int) -> asyncio.Semaphore:
+    """At most (size - 1) // 2 snapshot views at once per engine: leaders leave room to work."""
+    views = _VIEWS.get(engine.sync_engine)
+    if views is None:
+        views = _VIEWS[engine.sync_engine] = asyncio.Semaphore(max(1, (size - 1) // 2))
+    return views
 
 
 def _read_only(conn: AsyncConnection) -> Any:

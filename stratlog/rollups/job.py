@@ -49,13 +49,14 @@ class RollupJob:
     """Keeps the rollup tables up to date; ``run_once``, ``catch_up`` or ``run_forever``."""
 
     def __init__(
-        self, engine: AsyncEngine, batch_rows: int = 250_000, *, lock_timeout_s: float = 5.0
+        self, engine: AsyncEngine, batch_rows: int = 250_000, *, lock_timeout_s: float = 0.5
     ) -> None:
         if batch_rows < 1:
             raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
         self.engine = engine
         self.batch_rows = batch_rows
-        #: How long a run waits for write transactions on the audit table before it postpones.
+        #: How long a run waits for write transactions on the audit table before it postpones
+        #: (new inserts queue behind the waiting lock that long at most).
         self.lock_timeout_s = lock_timeout_s
 
     async def run_once(self) -> RollupRun:

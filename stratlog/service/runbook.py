@@ -140,6 +140,8 @@ def _matched(
         return total if query.status is None else statuses.get(query.status, 0)
     if query.status is not None or (query.errorCode is not None and query.case is not None):
         return None
+    if query.case not in (None, NO_RULE):
+        return None  # the case counts are of ok runs; a failed run may carry a case too
     wanted: str | None
     if query.errorCode is not None:
         items, key, wanted = codes, "errorCode", query.errorCode

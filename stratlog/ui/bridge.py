@@ -65,6 +65,7 @@ class Backend:
         self.url = url
         self.reader = reader
         self._file = sqlite_path(url) if reader else None
+        self._inode: int | None = None
         self.timeout = load_settings().query_timeout_s if timeout is None else timeout
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -90,11 +91,22 @@ class Backend:
 
     def check_file(self) -> None:
         """Raise :class:`MissingDatabaseFile` (dropping pooled connections) if the file is gone."""
-        if self._file is None or self._file.is_file():
+        if self._file is None:
             return
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(self.engine.dispose(), self._loop).result(5)
-        raise MissingDatabaseFile(self._file)
+        try:
+            inode = self._file.stat().st_ino
+        except OSError:
+            inode = None
+        if inode is not None and inode == self._inode:
+            return
+        # Gone, or another file now (a restored backup moved into place): pooled connections
+        # still read the old one, so drop them.
+        if self._inode is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self.engine.dispose(), self._loop).result(5)
+        self._inode = inode
+        if inode is None:
+            raise MissingDatabaseFile(self._file)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run a coroutine on the backend's loop and wait for its result (or ``QueryTimeout``)."""

@@ -96,6 +96,31 @@ async def test_an_id_cannot_be_drawn_first_and_inserted_later(fresh: Any) -> Non
             await conn.execute(insert(L).values(id=drawn, **make_row()))
 
 
+async def test_the_id_migration_keeps_the_sequence_and_runs_again(fresh: Any) -> None:
+    """Down to 0003 and up again: no id handed out twice, and drawing one first stays refused."""
+    from alembic import command
+
+    from stratlog.db import alembic_config
+
+    engine = await fresh("postgres")
+    repo = StrategyExecutionLogRepository(make_session_factory(engine))
+    await repo.insert_many([make_row(requestId=str(i)) for i in range(3)])
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda c: _alembic(c, command.downgrade, "0003", alembic_config()))
+    await upgrade(engine)
+    await repo.insert_many([make_row(requestId="after")])
+    async with engine.connect() as conn:
+        ids = list(await conn.scalars(select(L.id).order_by(L.id)))
+        assert ids == [1, 2, 3, 4]
+        with pytest.raises(DBAPIError, match="cannot insert a non-DEFAULT value"):
+            await conn.execute(insert(L).values(id=99, **make_row()))
+
+
+def _alembic(connection: Any, action: Any, revision: str, cfg: Any) -> None:
+    cfg.attributes["connection"] = connection
+    action(cfg, revision)
+
+
 async def test_a_row_whose_id_was_taken_before_a_newer_commit_is_counted(fresh: Any) -> None:
     """T1 takes an id, T2 commits a larger one, the rollup runs, T1 commits: both are counted."""
     engine = await fresh("postgres")

@@ -121,3 +121,18 @@ async def test_the_runbook_counts_match_its_rows_while_rows_arrive(
             assert book.matched is not None
             if not book.more:
                 assert book.matched == len(book.rows)
+
+
+async def test_many_pages_at_once_share_a_small_pool(postgres_server) -> None:  # type: ignore[no-untyped-def]
+    """Each view holds a leader connection: eight pages at once on a pool of three still finish."""
+    from stratlog.db import make_engine, make_session_factory, upgrade
+
+    engine = make_engine(postgres_server.url, pool_size=3, pool_timeout=5)
+    try:
+        await upgrade(engine)
+        repo = StrategyExecutionLogRepository(make_session_factory(engine))
+        pages = [fetch_overview(repo, "credit-limit", SINCE, UNTIL) for _ in range(8)]
+        done = await asyncio.wait_for(asyncio.gather(*pages), 30)
+        assert len({ov.total for ov in done}) == 1
+    finally:
+        await engine.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -48,3 +49,30 @@ def test_the_dashboard_does_not_migrate_an_old_file(
     assert not at.exception and "stratlog db upgrade" in at.error[0].value
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT version_num FROM alembic_version").fetchone() == ("0002",)
+
+
+def test_a_file_name_with_uri_characters_opens_that_file(
+    open_app: OpenApp, demo_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "audit ?#%41 copy.db"  # would end a file: URI, or decode, unescaped
+    shutil.copy(demo_url.removeprefix("sqlite+aiosqlite:///"), path)
+    url = f"sqlite+aiosqlite:///{quote(str(path))}"  # how such a name is written in a URL
+    at = open_app(url, strategy="credit-limit")
+    assert not at.exception and not at.error
+    beside = {p.name for p in tmp_path.iterdir()} - {f"{path.name}-wal", f"{path.name}-shm"}
+    assert beside == {path.name}  # that file was opened, no stray one created beside it
+
+
+def test_a_file_replaced_by_another_is_read_afresh(
+    open_app: OpenApp, demo_url: str, empty_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "audit.db"
+    shutil.copy(empty_url.removeprefix("sqlite+aiosqlite:///"), path)
+    url = f"sqlite+aiosqlite:///{path}"
+    assert open_app(url).title[0].value == "No runs recorded yet"
+    staged = tmp_path / "restored.db"
+    shutil.copy(demo_url.removeprefix("sqlite+aiosqlite:///"), staged)
+    staged.replace(path)  # a backup moved into place: same path, another file
+    again = open_app(url, strategy="credit-limit")
+    assert not again.exception and not again.error
+    assert [t.value for t in again.title] == ["Overview"]

@@ -28,10 +28,26 @@ def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
+    # No writer may draw from the old sequence between reading its position and the switch.
+    op.execute(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE")
+    identity = bind.scalar(
+        sa.text(
+            "SELECT CAST(attidentity AS text) FROM pg_attribute "
+            "WHERE attrelid = CAST(:t AS regclass) AND attname = 'id'"
+        ),
+        {"t": TABLE},
+    )
+    if identity == "a":
+        return  # already GENERATED ALWAYS
+    if identity == "d":  # an identity BY DEFAULT (e.g. after a downgrade)
+        op.execute(f"ALTER TABLE {TABLE} ALTER COLUMN id SET GENERATED ALWAYS")
+        return
     sequence = bind.scalar(sa.text(f"SELECT pg_get_serial_sequence('{TABLE}', 'id')"))
     if sequence is None:
-        return  # already an identity (or managed elsewhere)
-    last = bind.scalar(sa.text(f"SELECT last_value FROM {sequence}"))  # noqa: S608
+        return  # ids managed elsewhere: leave them
+    # The last id handed out (a fresh sequence, never called, has handed out none).
+    used = "CASE WHEN is_called THEN last_value ELSE last_value - 1 END"
+    last = bind.scalar(sa.text(f"SELECT {used} FROM {sequence}"))  # noqa: S608
     top = bind.scalar(sa.text(f"SELECT coalesce(max(id), 0) FROM {TABLE}"))  # noqa: S608
     start = max(int(last or 0), int(top or 0)) + 1
     op.execute(f"ALTER TABLE {TABLE} ALTER COLUMN id DROP DEFAULT")
