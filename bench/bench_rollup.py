@@ -52,6 +52,7 @@ from bench.common import (
     row_counts,
     sqlite_bytes,
     sqlite_file_bytes,
+    write_results,
 )
 from stratlog import demo
 from stratlog.db import make_engine, upgrade
@@ -347,10 +348,7 @@ async def main() -> None:
             server.cleanup()
     lines.append(f"({load_average()} at the end)")
     print(lines[-1])
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / "rollup.txt").write_text("\n".join(lines) + "\n")
-    print(f"(written to {results / 'rollup.txt'})")
+    print(f"(written to {write_results('rollup.txt', lines)})")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ from bench.common import (
     size_line,
     sqlite_bytes,
     timed,
+    write_results,
 )
 from stratlog.db import make_engine, make_session_factory, upgrade
 from stratlog.model.strategy_execution_log import COVERING_INDEX_COLUMNS
@@ -707,10 +708,8 @@ async def main() -> None:
     if args.only != "sqlite":
         report += await run_postgres(args, end)
     print("\n" + "\n".join(report))
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / "scale.txt").write_text("\n".join(report) + "\n")
-    print(f"\n(written to {results / 'scale.txt'}; pid {os.getpid()})")
+    target = write_results("scale.txt", report)
+    print(f"\n(written to {target}; pid {os.getpid()})")
 
 
 if __name__ == "__main__":

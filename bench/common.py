@@ -119,3 +119,12 @@ def size_line(counts: dict[str, int], sizes: dict[str, int], how: str) -> str:
         f"{rollup_rows / max(counts[RAW], 1):.1%} of the rows, "
         f"{rollup_bytes / max(sizes[RAW], 1):.1%} of the bytes"
     )
+
+
+def write_results(name: str, lines: Sequence[str]) -> Path:
+    """Write the printed figures to ``bench/results/<name>`` (the README quotes from there)."""
+    results = Path(__file__).parent / "results"
+    results.mkdir(exist_ok=True)
+    target = results / name
+    target.write_text("\n".join(lines) + "\n")
+    return target

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,6 @@ from sqlalchemy.ext.asyncio import (
 from stratlog.config import load_settings
 from stratlog.dialect import configure_engine, is_sqlite_url
 
-SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 

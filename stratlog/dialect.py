@@ -242,13 +242,13 @@ async def insert_missing(conn: AsyncConnection, table: Any, values: dict[str, An
     await conn.execute(module.insert(table).values(**values).on_conflict_do_nothing())
 
 
-#: A session factory as the repositories take it.
-Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+#: A session factory as the repositories take it: each call gives a session in a context manager.
+SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 _SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f-]+$")
 
 
 @asynccontextmanager
-async def consistent_sessions(engine: AsyncEngine) -> AsyncIterator[Sessions]:
+async def consistent_sessions(engine: AsyncEngine) -> AsyncIterator[SessionFactory]:
     """Sessions that all read one snapshot of the database, for the figures of one page.
 
     PostgreSQL: a REPEATABLE READ, READ ONLY transaction exports its snapshot
@@ -289,7 +289,7 @@ def _read_only(conn: AsyncConnection) -> Any:
 
 
 @asynccontextmanager
-async def _exported_snapshot(engine: AsyncEngine) -> AsyncIterator[Sessions]:
+async def _exported_snapshot(engine: AsyncEngine) -> AsyncIterator[SessionFactory]:
     async with engine.connect() as leader:
         await _read_only(leader)
         await leader.begin()
@@ -312,7 +312,7 @@ async def _exported_snapshot(engine: AsyncEngine) -> AsyncIterator[Sessions]:
 
 
 @asynccontextmanager
-async def _one_read_transaction(engine: AsyncEngine) -> AsyncIterator[Sessions]:
+async def _one_read_transaction(engine: AsyncEngine) -> AsyncIterator[SessionFactory]:
     lock = asyncio.Lock()
     async with engine.connect() as conn:
         if engine.dialect.name == "postgresql":

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Generic, Self, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from stratlog.dialect import consistent_sessions
+from stratlog.dialect import SessionFactory, consistent_sessions
 from stratlog.model.base import Base
 
 ModelT = TypeVar("ModelT", bound=Base)
-SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 class BaseRepository(Generic[ModelT]):

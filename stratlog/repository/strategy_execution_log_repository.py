@@ -23,10 +23,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
-from stratlog.dialect import binary_order, epoch_bucket
+from stratlog.dialect import SessionFactory, binary_order, epoch_bucket
 from stratlog.model.rollup import StrategyExecutionBin, StrategyExecutionRollup
 from stratlog.model.strategy_execution_log import STATUSES, StrategyExecutionLog
-from stratlog.repository.base import BaseRepository, SessionFactory
+from stratlog.repository.base import BaseRepository
 from stratlog.repository.bulk import PreparedBulk, insert_prepared, prepare_bulk
 from stratlog.rollups.plan import (
     AGGREGATE_GRAINS,

@@ -25,7 +25,8 @@ from stratlog.timewindow import Window
 #: buckets (a 24-hour timeseries in 10-minute buckets reads rollups, a 30-day window ~30 day
 #: rows plus the buckets at its ends); histogram bins, which are many rows per bucket, keep
 #: hourly and daily ones.
-AGGREGATE_GRAINS = (600, 3600, 86400)
+DAY = 86_400
+AGGREGATE_GRAINS = (600, 3600, DAY)
 BIN_GRAINS = (3600, 86400)
 GRAINS = AGGREGATE_GRAINS
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -27,7 +27,6 @@ from stratlog.rollups.plan import epoch_us
 from stratlog.timewindow import as_utc
 
 L = StrategyExecutionLog
-DAY = 86_400
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,18 @@ from stratlog.dialect import consistent_sessions, epoch_bucket
 from stratlog.model.rollup import StrategyExecutionBin, StrategyExecutionRollup
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
 from stratlog.rollups.job import RollupJob, lock_watermark
-from stratlog.rollups.plan import AGGREGATE_GRAINS, BIN_GRAINS, epoch_floor, from_epoch, watermark
+from stratlog.rollups.plan import (
+    AGGREGATE_GRAINS,
+    BIN_GRAINS,
+    DAY,
+    epoch_floor,
+    epoch_us,
+    from_epoch,
+    watermark,
+)
+from stratlog.rollups.retention import day_cutoff
 
 L, R, B = StrategyExecutionLog, StrategyExecutionRollup, StrategyExecutionBin
-DAY = 86_400
 #: The figures compared, in order: (name, exact?). Float sums may differ in the last bits
 #: (summation order), so they are compared with a relative tolerance.
 FIGURES = (
@@ -102,7 +110,7 @@ def _bins_query(grain: int, kind: int, since: datetime | None) -> Any:
 
 
 def _since_day(since: datetime) -> int:
-    return int(since.timestamp()) // DAY * DAY
+    return epoch_us(day_cutoff(since)) // 1_000_000
 
 
 def _same(raw: Any, rollup: Any, exact: bool) -> bool:

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, insert, select
 
+from stratlog.dialect import SessionFactory
 from stratlog.model.rollup import RecorderHealth, RollupState
-from stratlog.repository.base import SessionFactory
 from stratlog.rollups.plan import ROLLUP_NAME, newest_id
 from stratlog.service.buffered import BufferedRecorder
 from stratlog.service.recording import Recorder
