@@ -10,7 +10,7 @@ import asyncio
 import math
 import re
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -140,6 +140,75 @@ def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> s
 def _unindexed_postgresql(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
     (col,) = list(element.clauses)
     return str(compiler.process(col, **kw))
+
+
+class least(FunctionElement[Any]):
+    """The smaller of two values (``LEAST`` on PostgreSQL, the two-argument ``min`` on SQLite)."""
+
+    inherit_cache = True
+    name = "least"
+
+
+class greatest(FunctionElement[Any]):
+    """The larger of two values (``GREATEST`` / two-argument ``max``)."""
+
+    inherit_cache = True
+    name = "greatest"
+
+
+@compiles(least, "sqlite")
+def _least_sqlite(element: least, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"min({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(greatest, "sqlite")
+def _greatest_sqlite(element: greatest, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"max({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(least, "postgresql")
+def _least_postgresql(element: least, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"LEAST({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(greatest, "postgresql")
+def _greatest_postgresql(element: greatest, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"GREATEST({compiler.process(element.clauses, **kw)})"
+
+
+def upsert_from_select(
+    conn: AsyncConnection,
+    table: Any,
+    columns: Sequence[str],
+    rows: Any,
+    merge: Callable[[Any, Any], dict[str, Any]],
+) -> Any:
+    """``INSERT INTO table (columns) <rows> ON CONFLICT (primary key) DO UPDATE SET merge``.
+
+    ``merge(existing, excluded)`` gives the new value of each non-key column from the row's
+    columns and the incoming one's. ``rows`` must hold each key once (a GROUP BY over the key)
+    and carry a WHERE clause (SQLite's parser needs one before ``ON CONFLICT``).
+    """
+    module: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = module.insert(table).from_select(list(columns), rows)
+    keys = [c.name for c in table.__table__.primary_key.columns]
+    return stmt.on_conflict_do_update(
+        index_elements=keys, set_=merge(table.__table__.c, stmt.excluded)
+    )
+
+
+def upsert_values(conn: AsyncConnection, table: Any, replace: Sequence[str]) -> Any:
+    """``INSERT ... VALUES ... ON CONFLICT (primary key) DO UPDATE`` setting ``replace`` columns.
+
+    Executed with a list of parameter dicts (executemany): each row inserted, or its existing
+    row's ``replace`` columns overwritten with the incoming values.
+    """
+    module: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = module.insert(table)
+    keys = [c.name for c in table.__table__.primary_key.columns]
+    return stmt.on_conflict_do_update(
+        index_elements=keys, set_={name: stmt.excluded[name] for name in replace}
+    )
 
 
 def is_sqlite_url(url: str) -> bool:

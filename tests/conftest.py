@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stratlog.db import make_engine, make_session_factory, upgrade
+from stratlog.model import ROLLUP_TABLES
 from stratlog.repository import StrategyExecutionLogRepository
 from tests.pg import PostgresServer
 
@@ -76,8 +77,8 @@ async def clear(engine: AsyncEngine) -> None:
     """Delete every audit row and rollup, and reset the watermark (tests start from empty)."""
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM strategy_execution_log"))
-        await conn.execute(text("DELETE FROM strategy_execution_rollup"))
-        await conn.execute(text("DELETE FROM strategy_execution_bin"))
+        for table in ROLLUP_TABLES:
+            await conn.execute(delete(table))
         await conn.execute(
             text("UPDATE stratlog_rollup_state SET watermark = 0, updated_at = NULL")
         )

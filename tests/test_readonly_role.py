@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stratlog.db import alembic_config, make_engine, make_session_factory, upgrade
+from stratlog.model import ROLLUP_TABLES
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
 from stratlog.repository import StrategyExecutionLogRepository
 from stratlog.rollups import RollupJob
@@ -186,8 +187,8 @@ async def test_role_has_select_and_nothing_else(readonly: ReadOnly):
             )
         ).all()
     tables = {name for name, _, _ in rights}
-    assert {"strategy_execution_log", "strategy_execution_rollup", "strategy_execution_bin",
-            "stratlog_rollup_state", "stratlog_recorder_health"} <= tables  # fmt: skip
+    assert {"strategy_execution_log", "stratlog_rollup_state", "stratlog_recorder_health",
+            *(t.__tablename__ for t in ROLLUP_TABLES)} <= tables  # fmt: skip
     assert all(can_read and not can_write for _, can_read, can_write in rights), rights
 
 
@@ -292,7 +293,7 @@ WRITES: dict[str, Callable[[ReadOnly], Awaitable[Any]]] = {
     "DELETE": _sql("DELETE FROM strategy_execution_log"),
     "TRUNCATE": _sql("TRUNCATE strategy_execution_log"),
     "UPDATE watermark": _sql("UPDATE stratlog_rollup_state SET watermark = 0"),
-    "DELETE rollups": _sql("DELETE FROM strategy_execution_rollup"),
+    "DELETE rollups": _sql("DELETE FROM strategy_execution_rollup_status"),
     "CREATE TABLE": _sql("CREATE TABLE public.intruder (id integer)"),
     "CREATE INDEX": _sql("CREATE INDEX ix_intruder ON strategy_execution_log (request_id)"),
     "ALTER TABLE": _sql("ALTER TABLE strategy_execution_log ADD COLUMN intruder integer"),

@@ -15,14 +15,37 @@ from stratlog.rollups import RollupJob, RollupRun, retention, verify
 
 
 async def db_upgrade(args: argparse.Namespace, url: str) -> int:
-    """``stratlog db upgrade``: create the schema or migrate it to the newest revision."""
+    """``stratlog db upgrade``: migrate to the newest revision, then catch the rollups up.
+
+    A revision that rebuilds the rollups (0005) sets the watermark back to 0; the catch-up that
+    follows refolds every row with a progress bar, one committed batch at a time, so an
+    interrupted rebuild resumes where it stopped when this (or ``stratlog rollup``) runs again.
+    """
     engine = engine_for(url)
     try:
         await upgrade(engine)
+        print(f"schema is at the newest revision: {redact_url(url)}", flush=True)
+        job = RollupJob(engine)
+        if await job.behind() > 0:
+            total, mark = await _catch_up(job, quiet=args.quiet, what="rolling up")
+            print(f"rolled up {total:,} rows; watermark at id {mark:,}")
     finally:
         await engine.dispose()
-    print(f"schema is at the newest revision: {redact_url(url)}")
     return 0
+
+
+async def _catch_up(job: RollupJob, *, quiet: bool, what: str) -> tuple[int, int]:
+    """Run the job until it has caught up, with a progress bar; (rows folded, watermark)."""
+    with tqdm(unit="rows", desc=what, disable=quiet or None) as bar:
+        last: list[RollupRun] = []
+
+        def progress(run: RollupRun) -> None:
+            last.append(run)
+            bar.total = bar.n + run.rows + max(run.behind, 0)
+            bar.update(run.rows)
+
+        total = await job.catch_up(progress)
+    return total, max(last[-1].watermark if last else 0, 0)
 
 
 async def rollup(args: argparse.Namespace, url: str) -> int:
@@ -34,17 +57,8 @@ async def rollup(args: argparse.Namespace, url: str) -> int:
     engine = await current_schema_engine(url)
     try:
         job = RollupJob(engine, args.batch)
-        with tqdm(unit="rows", disable=args.quiet or None) as bar:
-            last: list[RollupRun] = []
-
-            def progress(run: RollupRun) -> None:
-                last.append(run)
-                bar.total = bar.n + run.rows + max(run.behind, 0)
-                bar.update(run.rows)
-
-            total = await job.catch_up(progress)
-        mark = last[-1].watermark if last else 0
-        print(f"rolled up {total:,} rows; watermark at id {max(mark, 0):,}")
+        total, mark = await _catch_up(job, quiet=args.quiet, what="")
+        print(f"rolled up {total:,} rows; watermark at id {mark:,}")
         if args.watch:
             print(f"watching: catching up every {args.watch:g} s (Ctrl-C to stop)", flush=True)
             await job.run_forever(args.watch)

@@ -347,12 +347,16 @@ def _add_db(sub: Any) -> None:
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     upgrade = db_sub.add_parser(
         "upgrade",
-        help="bring the schema to the newest revision",
-        description="Create the schema or migrate it to the newest revision (Alembic).",
+        help="bring the schema to the newest revision, then catch the rollups up",
+        description="Create the schema or migrate it to the newest revision (Alembic), then "
+        "fold every row above the rollup watermark into the rollups, with a progress bar. A "
+        "revision that rebuilds the rollups starts them over from the first row; interrupted, "
+        "the rebuild resumes where it stopped when this command runs again.",
         epilog="examples:\n" + COMMAND_EXAMPLES["db"],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     upgrade.add_argument("--database", metavar="URL", default=argparse.SUPPRESS, help=DATABASE_HELP)
+    upgrade.add_argument("--quiet", action="store_true", help="no progress bar")
     upgrade.set_defaults(run=lazy("maintenance:db_upgrade"))
 
 

@@ -2,20 +2,26 @@
 
 from stratlog.model.base import Base
 from stratlog.model.rollup import (
+    ROLLUP_TABLES,
+    BinsRollup,
+    CaseRollup,
+    CodeRollup,
     RecorderHealth,
     RollupState,
-    StrategyExecutionBin,
-    StrategyExecutionRollup,
+    StatusRollup,
 )
 from stratlog.model.strategy_execution_log import STATUSES, Status, StrategyExecutionLog
 
 __all__ = [
+    "ROLLUP_TABLES",
     "STATUSES",
     "Base",
+    "BinsRollup",
+    "CaseRollup",
+    "CodeRollup",
     "RecorderHealth",
     "RollupState",
     "Status",
-    "StrategyExecutionBin",
+    "StatusRollup",
     "StrategyExecutionLog",
-    "StrategyExecutionRollup",
 ]

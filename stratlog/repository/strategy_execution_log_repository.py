@@ -11,32 +11,15 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Executable,
-    Subquery,
-    and_,
-    func,
-    literal_column,
-    or_,
-    select,
-)
+from sqlalchemy import ColumnElement, Executable, and_, func, or_, select
 from sqlalchemy.orm import aliased
 
-from stratlog.dialect import SessionFactory, binary_order, epoch_bucket
-from stratlog.model.rollup import StrategyExecutionBin, StrategyExecutionRollup
+from stratlog.dialect import SessionFactory
 from stratlog.model.strategy_execution_log import STATUSES, StrategyExecutionLog
 from stratlog.repository.base import BaseRepository
 from stratlog.repository.bulk import PreparedBulk, insert_prepared, prepare_bulk
-from stratlog.rollups.plan import (
-    AGGREGATE_GRAINS,
-    BIN_GRAINS,
-    Spec,
-    epoch_floor,
-    plan_window,
-    union_source,
-)
-from stratlog.sketch import bin_sql
+from stratlog.repository.panels import Panels, Scope, gather, split, value_column
+from stratlog.sketch import merge_packed
 from stratlog.timewindow import Window, as_utc
 
 LIST_LIMIT_MAX = 200
@@ -74,9 +57,14 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         #: False reads the audit rows only: the plain implementation (benchmark floor, tests).
         self.use_rollups = use_rollups
 
+    @property
+    def panels(self) -> Panels:
+        """The panel SELECT builders, reading rollups unless ``use_rollups`` is False."""
+        return Panels(self.use_rollups)
+
     # -- helpers ---------------------------------------------------------------------------
 
-    def _scope(
+    def _terms(
         self, strategyId: str, sinceDt: datetime | None, untilDt: datetime | None
     ) -> list[ColumnElement[bool]]:
         """WHERE terms for one strategy and a half-open window (validated)."""
@@ -90,40 +78,6 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         if window.until is not None:
             terms.append(m.createdAt < window.until)
         return terms
-
-    def _source(
-        self,
-        strategyId: str | None,
-        sinceDt: datetime | None,
-        untilDt: datetime | None,
-        spec: Spec,
-        *,
-        bucket: int | None = None,
-        bins_kind: int | None = None,
-        raw_where: Sequence[ColumnElement[bool]] = (),
-        status: str | None = None,
-    ) -> Subquery:
-        """Rows for one strategy and window: rollup buckets plus raw edges (see ``sources``)."""
-        if strategyId is not None and not isinstance(strategyId, str):
-            raise TypeError(f"strategyId must be a string, got {type(strategyId).__name__}")
-        window = Window.of(sinceDt, untilDt)
-        # A timeseries bucket can only be built from rollup buckets that divide it.
-        available = AGGREGATE_GRAINS if bins_kind is None else BIN_GRAINS
-        grains = [g for g in available if bucket is None or bucket % g == 0]
-        plan = plan_window(window, grains, self.use_rollups)
-        table: Any = StrategyExecutionRollup if bins_kind is None else StrategyExecutionBin
-        rollup_where = [table.kind == bins_kind] if bins_kind is not None else []
-        if status is not None:  # aggregates only: bins carry no status
-            rollup_where.append(table.status == status)
-            raw_where = [*raw_where, self.model.status == status]
-        return union_source(
-            plan,
-            spec,
-            strategy_id=strategyId,
-            rollup_model=table,
-            rollup_where=rollup_where,
-            raw_where=raw_where,
-        )
 
     async def _rows(self, stmt: Executable) -> list[Any]:
         async with self.session_factory() as session:
@@ -169,7 +123,7 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         if status is not None and status not in STATUSES:
             raise ValueError(f"unknown status {status!r}: expected one of {', '.join(STATUSES)}")
         m = self.model
-        stmt = select(m).where(*self._scope(strategyId, None, None))
+        stmt = select(m).where(*self._terms(strategyId, None, None))
         if status is not None:
             stmt = stmt.where(m.status == status)
         stmt = stmt.order_by(m.createdAt.desc(), m.id.desc()).limit(limit)
@@ -257,7 +211,7 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         if caseIsNull and caseName is not None:
             raise ValueError("caseName and caseIsNull exclude each other")
         m = self.model
-        terms = self._scope(strategyId, sinceDt, untilDt)
+        terms = self._terms(strategyId, sinceDt, untilDt)
         if status is not None:
             terms.append(m.status == status)
         if errorCode is not None:
@@ -268,6 +222,11 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
             terms.append(m.caseName.is_(None))
         return terms
 
+    def _scope(self, strategyId: str, sinceDt: datetime | None, untilDt: datetime | None) -> Scope:
+        if not isinstance(strategyId, str):
+            raise TypeError(f"strategyId must be a string, got {type(strategyId).__name__}")
+        return Scope.of(strategyId, sinceDt, untilDt)
+
     async def count_by_status(
         self,
         *,
@@ -276,9 +235,7 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         untilDt: datetime | None = None,
     ) -> dict[str, int]:
         """Counts grouped by status; only statuses that occur."""
-        m, r = self.model, StrategyExecutionRollup
-        src = self._source(strategyId, sinceDt, untilDt, {"status": (r.status, m.status), **_N})
-        stmt = select(src.c.status, func.sum(src.c.n).label("count")).group_by(src.c.status)
+        stmt = self.panels.status_counts(self._scope(strategyId, sinceDt, untilDt))
         return {status: int(count) for status, count in await self._rows(stmt)}
 
     async def count_by_error_code(
@@ -290,9 +247,9 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         limit: int = 10,
     ) -> list[dict[str, Any]]:
         """Top error codes: count desc, ties by code asc; rows without a code are left out."""
-        m, r = self.model, StrategyExecutionRollup
-        rows = await self._top(strategyId, sinceDt, untilDt, limit, (r.errorCode, m.errorCode))
-        return [{"errorCode": code, "count": n} for code, n in rows]
+        limit = min(_positive_limit(limit), TOP_LIMIT_MAX)
+        stmt = self.panels.top_codes(self._scope(strategyId, sinceDt, untilDt), limit)
+        return [{"errorCode": code, "count": int(n)} for code, n in await self._rows(stmt)]
 
     async def count_by_case_name(
         self,
@@ -310,39 +267,10 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         """
         if status is not None and status not in STATUSES:
             raise ValueError(f"unknown status {status!r}: expected one of {', '.join(STATUSES)}")
-        m, r = self.model, StrategyExecutionRollup
-        key = (r.caseName, m.caseName)
-        rows = await self._top(
-            strategyId, sinceDt, untilDt, limit, key, keep_null=True, status=status
-        )
-        return [{"caseName": name, "count": n} for name, n in rows]
-
-    async def _top(
-        self,
-        strategyId: str,
-        sinceDt: datetime | None,
-        untilDt: datetime | None,
-        limit: int,
-        key: tuple[Any, Any],
-        *,
-        keep_null: bool = False,
-        status: str | None = None,
-    ) -> list[tuple[Any, int]]:
-        """The ``limit`` most frequent values of one key (rollup column, raw column) in a window.
-
-        Count desc, ties by value in binary order; a null value is left out, or with
-        ``keep_null`` counted as its own bucket and placed last among equal counts.
-        """
         limit = min(_positive_limit(limit), TOP_LIMIT_MAX)
-        src = self._source(strategyId, sinceDt, untilDt, {"key": key, **_N}, status=status)
-        count = func.sum(src.c.n).label("count")
-        stmt = select(src.c.key, count).group_by(src.c.key)
-        if keep_null:
-            stmt = stmt.order_by(count.desc(), src.c.key.is_(None), binary_order(src.c.key))
-        else:
-            stmt = stmt.where(src.c.key.is_not(None))
-            stmt = stmt.order_by(count.desc(), binary_order(src.c.key))
-        return [(value, int(n)) for value, n in await self._rows(stmt.limit(limit))]
+        scope = self._scope(strategyId, sinceDt, untilDt)
+        stmt = self.panels.top_cases(scope, limit, status)
+        return [{"caseName": name, "count": int(n)} for name, n in await self._rows(stmt)]
 
     async def duration_and_nodes_summary(
         self,
@@ -352,43 +280,8 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         untilDt: datetime | None = None,
     ) -> dict[str, Any]:
         """count, avg/min/max/sum of duration and nodes, and the sum of points, in one row."""
-        m, r = self.model, StrategyExecutionRollup
-        spec: Spec = {
-            **_N,
-            "dur_sum": (r.durSum, m.durationMs),
-            "dur_min": (r.durMin, m.durationMs),
-            "dur_max": (r.durMax, m.durationMs),
-            "nodes_sum": (r.nodesSum, m.nodes),
-            "nodes_min": (r.nodesMin, m.nodes),
-            "nodes_max": (r.nodesMax, m.nodes),
-            "points_sum": (r.pointsSum, m.points),
-        }
-        c = self._source(strategyId, sinceDt, untilDt, spec).c
-        stmt = select(
-            func.coalesce(func.sum(c.n), 0).label("count"),
-            func.sum(c.dur_sum).label("sumDurationMs"),
-            func.min(c.dur_min).label("minDurationMs"),
-            func.max(c.dur_max).label("maxDurationMs"),
-            func.sum(c.nodes_sum).label("sumNodes"),
-            func.min(c.nodes_min).label("minNodes"),
-            func.max(c.nodes_max).label("maxNodes"),
-            func.sum(c.points_sum).label("sumPoints"),
-        )
-        row = (await self._rows(stmt))[0]
-        count = int(row.count)
-        sum_duration, sum_nodes = _float(row.sumDurationMs), _int(row.sumNodes)
-        return {
-            "count": count,
-            "avgDurationMs": sum_duration / count if count and sum_duration is not None else None,
-            "minDurationMs": _float(row.minDurationMs),
-            "maxDurationMs": _float(row.maxDurationMs),
-            "sumDurationMs": sum_duration,
-            "avgNodes": sum_nodes / count if count and sum_nodes is not None else None,
-            "minNodes": _int(row.minNodes),
-            "maxNodes": _int(row.maxNodes),
-            "sumNodes": sum_nodes,
-            "sumPoints": _float(row.sumPoints),
-        }
+        stmt = self.panels.summary(self._scope(strategyId, sinceDt, untilDt))
+        return summary_of((await self._rows(stmt))[0]._mapping)
 
     async def sample_durations(
         self,
@@ -430,7 +323,7 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         m = self.model
         stmt = (
             select(column)
-            .where(*self._scope(strategyId, sinceDt, untilDt), *extra)
+            .where(*self._terms(strategyId, sinceDt, untilDt), *extra)
             .order_by(m.createdAt.desc(), m.id.desc())
             .limit(limit)
         )
@@ -446,21 +339,7 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
     ) -> list[dict[str, Any]]:
         """Runs per epoch-aligned bucket and status, sorted by bucket start then status."""
         seconds = _positive_limit(bucketSeconds, "bucketSeconds")
-        m, r = self.model, StrategyExecutionRollup
-        # The bucket size is inlined as a validated integer literal: PostgreSQL only accepts the
-        # SELECT expression under GROUP BY when both carry the very same text, not two parameters.
-        n: ColumnElement[int] = literal_column(str(int(seconds)))
-        spec: Spec = {
-            "bucket": (epoch_floor(r.bucketEpoch, n), epoch_bucket(m.createdAt, n)),
-            "status": (r.status, m.status),
-            **_N,
-        }
-        src = self._source(strategyId, sinceDt, untilDt, spec, bucket=seconds)
-        stmt = (
-            select(src.c.bucket, src.c.status, func.sum(src.c.n).label("count"))
-            .group_by(src.c.bucket, src.c.status)
-            .order_by(src.c.bucket, binary_order(src.c.status))
-        )
+        stmt = self.panels.series(self._scope(strategyId, sinceDt, untilDt), seconds)
         return [
             {
                 "bucketStart": datetime.fromtimestamp(int(start), UTC),
@@ -472,22 +351,9 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
 
     async def list_strategies(self) -> list[dict[str, Any]]:
         """Every strategy with its row count and last ``createdAt``, by strategyId."""
-        m, r = self.model, StrategyExecutionRollup
-        spec: Spec = {
-            "sid": (r.strategyId, m.strategyId),
-            "last": (r.createdMax, m.createdAt),
-            **_N,
-        }
-        src = self._source(None, None, None, spec)
-        last = func.max(src.c.last)
-        stmt = (
-            select(src.c.sid, func.sum(src.c.n).label("count"), last.label("lastCreatedAt"))
-            .group_by(src.c.sid)
-            .order_by(binary_order(src.c.sid))
-        )
         return [
             {"strategyId": sid, "count": int(n), "lastCreatedAt": as_utc(_parse_dt(lastAt))}
-            for sid, n, lastAt in await self._rows(stmt)
+            for sid, n, lastAt in await self._rows(self.panels.strategies())
         ]
 
     async def value_bins(
@@ -498,18 +364,14 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         untilDt: datetime | None = None,
         kind: str = "duration",
     ) -> list[tuple[int, int]]:
-        """Log-spaced histogram of durations or points in the window: ``[(bin, count), ...]``.
+        """Log-spaced histogram of durations, points or nodes in the window: ``[(bin, n)]``.
 
         Mergeable bins with a relative accuracy of ``stratlog.sketch.ALPHA`` (see there); the
-        service turns them into p50 / p95 / p99 over the whole window.
+        service turns them into p50 / p95 / p99 over the whole window. Sorted by bin.
         """
-        column, kind_code = self._value_column(kind)
-        b = StrategyExecutionBin
-        spec: Spec = {"bin": (b.bin, bin_sql(column)), "n": (b.n, literal_column("1"))}
-        extra = [column.is_not(None)] if kind == "points" else []
-        src = self._source(strategyId, sinceDt, untilDt, spec, bins_kind=kind_code, raw_where=extra)
-        stmt = select(src.c.bin, func.sum(src.c.n).label("n")).group_by(src.c.bin)
-        return [(int(bin_), int(n)) for bin_, n in await self._rows(stmt)]
+        value_column(kind)
+        stmt = self.panels.bins(self._scope(strategyId, sinceDt, untilDt), kind)
+        return bins_of(await self._rows(stmt))
 
     async def order_statistics(
         self,
@@ -525,28 +387,94 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         Exact percentiles for small windows without shipping the values: the database sorts,
         ``row_number()`` picks the few that interpolation needs.
         """
-        column, _ = self._value_column(kind)
-        wanted = sorted({int(r) for r in ranks})
-        if not wanted:
+        value_column(kind)
+        if not ranks:
             return {}
-        rank = (func.row_number().over(order_by=column) - 1).label("rank")
-        inner = (
-            select(column.label("value"), rank)
-            .where(*self._scope(strategyId, sinceDt, untilDt), column.is_not(None))
-            .subquery()
-        )
-        stmt = select(inner.c.rank, inner.c.value).where(inner.c.rank.in_(wanted))
+        scope = self._scope(strategyId, sinceDt, untilDt)
+        stmt = self.panels.order_statistics(scope, kind, ranks)
         return {int(r): float(v) for r, v in await self._rows(stmt)}
 
-    def _value_column(self, kind: str) -> tuple[Any, int]:
-        if kind not in VALUE_KINDS:
-            raise ValueError(f"unknown kind {kind!r}: expected one of {', '.join(VALUE_KINDS)}")
-        column = self.model.durationMs if kind == "duration" else self.model.points
-        return column, VALUE_KINDS[kind]
+    async def overview_rows(
+        self,
+        *,
+        strategyId: str,
+        sinceDt: datetime,
+        untilDt: datetime,
+        bucketSeconds: int,
+        top: int,
+        exactLimit: int,
+        quantiles: Sequence[float],
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Every Overview panel's rows from ONE statement (one round trip, one snapshot).
+
+        Tags: ``series`` (per bucket and status: count and every figure), ``summary`` (the
+        row of :meth:`duration_and_nodes_summary`, summed the same way), ``codes`` and
+        ``cases`` (top ``top``, cases of ok runs), ``duration_bins`` / ``points_bins`` (packed
+        histograms and raw bins), and ``duration_ranks`` / ``points_ranks``: the order statistics
+        around each quantile, present only when the window holds at most ``exactLimit`` runs
+        (otherwise the database skips them: an empty index range).
+        """
+        scope = self._scope(strategyId, sinceDt, untilDt)
+        top = min(_positive_limit(top, "top"), TOP_LIMIT_MAX)
+        panels = self.panels
+        counted = panels.status_counts(scope).subquery("gate")
+        gate = select(func.coalesce(func.sum(counted.c.count), 0)).scalar_subquery() <= exactLimit
+        figures = {
+            "bucket": "i1", "status": "t1", "n": "i2", "dur_sum": "f1", "dur_min": "f2",
+            "dur_max": "f3", "nodes_sum": "i3", "nodes_min": "i4", "nodes_max": "i5",
+            "points_sum": "f4", "points_n": "i6",
+        }  # fmt: skip
+        top_slots = {"key": "t1", "count": "i2"}
+        bin_slots = {"blob": "b1", "bin": "i1", "n": "i2"}
+        rank_slots = {"rank": "i1", "value": "f1"}
+        parts = {
+            "series": (panels.series(scope, _positive_limit(bucketSeconds), figures=True), figures),
+            "summary": (panels.summary(scope), SUMMARY_SLOTS),
+            "codes": (panels.top_codes(scope, top), top_slots),
+            "cases": (panels.top_cases(scope, top, "ok"), top_slots),
+            "duration_bins": (panels.bins(scope, "duration"), bin_slots),
+            "points_bins": (panels.bins(scope, "points"), bin_slots),
+            "duration_ranks": (
+                panels.order_statistics(scope, "duration", quantiles=quantiles, gate=gate),
+                rank_slots,
+            ),
+            "points_ranks": (
+                panels.order_statistics(scope, "points", quantiles=quantiles, gate=gate),
+                rank_slots,
+            ),
+        }
+        return split(await self._rows(gather(parts)), parts)
 
 
-_N: Spec = {"n": (StrategyExecutionRollup.n, literal_column("1"))}
-VALUE_KINDS = {"duration": 0, "points": 1}
+SUMMARY_SLOTS = {
+    "count": "i1", "sumDurationMs": "f1", "minDurationMs": "f2", "maxDurationMs": "f3",
+    "sumNodes": "i2", "minNodes": "i3", "maxNodes": "i4", "sumPoints": "f4",
+}  # fmt: skip
+
+
+def summary_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The seed's summary dict from the figures' sums, minima and maxima."""
+    count = int(row["count"] or 0)
+    sum_duration, sum_nodes = _float(row["sumDurationMs"]), _int(row["sumNodes"])
+    return {
+        "count": count,
+        "avgDurationMs": sum_duration / count if count and sum_duration is not None else None,
+        "minDurationMs": _float(row["minDurationMs"]),
+        "maxDurationMs": _float(row["maxDurationMs"]),
+        "sumDurationMs": sum_duration,
+        "avgNodes": sum_nodes / count if count and sum_nodes is not None else None,
+        "minNodes": _int(row["minNodes"]),
+        "maxNodes": _int(row["maxNodes"]),
+        "sumNodes": sum_nodes,
+        "sumPoints": _float(row["sumPoints"]),
+    }
+
+
+def bins_of(rows: Sequence[Any]) -> list[tuple[int, int]]:
+    """(bin, n) pairs, sorted, from rows of (packed histogram or NULL, bin or NULL, n)."""
+    blobs = [row[0] for row in rows if row[0] is not None]
+    counted = [(int(row[1]), int(row[2])) for row in rows if row[0] is None]
+    return sorted(merge_packed(blobs, counted).items())
 
 
 def _parse_dt(value: Any) -> datetime | None:

@@ -14,26 +14,38 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Subquery, func, select, union_all
+from sqlalchemy import ColumnElement, Select, Subquery, and_, func, or_, select, union_all
 
 from stratlog.dialect import unindexed
 from stratlog.model.rollup import RollupState
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
 from stratlog.timewindow import Window
 
-#: Rollup bucket sizes in seconds, finest first. Aggregates keep 10-minute, hourly and daily
-#: buckets (a 24-hour timeseries in 10-minute buckets reads rollups, a 30-day window ~30 day
-#: rows plus the buckets at its ends); histogram bins, which are many rows per bucket, keep
-#: hourly and daily ones.
+#: Rollup bucket sizes in seconds, finest first. The status rollup (timeseries, headline figures)
+#: keeps 10-minute, hourly and daily buckets: a 24-hour timeseries in 10-minute buckets reads
+#: rollups, a 30-day window ~30 day rows plus the buckets at its ends. The detail rollups (error
+#: codes, rule cases, histograms), which are several rows per bucket, keep hourly and daily ones.
 DAY = 86_400
-AGGREGATE_GRAINS = (600, 3600, DAY)
-BIN_GRAINS = (3600, 86400)
-GRAINS = AGGREGATE_GRAINS
+STATUS_GRAINS = (600, 3600, DAY)
+DETAIL_GRAINS = (3600, DAY)
+GRAINS = STATUS_GRAINS
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ROLLUP_NAME = "default"
+#: A bucketed read plans each requested bucket on its own (when no grain divides the bucket
+#: size) up to this many buckets; beyond that only the grains that divide it are used.
+MAX_PLANNED_BUCKETS = 5_000
 
-#: label -> (expression over the rollup model, expression over the audit rows)
-Spec = Mapping[str, tuple[Any, Any]]
+Range = tuple[int | None, int | None]  # [lo, hi) in epoch seconds, None = open
+Edge = tuple[datetime | None, datetime | None]  # [since, until) read from the audit rows
+
+
+@dataclass(frozen=True)
+class RollupPart:
+    """One rollup table's contribution to a row source: its columns by label and filters."""
+
+    model: Any
+    columns: Mapping[str, Any]
+    where: Sequence[ColumnElement[bool]] = ()
 
 
 def epoch_us(at: datetime) -> int:
@@ -48,11 +60,16 @@ def from_epoch(seconds: int) -> datetime:
 
 @dataclass(frozen=True)
 class WindowPlan:
-    """Which rollup buckets to read, which span they cover, and which time ranges are raw."""
+    """Which rollup buckets to read, which time they cover, and which time ranges are raw.
 
-    rollups: tuple[tuple[int, int | None, int | None], ...]  # (grain, lo, hi) in epoch seconds
-    covered: tuple[int | None, int | None] | None  # [lo, hi) of all rollup ranges together
-    edges: tuple[tuple[datetime | None, datetime | None], ...]
+    ``rollups`` holds (grain, lo, hi) ranges of whole rollup buckets, ``covered`` the same time
+    merged into disjoint ranges, ``edges`` the ranges read from the audit rows; together they
+    tile the window exactly once.
+    """
+
+    rollups: tuple[tuple[int, int | None, int | None], ...]
+    covered: tuple[Range, ...]
+    edges: tuple[Edge, ...]
 
 
 def _ceil(at: datetime | None, grain: int) -> int | None:
@@ -84,7 +101,7 @@ def _split(lo: int | None, hi: int | None, grains: Sequence[int]) -> list[tuple[
 def plan_window(window: Window, grains: Sequence[int] = GRAINS, rollups: bool = True) -> WindowPlan:
     """Split a window into rollup buckets (coarsest that fit) and raw edges."""
     since, until = window.since, window.until
-    everything_raw = WindowPlan((), None, ((since, until),))
+    everything_raw = WindowPlan((), (), ((since, until),))
     if not rollups or not grains:
         return everything_raw
     grains = sorted(grains)
@@ -96,7 +113,58 @@ def plan_window(window: Window, grains: Sequence[int] = GRAINS, rollups: bool = 
         edges.append((since, from_epoch(lo)))
     if until is not None and hi is not None and from_epoch(hi) < until:
         edges.append((from_epoch(hi), until))
-    return WindowPlan(tuple(_split(lo, hi, grains)), (lo, hi), tuple(edges))
+    return WindowPlan(tuple(_split(lo, hi, grains)), ((lo, hi),), tuple(edges))
+
+
+def plan_buckets(
+    window: Window, bucket: int, grains: Sequence[int] = GRAINS, rollups: bool = True
+) -> WindowPlan:
+    """Plan a read grouped into epoch-aligned ``bucket``-second buckets.
+
+    A rollup bucket can stand in for its rows only if it lies inside one requested bucket. The
+    grains that divide ``bucket`` always do, so the window is planned with those. When some
+    finer grain does not divide it (e.g. 25,920-second buckets over 10-minute, hourly and daily
+    rollups), each requested bucket is planned on its own, like a small window: the rollup
+    buckets inside it are read from the rollups, the partial ones at its edges raw.
+    """
+    usable = sorted(g for g in grains if g <= bucket)
+    dividing = [g for g in usable if bucket % g == 0]
+    since, until = window.since, window.until
+    if not rollups or not usable:
+        return plan_window(window, (), rollups=False)
+    if dividing == usable or since is None or until is None:
+        return plan_window(window, dividing, rollups)
+    first = epoch_us(since) // (bucket * 1_000_000)
+    last = -(-epoch_us(until) // (bucket * 1_000_000))
+    if last - first > MAX_PLANNED_BUCKETS:
+        return plan_window(window, dividing, rollups)
+    parts: list[tuple[int, int | None, int | None]] = []
+    edges: list[Edge] = []
+    for k in range(first, last):
+        sub = Window.of(
+            max(since, from_epoch(k * bucket)), min(until, from_epoch((k + 1) * bucket))
+        )
+        plan = plan_window(sub, usable)
+        parts += plan.rollups
+        edges += plan.edges
+    merged = []
+    for grain in usable:
+        merged += [
+            (grain, lo, hi) for lo, hi in _merge([(lo, hi) for g, lo, hi in parts if g == grain])
+        ]
+    covered = _merge([(lo, hi) for _, lo, hi in parts])
+    return WindowPlan(tuple(merged), tuple(covered), tuple(_merge(edges)))
+
+
+def _merge(ranges: Sequence[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    """Sort bounded ranges and join those that touch (one ends where the next begins)."""
+    merged: list[tuple[Any, Any]] = []
+    for lo, hi in sorted(ranges):
+        if merged and merged[-1][1] == lo:
+            merged[-1] = (merged[-1][0], hi)
+        else:
+            merged.append((lo, hi))
+    return merged
 
 
 def epoch_floor(epoch: Any, seconds: Any) -> ColumnElement[int]:
@@ -130,43 +198,63 @@ def newest_id() -> ColumnElement[int]:
 
 def union_source(
     plan: WindowPlan,
-    spec: Spec,
+    raw_columns: Mapping[str, Any],
+    parts: Sequence[RollupPart],
     *,
     strategy_id: str | None,
-    rollup_model: Any,
-    rollup_where: Sequence[ColumnElement[bool]] = (),
     raw_where: Sequence[ColumnElement[bool]] = (),
 ) -> Subquery:
-    """``UNION ALL`` of rollup rows (whole buckets) and audit rows (edges, after watermark)."""
+    """``UNION ALL`` of rollup rows (whole buckets) and audit rows (edges, after watermark).
+
+    Every part yields the same labels: ``raw_columns`` over the audit rows, each
+    :class:`RollupPart`'s columns over its table (several tables may share a plan, e.g. the
+    rule cases and the status rollup's "no case" counts).
+    """
     raw = StrategyExecutionLog
-    rollup_cols = [expr.label(name) for name, (expr, _) in spec.items()]
-    raw_cols = [expr.label(name) for name, (_, expr) in spec.items()]
-    parts: list[Select[Any]] = []
-    if strategy_id is not None:
-        rollup_where = [*rollup_where, rollup_model.strategyId == strategy_id]
+    raw_cols = [expr.label(name) for name, expr in raw_columns.items()]
+    selects: list[Select[Any]] = []
+    by_grain: dict[int, list[Range]] = {}
     for grain, lo, hi in plan.rollups:
-        bucket_terms = _time_terms(rollup_model.bucketEpoch, lo, hi)
-        parts.append(
-            select(*rollup_cols).where(*rollup_where, rollup_model.grain == grain, *bucket_terms)
-        )
-    if plan.covered is not None:
-        parts.append(select(*raw_cols).where(*raw_where, *_after_watermark(plan, strategy_id)))
+        by_grain.setdefault(grain, []).append((lo, hi))
+    for part in parts:
+        model = part.model
+        cols = [part.columns[name].label(name) for name in raw_columns]
+        where = list(part.where)
+        if strategy_id is not None:
+            where.append(model.strategyId == strategy_id)
+        for grain, ranges in by_grain.items():
+            spans = _any_range(model.bucketEpoch, ranges)
+            selects.append(select(*cols).where(*where, model.grain == grain, *spans))
+    if plan.covered:
+        selects.append(select(*raw_cols).where(*raw_where, *_after_watermark(plan, strategy_id)))
     for since, until in plan.edges:
         edge = _time_terms(raw.createdAt, since, until)
         if strategy_id is not None:
             edge.append(raw.strategyId == strategy_id)
-        parts.append(select(*raw_cols).where(*raw_where, *edge))
-    return union_all(*parts).subquery("src") if len(parts) > 1 else parts[0].subquery("src")
+        selects.append(select(*raw_cols).where(*raw_where, *edge))
+    if len(selects) == 1:
+        return selects[0].subquery("src")
+    return union_all(*selects).subquery("src")
+
+
+def _any_range(column: Any, ranges: Sequence[tuple[Any, Any]]) -> list[ColumnElement[bool]]:
+    """WHERE terms: ``column`` in one of the half-open ranges."""
+    if len(ranges) == 1:
+        return _time_terms(column, *ranges[0])
+    # Several ranges are those of a bucketed plan: sorted, disjoint and bounded. The outer
+    # bounds keep the read an index range; the OR picks the ranges inside it.
+    bounds = _time_terms(column, ranges[0][0], ranges[-1][1])
+    return [*bounds, or_(*[and_(*_time_terms(column, lo, hi)) for lo, hi in ranges])]
 
 
 def _after_watermark(plan: WindowPlan, strategy_id: str | None) -> list[ColumnElement[bool]]:
     """Audit rows inside the whole buckets that the rollups do not hold yet, by id range."""
     raw = StrategyExecutionLog
-    assert plan.covered is not None
-    lo, hi = plan.covered
-    lo_dt = None if lo is None else from_epoch(lo)
-    hi_dt = None if hi is None else from_epoch(hi)
-    terms = _time_terms(unindexed(raw.createdAt), lo_dt, hi_dt)
+    ranges = [
+        (None if lo is None else from_epoch(lo), None if hi is None else from_epoch(hi))
+        for lo, hi in plan.covered
+    ]
+    terms = _any_range(unindexed(raw.createdAt), ranges)
     if strategy_id is not None:
         terms.append(unindexed(raw.strategyId) == strategy_id)
     return [*terms, raw.id > watermark(), raw.id <= newest_id()]

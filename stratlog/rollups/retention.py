@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from stratlog.model.rollup import StrategyExecutionBin, StrategyExecutionRollup
+from stratlog.model.rollup import ROLLUP_TABLES
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
 from stratlog.rollups.job import RollupJob, lock_watermark
 from stratlog.rollups.plan import epoch_us
@@ -97,8 +98,9 @@ async def _drop_rollups(engine: AsyncEngine, cutoff: datetime) -> int:
     removed = 0
     async with engine.begin() as conn:
         await lock_watermark(conn)  # after any fold in flight: none re-creates what goes here
-        for table in (StrategyExecutionRollup, StrategyExecutionBin):
-            ends = table.bucketEpoch + table.grain
+        for table in ROLLUP_TABLES:
+            model: Any = table
+            ends = model.bucketEpoch + model.grain
             result = await conn.execute(delete(table).where(ends <= literal_column(str(limit))))
             removed += int(result.rowcount or 0)
     return removed

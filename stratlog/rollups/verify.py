@@ -19,13 +19,13 @@ from sqlalchemy import delete, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from stratlog.dialect import consistent_sessions, epoch_bucket
-from stratlog.model.rollup import StrategyExecutionBin, StrategyExecutionRollup
+from stratlog.model.rollup import ROLLUP_TABLES, BinsRollup, CaseRollup, CodeRollup, StatusRollup
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
 from stratlog.rollups.job import RollupJob, lock_watermark
 from stratlog.rollups.plan import (
-    AGGREGATE_GRAINS,
-    BIN_GRAINS,
     DAY,
+    DETAIL_GRAINS,
+    STATUS_GRAINS,
     epoch_floor,
     epoch_us,
     from_epoch,
@@ -33,14 +33,16 @@ from stratlog.rollups.plan import (
 )
 from stratlog.rollups.retention import day_cutoff
 
-L, R, B = StrategyExecutionLog, StrategyExecutionRollup, StrategyExecutionBin
-#: The figures compared, in order: (name, exact?). Float sums may differ in the last bits
-#: (summation order), so they are compared with a relative tolerance.
+L, S, C, K, B = StrategyExecutionLog, StatusRollup, CodeRollup, CaseRollup, BinsRollup
+#: The raw figures per strategy-day, in order: (name, exact?). Float sums may differ in the last
+#: bits (summation order), so they are compared with a relative tolerance.
 FIGURES = (
     ("runs", True), ("duration sum", False), ("duration min", True), ("duration max", True),
     ("nodes sum", True), ("nodes min", True), ("nodes max", True), ("points sum", False),
-    ("runs with points", True),
+    ("runs with points", True), ("runs without a case", True), ("runs with a code", True),
+    ("runs with a case", True),
 )  # fmt: skip
+STATUS_FIGURES = FIGURES[:10]
 RELATIVE_TOLERANCE = 1e-9
 Key = tuple[str, int]  # (strategy, day as epoch seconds)
 
@@ -80,7 +82,8 @@ def _raw_query(since: datetime | None) -> Any:
     figures = (
         func.count(), func.sum(L.durationMs), func.min(L.durationMs), func.max(L.durationMs),
         func.sum(L.nodes), func.min(L.nodes), func.max(L.nodes), func.sum(L.points),
-        func.count(L.points),
+        func.count(L.points), func.count() - func.count(L.caseName), func.count(L.errorCode),
+        func.count(L.caseName),
     )  # fmt: skip
     stmt = select(L.strategyId, day, *figures).where(L.id <= watermark())
     if since is not None:
@@ -88,25 +91,36 @@ def _raw_query(since: datetime | None) -> Any:
     return stmt.group_by(L.strategyId, day)
 
 
-def _rollup_query(grain: int, since: datetime | None) -> Any:
-    day = _day(R.bucketEpoch)
+def _per_day(table: Any, grain: int, since: datetime | None, *figures: Any) -> Any:
+    day = _day(table.bucketEpoch)
+    stmt = select(table.strategyId, day, *figures).where(table.grain == grain)
+    if since is not None:
+        stmt = stmt.where(table.bucketEpoch >= _since_day(since))
+    return stmt.group_by(table.strategyId, day)
+
+
+def _status_query(grain: int, since: datetime | None) -> Any:
     figures = (
-        func.sum(R.n), func.sum(R.durSum), func.min(R.durMin), func.max(R.durMax),
-        func.sum(R.nodesSum), func.min(R.nodesMin), func.max(R.nodesMax), func.sum(R.pointsSum),
-        func.sum(R.pointsN),
+        func.sum(S.n), func.sum(S.durSum), func.min(S.durMin), func.max(S.durMax),
+        func.sum(S.nodesSum), func.min(S.nodesMin), func.max(S.nodesMax), func.sum(S.pointsSum),
+        func.sum(S.pointsN), func.sum(S.noCaseN),
     )  # fmt: skip
-    stmt = select(R.strategyId, day, *figures).where(R.grain == grain)
-    if since is not None:
-        stmt = stmt.where(R.bucketEpoch >= _since_day(since))
-    return stmt.group_by(R.strategyId, day)
+    return _per_day(S, grain, since, *figures)
 
 
-def _bins_query(grain: int, kind: int, since: datetime | None) -> Any:
-    day = _day(B.bucketEpoch)
-    stmt = select(B.strategyId, day, func.sum(B.n)).where(B.grain == grain, B.kind == kind)
-    if since is not None:
-        stmt = stmt.where(B.bucketEpoch >= _since_day(since))
-    return stmt.group_by(B.strategyId, day)
+def _checks(since: datetime | None) -> list[tuple[str, Any, tuple[int, ...]]]:
+    """(table label, per-day query, which raw figures its columns must equal)."""
+    checks = [
+        (f"status ({grain} s)", _status_query(grain, since), tuple(range(len(STATUS_FIGURES))))
+        for grain in STATUS_GRAINS
+    ]
+    for grain in DETAIL_GRAINS:
+        checks.append((f"error codes ({grain} s)", _per_day(C, grain, since, func.sum(C.n)), (10,)))
+        checks.append((f"rule cases ({grain} s)", _per_day(K, grain, since, func.sum(K.n)), (11,)))
+        for kind, what, figure in ((0, "duration", 0), (1, "points", 8), (2, "nodes", 0)):
+            query = _per_day(B, grain, since, func.sum(B.n)).where(B.kind == kind)
+            checks.append((f"{what} histograms ({grain} s)", query, (figure,)))
+    return checks
 
 
 def _since_day(since: datetime) -> int:
@@ -126,36 +140,31 @@ def _by_key(rows: Iterable[Sequence[Any]]) -> dict[Key, tuple[Any, ...]]:
 
 
 def _compare(
-    raw: dict[Key, tuple[Any, ...]], other: dict[Key, tuple[Any, ...]], table: str, names: Any
-) -> list[Difference]:
-    empty = (0, *([None] * (len(FIGURES) - 1)))
+    raw: dict[Key, tuple[Any, ...]], other: dict[Key, tuple[Any, ...]], table: str,
+    figures: tuple[int, ...],
+) -> list[Difference]:  # fmt: skip
     found = []
     for key in sorted(set(raw) | set(other)):
-        mine, theirs = raw.get(key, empty), other.get(key, empty)
-        for (name, exact), a, b in zip(names, mine, theirs, strict=False):
+        mine = raw.get(key)
+        theirs = other.get(key, (None,) * len(figures))
+        for position, index in enumerate(figures):
+            name, exact = FIGURES[index]
+            a = mine[index] if mine is not None else (0 if name.startswith("runs") else None)
+            b = theirs[position]
             if not _same(a, b, exact) and not (name.startswith("runs") and not a and not b):
                 found.append(Difference(key[0], from_epoch(key[1]), table, name, a, b))
     return found
 
 
 async def verify(engine: AsyncEngine, since: datetime | None = None) -> Verification:
-    """Compare every grain's aggregates and bins with the raw rows, per strategy and day."""
+    """Compare every rollup table and grain with the raw rows, per strategy and day."""
     async with consistent_sessions(engine) as sessions, sessions() as session:
         mark = int(await session.scalar(select(watermark())) or 0)
         raw = _by_key((await session.execute(_raw_query(since))).all())
         differences: list[Difference] = []
-        for grain in AGGREGATE_GRAINS:
-            got = _by_key((await session.execute(_rollup_query(grain, since))).all())
-            differences += _compare(raw, got, f"aggregates ({grain} s)", FIGURES)
-        counts = {
-            0: {k: (v[0],) for k, v in raw.items()},
-            1: {k: (v[8],) for k, v in raw.items()},
-        }
-        for grain in BIN_GRAINS:
-            for kind, what in ((0, "duration bins"), (1, "points bins")):
-                got = _by_key((await session.execute(_bins_query(grain, kind, since))).all())
-                name = ((("runs" if kind == 0 else "runs with points"), True),)
-                differences += _compare(counts[kind], got, f"{what} ({grain} s)", name)
+        for table, query, figures in _checks(since):
+            got = _by_key((await session.execute(query)).all())
+            differences += _compare(raw, got, table, figures)
     return Verification(mark, len(raw), differences)
 
 
@@ -175,9 +184,10 @@ async def repair(engine: AsyncEngine, days: Iterable[Key]) -> int:
 async def _rebuild(
     conn: AsyncConnection, job: RollupJob, strategy: str, day: int, mark: int
 ) -> None:
-    for table in (R, B):
-        span = (table.bucketEpoch >= day, table.bucketEpoch < day + DAY)
-        await conn.execute(delete(table).where(table.strategyId == strategy, *span))
+    for table in ROLLUP_TABLES:
+        model: Any = table
+        span = (model.bucketEpoch >= day, model.bucketEpoch < day + DAY)
+        await conn.execute(delete(model).where(model.strategyId == strategy, *span))
     rows = (
         L.strategyId == strategy,
         L.createdAt >= from_epoch(day),

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from stratlog.model.strategy_execution_log import STATUSES
-from stratlog.repository.strategy_execution_log_repository import StrategyExecutionLogRepository
+from stratlog.repository.strategy_execution_log_repository import (
+    StrategyExecutionLogRepository,
+    bins_of,
+    summary_of,
+)
 from stratlog.service.stats import (
     HistogramBin,
     Percentiles,
@@ -93,67 +96,81 @@ async def fetch_overview(
     *,
     top: int = 10,
 ) -> Overview:
-    """Every Overview panel, fetched concurrently from one snapshot; default: the last 24 h."""
+    """Every Overview panel from one statement (one snapshot); default: the last 24 h.
+
+    The status rollup's per-bucket figures give the timeseries, the status counts and the
+    summary; exact percentiles come from order statistics when the window holds at most
+    ``EXACT_LIMIT`` runs, else ±1 % from the log histograms.
+    """
     window = Window.of(sinceDt, untilDt)
     until = window.until or datetime.now(UTC)
     since = window.since or until - timedelta(hours=24)
     window = Window.of(since, until)
     bucket = choose_bucket_seconds(window.seconds or 1.0)
-    scope: dict[str, Any] = {"strategyId": strategyId, "sinceDt": since, "untilDt": until}
-    async with repository.consistent_view() as r:  # every figure from one snapshot
-        try:
-            async with asyncio.TaskGroup() as tg:
-                status_t = tg.create_task(r.count_by_status(**scope))
-                errors_t = tg.create_task(r.count_by_error_code(**scope, limit=top))
-                cases_t = tg.create_task(r.count_by_case_name(**scope, limit=top, status="ok"))
-                summary_t = tg.create_task(r.duration_and_nodes_summary(**scope))
-                duration_bins_t = tg.create_task(r.value_bins(**scope, kind="duration"))
-                point_bins_t = tg.create_task(r.value_bins(**scope, kind="points"))
-                series_t = tg.create_task(r.timeseries(**scope, bucketSeconds=bucket))
-        except ExceptionGroup as group:  # callers handle one plain error (e.g. database down)
-            raise group.exceptions[0] from None
-        summary = summary_t.result()
-        durations, points, points_hist = await _distributions(
-            r, scope, int(summary["count"]), duration_bins_t.result(), point_bins_t.result()
-        )
+    rows = await repository.overview_rows(
+        strategyId=strategyId,
+        sinceDt=since,
+        untilDt=until,
+        bucketSeconds=bucket,
+        top=top,
+        exactLimit=EXACT_LIMIT,
+        quantiles=QUANTILES,
+    )
+    series = sorted(rows["series"], key=lambda r: (r["bucket"], r["status"]))
+    status_counts: dict[str, int] = {}
+    for row in series:
+        status_counts[row["status"]] = status_counts.get(row["status"], 0) + int(row["n"])
+    summary = summary_of(rows["summary"][0])
+    total = int(summary["count"])
+    duration_bins = bins_of([(r["blob"], r["bin"], r["n"]) for r in rows["duration_bins"]])
+    point_bins = bins_of([(r["blob"], r["bin"], r["n"]) for r in rows["points_bins"]])
+    points_total = sum(int(r["points_n"]) for r in series)
+    if total > EXACT_LIMIT:
+        durations, points = percentiles_from_bins(duration_bins), percentiles_from_bins(point_bins)
+    else:
+        durations = _from_ranks(rows["duration_ranks"], total)
+        points = _from_ranks(rows["points_ranks"], points_total)
     return Overview(
         strategyId=strategyId,
         since=since,
         until=until,
         bucketSeconds=bucket,
-        statusCounts=status_t.result(),
-        errorCodes=errors_t.result(),
-        caseNames=cases_t.result(),
+        statusCounts=dict(sorted(status_counts.items())),
+        errorCodes=[
+            {"errorCode": r["key"], "count": int(r["count"])}
+            for r in sorted(rows["codes"], key=lambda r: (-int(r["count"]), r["key"]))
+        ],
+        caseNames=[
+            {"caseName": r["key"], "count": int(r["count"])}
+            for r in sorted(rows["cases"], key=_case_order)
+        ],
         summary=summary,
         durations=durations,
         points=points,
-        pointsHistogram=points_hist,
-        timeseries=series_t.result(),
+        pointsHistogram=histogram_from_bins(point_bins),
+        timeseries=[
+            {
+                "bucketStart": datetime.fromtimestamp(int(r["bucket"]), UTC),
+                "status": r["status"],
+                "count": int(r["n"]),
+            }
+            for r in series
+        ],
     )
 
 
-async def _distributions(
-    r: StrategyExecutionLogRepository,
-    scope: dict[str, Any],
-    total: int,
-    duration_bins: list[tuple[int, int]],
-    point_bins: list[tuple[int, int]],
-) -> tuple[Percentiles, Percentiles, list[HistogramBin]]:
-    """Exact percentiles when the window is small, else ±1 % from the log histograms."""
-    points_total = sum(n for _, n in point_bins)
-    if total > EXACT_LIMIT:
-        return (
-            percentiles_from_bins(duration_bins),
-            percentiles_from_bins(point_bins),
-            histogram_from_bins(point_bins),
-        )
-    try:
-        async with asyncio.TaskGroup() as tg:
-            durations_t = tg.create_task(_exact(r, scope, "duration", total))
-            points_t = tg.create_task(_exact(r, scope, "points", points_total))
-    except ExceptionGroup as group:
-        raise group.exceptions[0] from None
-    return durations_t.result(), points_t.result(), histogram_from_bins(point_bins)
+def _case_order(row: dict[str, Any]) -> tuple[int, bool, str]:
+    """Count desc, the ``None`` bucket last among equal counts, then by name (code points)."""
+    return (-int(row["count"]), row["key"] is None, row["key"] or "")
+
+
+def _from_ranks(rows: list[dict[str, Any]], n: int) -> Percentiles:
+    """p50/p95/p99 exactly (numpy's linear interpolation) from the order statistics' rows."""
+    if n == 0:
+        return percentiles([])
+    values = {int(r["rank"]): float(r["value"]) for r in rows}
+    p50, p95, p99 = (interpolate(values, q * (n - 1)) for q in QUANTILES)
+    return Percentiles(p50, p95, p99, n, n, True)
 
 
 async def _exact(

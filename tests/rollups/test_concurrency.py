@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stratlog.db import make_engine, make_session_factory, upgrade
-from stratlog.model import StrategyExecutionLog, StrategyExecutionRollup
+from stratlog.model import StatusRollup, StrategyExecutionLog
 from stratlog.model.rollup import RollupState
 from stratlog.repository import StrategyExecutionLogRepository
 from stratlog.rollups import RollupJob
@@ -79,8 +79,8 @@ async def every_aggregation(repo: StrategyExecutionLogRepository) -> dict[str, A
 async def folded(engine: AsyncEngine, grain: int = 86400) -> int:
     """Runs held in the rollup tables at one grain."""
     async with engine.connect() as conn:
-        stmt = select(func.coalesce(func.sum(StrategyExecutionRollup.n), 0))
-        return int(await conn.scalar(stmt.where(StrategyExecutionRollup.grain == grain)) or 0)
+        stmt = select(func.coalesce(func.sum(StatusRollup.n), 0))
+        return int(await conn.scalar(stmt.where(StatusRollup.grain == grain)) or 0)
 
 
 async def test_an_id_cannot_be_drawn_first_and_inserted_later(fresh: Any) -> None:
@@ -181,7 +181,7 @@ async def test_a_prune_waits_for_a_fold_in_flight(fresh: Any, backend: str) -> N
     try:
         await fold.begin()
         await lock_watermark(fold, moved=True)  # a fold in flight, about to commit a late bucket
-        await fold.execute(insert(StrategyExecutionRollup).values(**late_bucket(old_hour)))
+        await fold.execute(insert(StatusRollup).values(**late_bucket(old_hour)))
         drop = asyncio.create_task(_drop_rollups(engine, cutoff))
         if backend == "postgres":
             await waiting_on_lock(engine, ROLLUP_NAME_QUERY)
@@ -193,7 +193,7 @@ async def test_a_prune_waits_for_a_fold_in_flight(fresh: Any, backend: str) -> N
         await fold.close()
     assert await drop == 1  # it came after the fold and removed its bucket
     async with engine.connect() as conn:
-        assert await conn.scalar(select(func.count()).select_from(StrategyExecutionRollup)) == 0
+        assert await conn.scalar(select(func.count()).select_from(StatusRollup)) == 0
 
 
 #: The table of the prune's lock statement (the watermark row).
@@ -204,7 +204,8 @@ def late_bucket(bucket_epoch: int) -> dict[str, Any]:
     """One rollup row of one run, as a fold would write it."""
     return {
         "strategyId": "credit-limit", "grain": 3600, "bucketEpoch": bucket_epoch,
-        "status": "ok", "errorCode": None, "caseName": "prime_customer", "n": 1,
+        "version": "1.0.0", "versionNull": 0, "status": "ok", "n": 1,
         "durSum": 5.0, "durMin": 5.0, "durMax": 5.0, "nodesSum": 42, "nodesMin": 42,
-        "nodesMax": 42, "pointsSum": 10.0, "pointsN": 1, "createdMax": T0 - timedelta(days=2),
+        "nodesMax": 42, "pointsSum": 10.0, "pointsN": 1, "noCaseN": 0,
+        "createdMax": T0 - timedelta(days=2),
     }  # fmt: skip

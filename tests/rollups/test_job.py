@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from stratlog.model import StrategyExecutionRollup
+from stratlog.model import StatusRollup
 from stratlog.repository import StrategyExecutionLogRepository
 from stratlog.rollups import RollupJob
 from stratlog.service.stats import percentiles_from_bins
@@ -119,8 +119,8 @@ async def rollup_total(engine: AsyncEngine, grain: int = 3600) -> int:
     async with engine.connect() as conn:
         return int(
             await conn.scalar(
-                select(func.coalesce(func.sum(StrategyExecutionRollup.n), 0)).where(
-                    StrategyExecutionRollup.grain == grain
+                select(func.coalesce(func.sum(StatusRollup.n), 0)).where(
+                    StatusRollup.grain == grain
                 )
             )
             or 0
@@ -139,9 +139,7 @@ async def test_rollup_is_idempotent(empty_repo, engine):
         per_grain = dict(
             (
                 await conn.execute(
-                    select(StrategyExecutionRollup.grain, func.count()).group_by(
-                        StrategyExecutionRollup.grain
-                    )
+                    select(StatusRollup.grain, func.count()).group_by(StatusRollup.grain)
                 )
             ).all()
         )

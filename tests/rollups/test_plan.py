@@ -40,6 +40,5 @@ def test_window_plan_edges_inside_buckets():
         ),
     )
     assert days.covered == (
-        ep(T0 + timedelta(hours=1)),
-        ep(until + timedelta(days=3) - timedelta(minutes=10)),
+        (ep(T0 + timedelta(hours=1)), ep(until + timedelta(days=3) - timedelta(minutes=10))),
     )

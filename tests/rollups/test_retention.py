@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from stratlog.model import StrategyExecutionRollup
+from stratlog.model import StatusRollup
 from stratlog.repository import StrategyExecutionLogRepository
 from stratlog.rollups import RollupJob
 from stratlog.rollups.retention import (
@@ -33,9 +33,7 @@ async def seed(repo: StrategyExecutionLogRepository, engine: AsyncEngine) -> lis
 
 async def rollup_rows(engine: AsyncEngine, grain: int = 3600) -> int:
     async with engine.connect() as conn:
-        stmt = select(func.coalesce(func.sum(StrategyExecutionRollup.n), 0)).where(
-            StrategyExecutionRollup.grain == grain
-        )
+        stmt = select(func.coalesce(func.sum(StatusRollup.n), 0)).where(StatusRollup.grain == grain)
         return int(await conn.scalar(stmt) or 0)
 
 

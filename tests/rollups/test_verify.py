@@ -7,14 +7,13 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from stratlog.model import StrategyExecutionLog, StrategyExecutionRollup
-from stratlog.model.rollup import StrategyExecutionBin
+from stratlog.model import BinsRollup, StrategyExecutionLog
 from stratlog.repository import StrategyExecutionLogRepository
 from stratlog.rollups import RollupJob
 from stratlog.rollups.verify import repair, verify
 from tests.conftest import T0, make_row
 
-L, R, B = StrategyExecutionLog, StrategyExecutionRollup, StrategyExecutionBin
+L, B = StrategyExecutionLog, BinsRollup
 DAY = 86_400
 
 
@@ -48,16 +47,19 @@ async def test_tampering_is_found_per_strategy_day_and_repaired(
     async with engine.begin() as conn:
         victim = await conn.scalar(select(func.min(L.id)).where(L.strategyId == "s1"))
         await conn.execute(delete(L).where(L.id == victim))  # a hand-written DELETE
-        day_bins = select(func.max(B.id)).where(B.strategyId == "s0", B.grain == DAY, B.kind == 0)
-        await conn.execute(update(B).where(B.id == day_bins.scalar_subquery()).values(n=B.n + 3))
+        day = select(func.max(B.bucketEpoch)).where(B.strategyId == "s0", B.grain == DAY)
+        tampered = (B.strategyId == "s0", B.grain == DAY, B.kind == 0)
+        await conn.execute(
+            update(B).where(*tampered, B.bucketEpoch == day.scalar_subquery()).values(n=B.n + 3)
+        )
     found = await verify(engine)
     first_day = int(T0.timestamp()) // DAY * DAY
     assert len(found.days) == 2 and ("s1", first_day) in found.days
     assert {strategy for strategy, _ in found.days} == {"s0", "s1"}
     runs = {(d.strategyId, d.table) for d in found.differences if d.figure == "runs"}
-    assert ("s1", "aggregates (3600 s)") in runs and ("s1", "duration bins (86400 s)") in runs
+    assert ("s1", "status (3600 s)") in runs and ("s1", "duration histograms (86400 s)") in runs
     assert any(
-        d.strategyId == "s0" and d.table.startswith("duration bins (86400")
+        d.strategyId == "s0" and d.table.startswith("duration histograms (86400")
         for d in found.differences
     )
     assert await repair(engine, found.days) == len(found.days)

@@ -1,0 +1,339 @@
+"""The SELECT behind each panel: rollup rows keyed by what the panel shows, plus raw rows.
+
+One builder per panel, used by the repository's seed methods (one statement each) and by the
+Overview, which sends all of them as one statement (:func:`gather`): one round trip and one
+snapshot, whatever the window. Each builder plans the window against the grains of the rollup
+table it reads (:mod:`stratlog.rollups.plan`): whole buckets from the rollups, the partial
+buckets at the edges and every row above the rollup watermark from the audit rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Double,
+    Integer,
+    LargeBinary,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
+
+from stratlog.dialect import binary_order, epoch_bucket
+from stratlog.model.rollup import BinsRollup, CaseRollup, CodeRollup, StatusRollup
+from stratlog.model.strategy_execution_log import StrategyExecutionLog
+from stratlog.rollups.plan import (
+    DETAIL_GRAINS,
+    STATUS_GRAINS,
+    RollupPart,
+    epoch_floor,
+    plan_buckets,
+    plan_window,
+    union_source,
+)
+from stratlog.sketch import bin_sql
+from stratlog.timewindow import Window
+
+L, S, C, K, B = StrategyExecutionLog, StatusRollup, CodeRollup, CaseRollup, BinsRollup
+ONE: ColumnElement[int] = literal_column("1")
+VALUE_KINDS = {"duration": 0, "points": 1, "nodes": 2}
+#: The per-(bucket, status) figures of :meth:`Panels.series` with ``figures=True``, by label:
+#: (status rollup column, raw expression).
+FIGURES: dict[str, tuple[Any, Any]] = {
+    "n": (S.n, ONE),
+    "dur_sum": (S.durSum, L.durationMs),
+    "dur_min": (S.durMin, L.durationMs),
+    "dur_max": (S.durMax, L.durationMs),
+    "nodes_sum": (S.nodesSum, L.nodes),
+    "nodes_min": (S.nodesMin, L.nodes),
+    "nodes_max": (S.nodesMax, L.nodes),
+    "points_sum": (S.pointsSum, L.points),
+    "points_n": (S.pointsN, case((L.points.is_(None), 0), else_=1)),
+}
+_AGGREGATE: dict[str, Any] = {"min": func.min, "max": func.max}
+
+
+def typed_null(type_: Any) -> ColumnElement[Any]:
+    """A NULL of a type (a bare NULL in a UNION leaves PostgreSQL guessing)."""
+    return cast(null(), type_)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One strategy (or every one) and a half-open window."""
+
+    strategyId: str | None
+    window: Window
+
+    @classmethod
+    def of(cls, strategyId: str | None, since: datetime | None, until: datetime | None) -> Scope:
+        """Validated: a string strategy id, a well-formed window."""
+        if strategyId is not None and not isinstance(strategyId, str):
+            raise TypeError(f"strategyId must be a string, got {type(strategyId).__name__}")
+        return cls(strategyId, Window.of(since, until))
+
+    def raw_terms(self) -> list[ColumnElement[bool]]:
+        """WHERE terms over the audit rows: this strategy, this window."""
+        terms: list[ColumnElement[bool]] = []
+        if self.strategyId is not None:
+            terms.append(L.strategyId == self.strategyId)
+        if self.window.since is not None:
+            terms.append(L.createdAt >= self.window.since)
+        if self.window.until is not None:
+            terms.append(L.createdAt < self.window.until)
+        return terms
+
+
+class Panels:
+    """Builders of each panel's SELECT; ``use_rollups=False`` reads the audit rows only."""
+
+    def __init__(self, use_rollups: bool = True) -> None:
+        self.use_rollups = use_rollups
+
+    # -- status rollup: counts, summary, timeseries, strategies ----------------------------
+
+    def status_counts(self, scope: Scope) -> Select[Any]:
+        """(status, count) of the runs in the window."""
+        src = self._status_source(scope, {"status": (S.status, L.status), "n": (S.n, ONE)})
+        return select(src.c.status, func.sum(src.c.n).label("count")).group_by(src.c.status)
+
+    def summary(self, scope: Scope) -> Select[Any]:
+        """One row: count, sum / min / max of durations and nodes, sum of points."""
+        c = self._status_source(scope, FIGURES).c
+        return select(
+            func.coalesce(func.sum(c.n), 0).label("count"),
+            func.sum(c.dur_sum).label("sumDurationMs"),
+            func.min(c.dur_min).label("minDurationMs"),
+            func.max(c.dur_max).label("maxDurationMs"),
+            func.sum(c.nodes_sum).label("sumNodes"),
+            func.min(c.nodes_min).label("minNodes"),
+            func.max(c.nodes_max).label("maxNodes"),
+            func.sum(c.points_sum).label("sumPoints"),
+        )
+
+    def series(self, scope: Scope, bucket: int, *, figures: bool = False) -> Select[Any]:
+        """Per epoch-aligned bucket and status: the count (and with ``figures`` every figure).
+
+        The bucket size is inlined as a validated integer literal: PostgreSQL only accepts the
+        SELECT expression under GROUP BY when both carry the very same text.
+        """
+        n: ColumnElement[int] = literal_column(str(int(bucket)))
+        columns = {
+            "bucket": (epoch_floor(S.bucketEpoch, n), epoch_bucket(L.createdAt, n)),
+            "status": (S.status, L.status),
+            **(FIGURES if figures else {"n": FIGURES["n"]}),
+        }
+        src = self._status_source(scope, columns, bucket=bucket)
+        outs = [src.c.bucket, src.c.status, func.sum(src.c.n).label("n")]
+        if figures:
+            for name in FIGURES:
+                if name != "n":
+                    how: Any = _AGGREGATE.get(name.rsplit("_", 1)[1], func.sum)
+                    outs.append(how(src.c[name]).label(name))
+        return (
+            select(*outs)
+            .group_by(src.c.bucket, src.c.status)
+            .order_by(src.c.bucket, binary_order(src.c.status))
+        )
+
+    def strategies(self) -> Select[Any]:
+        """(strategyId, count, last createdAt) of every strategy, by strategyId."""
+        columns = {
+            "sid": (S.strategyId, L.strategyId),
+            "last": (S.createdMax, L.createdAt),
+            "n": (S.n, ONE),
+        }
+        src = self._status_source(Scope(None, Window(None, None)), columns)
+        return (
+            select(src.c.sid, func.sum(src.c.n).label("count"), func.max(src.c.last).label("last"))
+            .group_by(src.c.sid)
+            .order_by(binary_order(src.c.sid))
+        )
+
+    def _status_source(
+        self, scope: Scope, columns: Mapping[str, tuple[Any, Any]], *, bucket: int | None = None
+    ) -> Any:
+        plan = (
+            plan_window(scope.window, STATUS_GRAINS, self.use_rollups)
+            if bucket is None
+            else plan_buckets(scope.window, bucket, STATUS_GRAINS, self.use_rollups)
+        )
+        part = RollupPart(S, {name: rollup for name, (rollup, _) in columns.items()})
+        raw = {name: expr for name, (_, expr) in columns.items()}
+        return union_source(plan, raw, [part], strategy_id=scope.strategyId)
+
+    # -- detail rollups: error codes, rule cases -------------------------------------------
+
+    def top_codes(self, scope: Scope, limit: int) -> Select[Any]:
+        """(errorCode, count): the ``limit`` most frequent codes, ties by code; no nulls."""
+        part = RollupPart(C, {"key": C.errorCode, "n": C.n})
+        src = self._detail_source(scope, {"key": L.errorCode, "n": ONE}, [part])
+        count = func.sum(src.c.n).label("count")
+        return (
+            select(src.c.key, count)
+            .where(src.c.key.is_not(None))
+            .group_by(src.c.key)
+            .order_by(count.desc(), binary_order(src.c.key))
+            .limit(limit)
+        )
+
+    def top_cases(self, scope: Scope, limit: int, status: str | None = None) -> Select[Any]:
+        """(caseName, count): the ``limit`` most frequent cases, ``None`` (no case) counted too.
+
+        Cases come from the case rollup, the ``None`` bucket from the status rollup's
+        ``no_case_n``: both over the same plan, so the same buckets.
+        """
+        case_where = [K.status == status] if status is not None else []
+        status_where = [S.status == status] if status is not None else []
+        parts = [
+            RollupPart(K, {"key": K.caseName, "n": K.n}, case_where),
+            RollupPart(
+                S, {"key": typed_null(String), "n": S.noCaseN}, [*status_where, S.noCaseN > 0]
+            ),
+        ]
+        raw_where = [L.status == status] if status is not None else []
+        src = self._detail_source(scope, {"key": L.caseName, "n": ONE}, parts, raw_where)
+        count = func.sum(src.c.n).label("count")
+        return (
+            select(src.c.key, count)
+            .group_by(src.c.key)
+            .order_by(count.desc(), src.c.key.is_(None), binary_order(src.c.key))
+            .limit(limit)
+        )
+
+    def bins(self, scope: Scope, kind: str) -> Select[Any]:
+        """Rows of (packed histogram, NULL, n) from the rollups and (NULL, bin, count) raw."""
+        column, code = value_column(kind)
+        part = RollupPart(
+            B, {"blob": B.bins, "bin": typed_null(Integer), "n": B.n}, [B.kind == code]
+        )
+        raw = {"blob": typed_null(LargeBinary), "bin": bin_sql(column), "n": ONE}
+        src = self._detail_source(scope, raw, [part], [column.is_not(None)])
+        blobs = select(src.c.blob, src.c.bin, src.c.n).where(src.c.blob.is_not(None))
+        counted = (
+            select(typed_null(LargeBinary).label("blob"), src.c.bin, func.sum(src.c.n).label("n"))
+            .where(src.c.blob.is_(None))
+            .group_by(src.c.bin)
+        )
+        union = union_all(blobs, counted).subquery("bins")
+        return select(union.c.blob, union.c.bin, union.c.n)
+
+    def _detail_source(
+        self,
+        scope: Scope,
+        raw: Mapping[str, Any],
+        parts: Sequence[RollupPart],
+        raw_where: Sequence[ColumnElement[bool]] = (),
+    ) -> Any:
+        plan = plan_window(scope.window, DETAIL_GRAINS, self.use_rollups)
+        return union_source(plan, raw, parts, strategy_id=scope.strategyId, raw_where=raw_where)
+
+    # -- raw only: order statistics ----------------------------------------------------------
+
+    def order_statistics(
+        self, scope: Scope, kind: str, ranks: Sequence[int] | None = None, *,
+        quantiles: Sequence[float] = (), gate: Any = None,
+    ) -> Select[Any]:  # fmt: skip
+        """(rank, value) at 0-based ranks of the window's sorted values (nulls left out).
+
+        Either explicit ``ranks``, or the ranks around ``q (n - 1)`` for each of ``quantiles``
+        (one below floor to one above ceil, so that the caller's float arithmetic finds the two
+        it interpolates between), computed in SQL from the count. With ``gate`` (a boolean SQL
+        expression, e.g. "the window holds at most 100,000 runs") the window's upper bound
+        collapses to its lower one when the gate is false: an empty index range, no sort.
+        """
+        column, _ = value_column(kind)
+        terms = scope.raw_terms()
+        if gate is not None and scope.window.since is not None and scope.window.until is not None:
+            until = case(
+                (gate, literal(scope.window.until, L.createdAt.type)),
+                else_=literal(scope.window.since, L.createdAt.type),
+            )
+            terms = [
+                *Scope(scope.strategyId, Window(scope.window.since, None)).raw_terms(),
+                L.createdAt < until,
+            ]
+        rank = (func.row_number().over(order_by=column) - 1).label("rank")
+        total = func.count().over().label("total")
+        inner = (
+            select(column.label("value"), rank, total).where(*terms, column.is_not(None)).subquery()
+        )
+        wanted: ColumnElement[bool]
+        if ranks is not None:
+            wanted = inner.c.rank.in_(sorted({int(r) for r in ranks}))
+        else:
+            around = []
+            for q in quantiles:
+                at = literal(float(q), Double) * (inner.c.total - 1)
+                low = cast(func.floor(at), BigInteger) - 1
+                high = cast(func.ceil(at), BigInteger) + 1
+                around.append(and_(inner.c.rank >= low, inner.c.rank <= high))
+            wanted = or_(*around)
+        return select(inner.c.rank, inner.c.value).where(wanted)
+
+
+def value_column(kind: str) -> tuple[Any, int]:
+    """The audit column and histogram kind code of ``duration``, ``points`` or ``nodes``."""
+    if kind not in VALUE_KINDS:
+        raise ValueError(f"unknown kind {kind!r}: expected one of {', '.join(VALUE_KINDS)}")
+    column = {"duration": L.durationMs, "points": L.points, "nodes": L.nodes}[kind]
+    return column, VALUE_KINDS[kind]
+
+
+#: Columns of :func:`gather`'s single statement: every part's labels map onto these slots.
+SLOTS: tuple[tuple[str, Any], ...] = (
+    ("t1", String()), ("t2", String()),
+    ("i1", BigInteger()), ("i2", BigInteger()), ("i3", BigInteger()), ("i4", BigInteger()),
+    ("i5", BigInteger()), ("i6", BigInteger()),
+    ("f1", Double()), ("f2", Double()), ("f3", Double()), ("f4", Double()),
+    ("b1", LargeBinary()),
+)  # fmt: skip
+
+
+def gather(parts: Mapping[str, tuple[Select[Any], Mapping[str, str]]]) -> Select[Any]:
+    """One ``UNION ALL`` statement of several panels' SELECTs, each row tagged with its panel.
+
+    ``parts`` maps a tag to (select, {label: slot}); the rows come back as
+    ``(tag, t1, t2, i1, ..., b1)`` with each label in its slot (see :func:`split`). One statement
+    is one snapshot on every backend and isolation level, and one round trip.
+    """
+    selects = []
+    types = dict(SLOTS)
+    for index, (tag, (stmt, slots)) in enumerate(parts.items()):
+        sub = stmt.subquery(f"p{index}")
+        by_slot = {slot: label for label, slot in slots.items()}
+        columns = [literal(tag, String()).label("tag")]
+        for slot, type_ in SLOTS:
+            label = by_slot.get(slot)
+            expr = cast(sub.c[label], types[slot]) if label is not None else typed_null(type_)
+            columns.append(expr.label(slot))
+        selects.append(select(*columns))
+    return union_all(*selects)  # type: ignore[return-value]
+
+
+def split(
+    rows: Sequence[Any], parts: Mapping[str, tuple[Select[Any], Mapping[str, str]]]
+) -> dict[str, list[dict[str, Any]]]:
+    """:func:`gather`'s rows back as ``{tag: [{label: value}, ...]}``."""
+    out: dict[str, list[dict[str, Any]]] = {tag: [] for tag in parts}
+    for row in rows:
+        mapping = row._mapping
+        tag = mapping["tag"]
+        slots = parts[tag][1]
+        out[tag].append({label: mapping[slot] for label, slot in slots.items()})
+    return out
