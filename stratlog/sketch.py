@@ -69,6 +69,36 @@ def representative(bin_: int) -> float:
     return magnitude if bin_ > 0 else -magnitude
 
 
+def bin_bounds(bin_: int) -> tuple[float, float]:
+    """A closed value interval holding every value of a bin (edges included, generously)."""
+    if bin_ == 0:
+        return (-MIN_MAGNITUDE, MIN_MAGNITUDE)
+    k = abs(bin_) - OFFSET
+    low, high = GAMMA ** (k - 1), GAMMA**k
+    return (low, high) if bin_ > 0 else (-high, -low)
+
+
+def rank_ranges(
+    bins: Sequence[tuple[int, int]], ranks: Iterable[int]
+) -> list[tuple[float | None, float | None]]:
+    """For each 0-based rank, a value interval [low, high] that surely holds that value.
+
+    The rank's bin is found from the cumulative counts; the interval reaches to the outer edges
+    of the occupied bins on either side (``None``: unbounded), so a value that the database and
+    numpy bin into neighbouring bins (a float exactly on an edge) is still inside.
+    """
+    ordered = sorted((b, n) for b, n in bins if n > 0)
+    edges = np.cumsum([n for _, n in ordered])
+    out: list[tuple[float | None, float | None]] = []
+    for rank in ranks:
+        j = int(np.searchsorted(edges, rank, side="right"))
+        j = min(j, len(ordered) - 1)
+        low = bin_bounds(ordered[j - 1][0])[0] if j > 0 else None
+        high = bin_bounds(ordered[j + 1][0])[1] if j + 1 < len(ordered) else None
+        out.append((low, high))
+    return out
+
+
 def quantiles(bins: Iterable[tuple[int, int]], qs: Sequence[float]) -> list[float | None]:
     """Quantiles from (bin, count) pairs, interpolated like numpy's default; ``None`` if empty.
 
@@ -118,6 +148,32 @@ def pack_arrays(keys: np.ndarray[Any, Any], counts: np.ndarray[Any, Any]) -> byt
     deltas = np.diff(keys, prepend=0).astype("<i4")
     body = len(keys).to_bytes(4, "little") + deltas.tobytes() + counts.astype("<i8").tobytes()
     return bytes([PACK_FORMAT]) + zlib.compress(body, 1)
+
+
+def pack_slices(
+    keys: np.ndarray[Any, Any], counts: np.ndarray[Any, Any], starts: Sequence[int]
+) -> list[bytes]:
+    """:func:`pack` of many histograms at once: ``keys`` sorted within each slice.
+
+    Slice ``i`` runs from ``starts[i]`` to the next start (or the end); the deltas are taken
+    over the whole array at once, the per-slice work is two byte slices and a compress.
+    """
+    deltas = np.diff(keys, prepend=0)
+    deltas[np.asarray(starts, dtype=np.int64)] = keys[np.asarray(starts, dtype=np.int64)]
+    delta_bytes = deltas.astype("<i4").tobytes()
+    count_bytes = counts.astype("<i8").tobytes()
+    ends = [*starts[1:], len(keys)]
+    head = bytes([PACK_FORMAT])
+    return [
+        head
+        + zlib.compress(
+            (hi - lo).to_bytes(4, "little")
+            + delta_bytes[4 * lo : 4 * hi]
+            + count_bytes[8 * lo : 8 * hi],
+            1,
+        )
+        for lo, hi in zip(starts, ends, strict=True)
+    ]
 
 
 def unpack(blob: bytes) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:

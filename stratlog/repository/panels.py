@@ -23,6 +23,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     case,
     cast,
     func,
@@ -41,6 +42,8 @@ from stratlog.rollups.plan import (
     DETAIL_GRAINS,
     STATUS_GRAINS,
     RollupPart,
+    WindowPlan,
+    bind_plan,
     epoch_floor,
     plan_buckets,
     plan_window,
@@ -52,8 +55,7 @@ from stratlog.timewindow import Window
 L, S, C, K, B = StrategyExecutionLog, StatusRollup, CodeRollup, CaseRollup, BinsRollup
 ONE: ColumnElement[int] = literal_column("1")
 VALUE_KINDS = {"duration": 0, "points": 1, "nodes": 2}
-#: The per-(bucket, status) figures of :meth:`Panels.series` with ``figures=True``, by label:
-#: (status rollup column, raw expression).
+#: The status rollup's figures by label: (status rollup column, raw expression).
 FIGURES: dict[str, tuple[Any, Any]] = {
     "n": (S.n, ONE),
     "dur_sum": (S.durSum, L.durationMs),
@@ -65,7 +67,6 @@ FIGURES: dict[str, tuple[Any, Any]] = {
     "points_sum": (S.pointsSum, L.points),
     "points_n": (S.pointsN, case((L.points.is_(None), 0), else_=1)),
 }
-_AGGREGATE: dict[str, Any] = {"min": func.min, "max": func.max}
 
 
 def typed_null(type_: Any) -> ColumnElement[Any]:
@@ -88,15 +89,28 @@ class Scope:
         return cls(strategyId, Window.of(since, until))
 
     def raw_terms(self) -> list[ColumnElement[bool]]:
-        """WHERE terms over the audit rows: this strategy, this window."""
+        """WHERE terms over the audit rows: this strategy, this window (named parameters)."""
         terms: list[ColumnElement[bool]] = []
         if self.strategyId is not None:
-            terms.append(L.strategyId == self.strategyId)
+            terms.append(L.strategyId == self.strategy_bind())
+        stamp = L.createdAt.type
         if self.window.since is not None:
-            terms.append(L.createdAt >= self.window.since)
+            terms.append(L.createdAt >= bindparam("w_since", self.window.since, type_=stamp))
         if self.window.until is not None:
-            terms.append(L.createdAt < self.window.until)
+            terms.append(L.createdAt < bindparam("w_until", self.window.until, type_=stamp))
         return terms
+
+    def strategy_bind(self) -> Any:
+        """The strategy id as the named parameter ``sid``."""
+        return bindparam("sid", self.strategyId, type_=String())
+
+    def values(self) -> dict[str, Any]:
+        """The named parameters of :meth:`raw_terms` and :meth:`strategy_bind`."""
+        return {"sid": self.strategyId, "w_since": self.window.since, "w_until": self.window.until}
+
+    def shape(self) -> tuple[bool, bool, bool]:
+        """Which of strategy, since and until are open (the SQL depends on it)."""
+        return (self.strategyId is None, self.window.since is None, self.window.until is None)
 
 
 class Panels:
@@ -126,8 +140,8 @@ class Panels:
             func.sum(c.points_sum).label("sumPoints"),
         )
 
-    def series(self, scope: Scope, bucket: int, *, figures: bool = False) -> Select[Any]:
-        """Per epoch-aligned bucket and status: the count (and with ``figures`` every figure).
+    def series(self, scope: Scope, bucket: int) -> Select[Any]:
+        """(bucket, status, n) per epoch-aligned bucket and status, by bucket then status.
 
         The bucket size is inlined as a validated integer literal: PostgreSQL only accepts the
         SELECT expression under GROUP BY when both carry the very same text.
@@ -136,17 +150,11 @@ class Panels:
         columns = {
             "bucket": (epoch_floor(S.bucketEpoch, n), epoch_bucket(L.createdAt, n)),
             "status": (S.status, L.status),
-            **(FIGURES if figures else {"n": FIGURES["n"]}),
+            "n": FIGURES["n"],
         }
         src = self._status_source(scope, columns, bucket=bucket)
-        outs = [src.c.bucket, src.c.status, func.sum(src.c.n).label("n")]
-        if figures:
-            for name in FIGURES:
-                if name != "n":
-                    how: Any = _AGGREGATE.get(name.rsplit("_", 1)[1], func.sum)
-                    outs.append(how(src.c[name]).label(name))
         return (
-            select(*outs)
+            select(src.c.bucket, src.c.status, func.sum(src.c.n).label("n"))
             .group_by(src.c.bucket, src.c.status)
             .order_by(src.c.bucket, binary_order(src.c.status))
         )
@@ -165,17 +173,25 @@ class Panels:
             .order_by(binary_order(src.c.sid))
         )
 
+    def plans(self, scope: Scope, bucket: int | None = None) -> dict[str, WindowPlan]:
+        """The plans the builders read a scope with, by bind prefix: ``s`` (status rollup),
+        ``d`` (detail rollups) and, with a bucket size, ``b`` (the bucketed status read)."""
+        plans = {
+            "s": plan_window(scope.window, STATUS_GRAINS, self.use_rollups),
+            "d": plan_window(scope.window, DETAIL_GRAINS, self.use_rollups),
+        }
+        if bucket is not None:
+            plans["b"] = plan_buckets(scope.window, bucket, STATUS_GRAINS, self.use_rollups)
+        return plans
+
     def _status_source(
         self, scope: Scope, columns: Mapping[str, tuple[Any, Any]], *, bucket: int | None = None
     ) -> Any:
-        plan = (
-            plan_window(scope.window, STATUS_GRAINS, self.use_rollups)
-            if bucket is None
-            else plan_buckets(scope.window, bucket, STATUS_GRAINS, self.use_rollups)
-        )
+        prefix = "s" if bucket is None else "b"
+        plan, _ = bind_plan(self.plans(scope, bucket)[prefix], prefix)
         part = RollupPart(S, {name: rollup for name, (rollup, _) in columns.items()})
         raw = {name: expr for name, (_, expr) in columns.items()}
-        return union_source(plan, raw, [part], strategy_id=scope.strategyId)
+        return union_source(plan, raw, [part], strategy_id=_sid(scope))
 
     # -- detail rollups: error codes, rule cases -------------------------------------------
 
@@ -240,51 +256,68 @@ class Panels:
         parts: Sequence[RollupPart],
         raw_where: Sequence[ColumnElement[bool]] = (),
     ) -> Any:
-        plan = plan_window(scope.window, DETAIL_GRAINS, self.use_rollups)
-        return union_source(plan, raw, parts, strategy_id=scope.strategyId, raw_where=raw_where)
+        plan, _ = bind_plan(self.plans(scope)["d"], "d")
+        return union_source(plan, raw, parts, strategy_id=_sid(scope), raw_where=raw_where)
 
     # -- raw only: order statistics ----------------------------------------------------------
 
-    def order_statistics(
-        self, scope: Scope, kind: str, ranks: Sequence[int] | None = None, *,
-        quantiles: Sequence[float] = (), gate: Any = None,
-    ) -> Select[Any]:  # fmt: skip
-        """(rank, value) at 0-based ranks of the window's sorted values (nulls left out).
-
-        Either explicit ``ranks``, or the ranks around ``q (n - 1)`` for each of ``quantiles``
-        (one below floor to one above ceil, so that the caller's float arithmetic finds the two
-        it interpolates between), computed in SQL from the count. With ``gate`` (a boolean SQL
-        expression, e.g. "the window holds at most 100,000 runs") the window's upper bound
-        collapses to its lower one when the gate is false: an empty index range, no sort.
-        """
+    def order_statistics(self, scope: Scope, kind: str, ranks: Sequence[int]) -> Select[Any]:
+        """(rank, value) at 0-based ranks of the window's sorted values (nulls left out)."""
         column, _ = value_column(kind)
-        terms = scope.raw_terms()
-        if gate is not None and scope.window.since is not None and scope.window.until is not None:
-            until = case(
-                (gate, literal(scope.window.until, L.createdAt.type)),
-                else_=literal(scope.window.since, L.createdAt.type),
-            )
-            terms = [
-                *Scope(scope.strategyId, Window(scope.window.since, None)).raw_terms(),
-                L.createdAt < until,
-            ]
         rank = (func.row_number().over(order_by=column) - 1).label("rank")
-        total = func.count().over().label("total")
         inner = (
-            select(column.label("value"), rank, total).where(*terms, column.is_not(None)).subquery()
+            select(column.label("value"), rank)
+            .where(*scope.raw_terms(), column.is_not(None))
+            .subquery()
         )
-        wanted: ColumnElement[bool]
-        if ranks is not None:
-            wanted = inner.c.rank.in_(sorted({int(r) for r in ranks}))
-        else:
-            around = []
-            for q in quantiles:
-                at = literal(float(q), Double) * (inner.c.total - 1)
-                low = cast(func.floor(at), BigInteger) - 1
-                high = cast(func.ceil(at), BigInteger) + 1
-                around.append(and_(inner.c.rank >= low, inner.c.rank <= high))
-            wanted = or_(*around)
+        wanted = inner.c.rank.in_(sorted({int(r) for r in ranks}))
         return select(inner.c.rank, inner.c.value).where(wanted)
+
+    def near_ranks(
+        self, scope: Scope, wanted: Mapping[str, Sequence[tuple[float | None, float | None]]]
+    ) -> dict[str, Select[Any]]:
+        """For each kind, the values inside its closed ranges and the count below each range.
+
+        The window's values are read once (a CTE referenced several times, which SQLite 3.35+
+        and PostgreSQL 12+ materialise): tags ``<kind>_below`` (one row: ``below0``, ...) and
+        ``<kind>_values`` (one row per value inside any range).
+        """
+        columns = {kind: value_column(kind)[0].label(kind) for kind in wanted}
+        window = select(*columns.values()).where(*scope.raw_terms()).cte("window_values")
+        parts: dict[str, Select[Any]] = {}
+        for kind, ranges in wanted.items():
+            value = window.c[kind]
+            below = [
+                func.coalesce(func.sum(case((value < low, 1), else_=0)), 0).label(f"below{i}")
+                if low is not None
+                else literal(0).label(f"below{i}")
+                for i, (low, _) in enumerate(ranges)
+            ]
+            parts[f"{kind}_below"] = select(*below).where(value.is_not(None))
+            inside = []
+            for low, high in ranges:
+                terms = []
+                if low is not None:
+                    terms.append(value >= low)
+                if high is not None:
+                    terms.append(value <= high)
+                inside.append(and_(*terms) if terms else literal(True))
+            parts[f"{kind}_values"] = select(value.label("value")).where(
+                value.is_not(None), or_(*inside)
+            )
+        return parts
+
+
+def _sid(scope: Scope) -> Any:
+    return None if scope.strategyId is None else scope.strategy_bind()
+
+
+def scope_values(scope: Scope, plans: Mapping[str, WindowPlan]) -> dict[str, Any]:
+    """Every named parameter of a statement built for ``scope`` with ``plans``."""
+    values = scope.values()
+    for prefix, plan in plans.items():
+        values.update(bind_plan(plan, prefix)[1])
+    return values
 
 
 def value_column(kind: str) -> tuple[Any, int]:

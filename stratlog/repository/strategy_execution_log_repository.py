@@ -7,19 +7,24 @@ collation) are compiled in ``stratlog.dialect``; this module never looks at the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Executable, and_, func, or_, select
+from sqlalchemy import ColumnElement, Executable, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import aliased
 
-from stratlog.dialect import SessionFactory
+from stratlog.dialect import SessionFactory, one_read_transaction
 from stratlog.model.strategy_execution_log import STATUSES, StrategyExecutionLog
 from stratlog.repository.base import BaseRepository
 from stratlog.repository.bulk import PreparedBulk, insert_prepared, prepare_bulk
-from stratlog.repository.panels import Panels, Scope, gather, split, value_column
-from stratlog.sketch import merge_packed
+from stratlog.repository.panels import Panels, Scope, gather, scope_values, split, value_column
+from stratlog.rollups.plan import plan_shape
+from stratlog.sketch import merge_packed, rank_ranges
 from stratlog.timewindow import Window, as_utc
 
 LIST_LIMIT_MAX = 200
@@ -404,47 +409,129 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         top: int,
         exactLimit: int,
         quantiles: Sequence[float],
-    ) -> dict[str, list[dict[str, Any]]]:
-        """Every Overview panel's rows from ONE statement (one round trip, one snapshot).
+    ) -> dict[str, Any]:
+        """Every Overview panel's rows: one statement, then (small windows) one more.
 
-        Tags: ``series`` (per bucket and status: count and every figure), ``summary`` (the
-        row of :meth:`duration_and_nodes_summary`, summed the same way), ``codes`` and
-        ``cases`` (top ``top``, cases of ok runs), ``duration_bins`` / ``points_bins`` (packed
-        histograms and raw bins), and ``duration_ranks`` / ``points_ranks``: the order statistics
-        around each quantile, present only when the window holds at most ``exactLimit`` runs
-        (otherwise the database skips them: an empty index range).
+        The first statement gathers every panel (:func:`~stratlog.repository.panels.gather`):
+        tags ``series`` (runs per bucket and status), ``summary`` (the row of
+        :meth:`duration_and_nodes_summary`, summed the same way), ``codes`` and ``cases`` (top
+        ``top``, cases of ok runs), ``duration_bins`` / ``points_bins``. When the window holds
+        at most ``exactLimit`` runs, a second statement in the same read transaction (same
+        snapshot) fetches the exact values at the ranks the quantiles interpolate between:
+        ``duration_ranks`` / ``points_ranks`` map rank to value. The histograms say which
+        narrow value range holds each rank, so the database neither sorts the window nor ships
+        it: it counts the values below each range and returns the few inside.
         """
         scope = self._scope(strategyId, sinceDt, untilDt)
         top = min(_positive_limit(top, "top"), TOP_LIMIT_MAX)
+        bucket = _positive_limit(bucketSeconds)
+        plans = self.panels.plans(scope, bucket)
+        key = (self.use_rollups, bucket, top, scope.shape(),
+               *(plan_shape(plan) for plan in plans.values()))  # fmt: skip
+        cached = _OVERVIEW_STATEMENTS.get(key)
+        if cached is None:
+            cached = _OVERVIEW_STATEMENTS.put(key, self._overview_statement(scope, bucket, top))
+        parts, statement = cached
+        values = scope_values(scope, plans)
+        async with self._snapshot() as session:
+            rows: dict[str, Any] = split((await session.execute(statement, values)).all(), parts)
+            for kind in ("duration", "points"):
+                rows[f"{kind}_bins"] = bins_of(
+                    [(r["blob"], r["bin"], r["n"]) for r in rows[f"{kind}_bins"]]
+                )
+                rows[f"{kind}_ranks"] = {}
+            total = int(rows["summary"][0]["count"] or 0)
+            if 0 < total <= exactLimit:
+                await self._exact_ranks(session, scope, rows, quantiles)
+        return rows
+
+    def _overview_statement(self, scope: Scope, bucket: int, top: int) -> tuple[Any, Any]:
+        """The parts and the gathered statement of :meth:`overview_rows` for one shape."""
         panels = self.panels
-        counted = panels.status_counts(scope).subquery("gate")
-        gate = select(func.coalesce(func.sum(counted.c.count), 0)).scalar_subquery() <= exactLimit
-        figures = {
-            "bucket": "i1", "status": "t1", "n": "i2", "dur_sum": "f1", "dur_min": "f2",
-            "dur_max": "f3", "nodes_sum": "i3", "nodes_min": "i4", "nodes_max": "i5",
-            "points_sum": "f4", "points_n": "i6",
-        }  # fmt: skip
+        series_slots = {"bucket": "i1", "status": "t1", "n": "i2"}
         top_slots = {"key": "t1", "count": "i2"}
         bin_slots = {"blob": "b1", "bin": "i1", "n": "i2"}
-        rank_slots = {"rank": "i1", "value": "f1"}
         parts = {
-            "series": (panels.series(scope, _positive_limit(bucketSeconds), figures=True), figures),
+            "series": (panels.series(scope, bucket), series_slots),
             "summary": (panels.summary(scope), SUMMARY_SLOTS),
             "codes": (panels.top_codes(scope, top), top_slots),
             "cases": (panels.top_cases(scope, top, "ok"), top_slots),
             "duration_bins": (panels.bins(scope, "duration"), bin_slots),
             "points_bins": (panels.bins(scope, "points"), bin_slots),
-            "duration_ranks": (
-                panels.order_statistics(scope, "duration", quantiles=quantiles, gate=gate),
-                rank_slots,
-            ),
-            "points_ranks": (
-                panels.order_statistics(scope, "points", quantiles=quantiles, gate=gate),
-                rank_slots,
-            ),
         }
-        return split(await self._rows(gather(parts)), parts)
+        return parts, gather(parts)
 
+    async def _exact_ranks(
+        self, session: Any, scope: Scope, rows: dict[str, Any], quantiles: Sequence[float]
+    ) -> None:
+        """Fill ``<kind>_ranks`` with the exact values at the interpolation ranks."""
+        parts: dict[str, Any] = {}
+        wanted: dict[str, tuple[list[int], list[tuple[float | None, float | None]]]] = {}
+        for kind in ("duration", "points"):
+            bins = rows[f"{kind}_bins"]
+            n = sum(count for _, count in bins)
+            if n == 0:
+                continue
+            ranks = sorted({f(q * (n - 1)) for q in quantiles for f in (math.floor, math.ceil)})
+            wanted[kind] = (ranks, rank_ranges(bins, ranks))
+        if not wanted:
+            return
+        selects = self.panels.near_ranks(scope, {kind: r for kind, (_, r) in wanted.items()})
+        for kind, (ranks, _) in wanted.items():
+            below = {f"below{i}": f"i{i + 1}" for i in range(len(ranks))}
+            parts[f"{kind}_below"] = (selects[f"{kind}_below"], below)
+            parts[f"{kind}_values"] = (selects[f"{kind}_values"], {"value": "f1"})
+        got = split((await session.execute(gather(parts))).all(), parts)
+        for kind, (ranks, ranges) in wanted.items():
+            below = got[f"{kind}_below"][0]
+            values = sorted(float(r["value"]) for r in got[f"{kind}_values"])
+            found: dict[int, float] = {}
+            for i, (rank, (low, high)) in enumerate(zip(ranks, ranges, strict=True)):
+                inside = [
+                    v for v in values if (low is None or v >= low) and (high is None or v <= high)
+                ]
+                position = rank - int(below[f"below{i}"])
+                if 0 <= position < len(inside):
+                    found[rank] = inside[position]
+            if len(found) < len(ranks):  # a histogram that disagrees with the rows: sort them
+                stmt = self.panels.order_statistics(scope, kind, ranks)
+                found = {int(r): float(v) for r, v in (await session.execute(stmt)).all()}
+            rows[f"{kind}_ranks"] = found
+
+    @asynccontextmanager
+    async def _snapshot(self) -> AsyncIterator[Any]:
+        """One session whose statements read one snapshot (one read transaction)."""
+        async with self.session_factory() as probe:
+            bind = probe.bind
+        if not isinstance(bind, AsyncEngine):  # a factory bound elsewhere: its own session
+            async with self.session_factory() as session:
+                yield session
+            return
+        async with one_read_transaction(bind) as sessions, sessions() as session:
+            yield session
+
+
+class _Statements:
+    """A small LRU of built statements by shape (shapes are few: presets, alignments)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.items: OrderedDict[Any, Any] = OrderedDict()
+
+    def get(self, key: Any) -> Any:
+        value = self.items.get(key)
+        if value is not None:
+            self.items.move_to_end(key)
+        return value
+
+    def put(self, key: Any, value: Any) -> Any:
+        self.items[key] = value
+        if len(self.items) > self.size:
+            self.items.popitem(last=False)
+        return value
+
+
+_OVERVIEW_STATEMENTS = _Statements()
 
 SUMMARY_SLOTS = {
     "count": "i1", "sumDurationMs": "f1", "minDurationMs": "f2", "maxDurationMs": "f3",

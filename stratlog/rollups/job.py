@@ -26,7 +26,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import case, func, literal, literal_column, select, update
+from sqlalchemy import (
+    Column,
+    MetaData,
+    Table,
+    case,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from stratlog.dialect import (
@@ -40,8 +52,8 @@ from stratlog.dialect import (
 )
 from stratlog.model.rollup import BinsRollup, CaseRollup, CodeRollup, RollupState, StatusRollup
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
-from stratlog.rollups.plan import DETAIL_GRAINS, ROLLUP_NAME, STATUS_GRAINS
-from stratlog.sketch import bins_of, pack_arrays, unpack
+from stratlog.rollups.plan import DETAIL_GRAINS, ROLLUP_NAME, STATUS_GRAINS, epoch_floor
+from stratlog.sketch import bins_of, pack_arrays, pack_slices, unpack
 
 log = logging.getLogger("stratlog.rollup")
 
@@ -148,12 +160,23 @@ class RollupJob:
         return count
 
     async def refold(self, conn: AsyncConnection, rows: tuple[Any, ...]) -> None:
-        """Fold the audit rows matching ``rows`` (for a repair; the caller holds the lock)."""
+        """Fold the audit rows matching ``rows`` (for a repair; the caller holds the lock).
+
+        The rows are grouped once at the finest grain of each table into a temporary staging
+        table; every grain's upsert then groups those few rows, not the batch again (on SQLite
+        each pass over the batch parses every timestamp anew).
+        """
+        await conn.run_sync(_STAGE.create_all, checkfirst=True)
+        for table in _STAGE.sorted_tables:
+            await conn.execute(table.delete())
+        await conn.execute(insert(STAGE_STATUS).from_select(_names(STAGE_STATUS), _status(rows)))
+        await conn.execute(insert(STAGE_CODE).from_select(_names(STAGE_CODE), _codes(rows)))
+        await conn.execute(insert(STAGE_CASE).from_select(_names(STAGE_CASE), _cases(rows)))
         for grain in STATUS_GRAINS:
-            await conn.execute(_upsert_status(conn, grain, rows))
+            await conn.execute(_upsert_status(conn, grain))
         for grain in DETAIL_GRAINS:
-            await conn.execute(_upsert_codes(conn, grain, rows))
-            await conn.execute(_upsert_cases(conn, grain, rows))
+            await conn.execute(_upsert_counts(conn, C, STAGE_CODE, grain, ("error_code",)))
+            await conn.execute(_upsert_counts(conn, K, STAGE_CASE, grain, ("status", "case_name")))
         await _fold_bins(conn, rows)
 
 
@@ -171,9 +194,27 @@ def _add_nullable(a: Any, b: Any) -> Any:
     return case((a.is_(None), b), (b.is_(None), a), else_=a + b)
 
 
-def _upsert_status(conn: AsyncConnection, grain: int, rows: tuple[Any, ...]) -> Any:
+def _stage(name: str, model: Any) -> Table:
+    """A temporary table with the rollup table's columns, emptied at commit on PostgreSQL."""
+    columns = [Column(c.name, c.type) for c in model.__table__.columns]
+    return Table(name, _STAGE, *columns, prefixes=["TEMPORARY"], postgresql_on_commit="DELETE ROWS")
+
+
+_STAGE = MetaData()
+STAGE_STATUS = _stage("stratlog_stage_status", S)
+STAGE_CODE = _stage("stratlog_stage_code", C)
+STAGE_CASE = _stage("stratlog_stage_case", K)
+
+
+def _names(table: Table) -> list[str]:
+    return [c.name for c in table.columns]
+
+
+def _status(rows: tuple[Any, ...]) -> Any:
+    """The batch's status aggregates at the finest grain."""
+    grain = STATUS_GRAINS[0]
     bucket = _bucket(grain)
-    fresh = (
+    return (
         select(
             L.strategyId,
             _literal(grain),
@@ -196,6 +237,58 @@ def _upsert_status(conn: AsyncConnection, grain: int, rows: tuple[Any, ...]) -> 
         .group_by(L.strategyId, bucket, L.strategyVersion, L.status)
     )
 
+
+def _codes(rows: tuple[Any, ...]) -> Any:
+    grain = DETAIL_GRAINS[0]
+    bucket = _bucket(grain)
+    return (
+        select(L.strategyId, _literal(grain), bucket, *_version_key(), L.errorCode, func.count())
+        .where(*rows, L.errorCode.is_not(None))
+        .group_by(L.strategyId, bucket, L.strategyVersion, L.errorCode)
+    )
+
+
+def _cases(rows: tuple[Any, ...]) -> Any:
+    grain = DETAIL_GRAINS[0]
+    bucket = _bucket(grain)
+    keys = (L.status, L.caseName)
+    return (
+        select(L.strategyId, _literal(grain), bucket, *_version_key(), *keys, func.count())
+        .where(*rows, L.caseName.is_not(None))
+        .group_by(L.strategyId, bucket, L.strategyVersion, *keys)
+    )
+
+
+def _regrouped(stage: Table, grain: int, keys: tuple[str, ...], figures: list[Any]) -> Any:
+    """The staged rows summed into ``grain`` buckets (WHERE: SQLite's upsert needs one)."""
+    c = stage.c
+    bucket = epoch_floor(c.bucket_epoch, _literal(grain))
+    group = (c.strategy_id, bucket, c.version, c.version_null, *(c[k] for k in keys))
+    return (
+        select(
+            c.strategy_id,
+            _literal(grain),
+            bucket,
+            c.version,
+            c.version_null,
+            *(c[k] for k in keys),
+            *figures,
+        )
+        .where(true())
+        .group_by(*group)
+    )
+
+
+def _upsert_status(conn: AsyncConnection, grain: int) -> Any:
+    c = STAGE_STATUS.c
+    figures = [
+        func.sum(c.n), func.sum(c.dur_sum), func.min(c.dur_min), func.max(c.dur_max),
+        func.sum(c.nodes_sum), func.min(c.nodes_min), func.max(c.nodes_max),
+        func.sum(c.points_sum), func.sum(c.points_n), func.sum(c.no_case_n),
+        func.max(c.created_max),
+    ]  # fmt: skip
+    fresh = _regrouped(STAGE_STATUS, grain, ("status",), figures)
+
     def merge(t: Any, new: Any) -> dict[str, Any]:
         return {
             "n": _add(t.n, new.n),
@@ -214,32 +307,11 @@ def _upsert_status(conn: AsyncConnection, grain: int, rows: tuple[Any, ...]) -> 
     return upsert_from_select(conn, S, _columns(S), fresh, merge)
 
 
-def _upsert_codes(conn: AsyncConnection, grain: int, rows: tuple[Any, ...]) -> Any:
-    bucket = _bucket(grain)
-    fresh = (
-        select(L.strategyId, _literal(grain), bucket, *_version_key(), L.errorCode, func.count())
-        .where(*rows, L.errorCode.is_not(None))
-        .group_by(L.strategyId, bucket, L.strategyVersion, L.errorCode)
-    )
-    return upsert_from_select(conn, C, _columns(C), fresh, _add_n)
-
-
-def _upsert_cases(conn: AsyncConnection, grain: int, rows: tuple[Any, ...]) -> Any:
-    bucket = _bucket(grain)
-    fresh = (
-        select(
-            L.strategyId,
-            _literal(grain),
-            bucket,
-            *_version_key(),
-            L.status,
-            L.caseName,
-            func.count(),
-        )
-        .where(*rows, L.caseName.is_not(None))
-        .group_by(L.strategyId, bucket, L.strategyVersion, L.status, L.caseName)
-    )
-    return upsert_from_select(conn, K, _columns(K), fresh, _add_n)
+def _upsert_counts(
+    conn: AsyncConnection, table: Any, stage: Table, grain: int, keys: tuple[str, ...]
+) -> Any:
+    fresh = _regrouped(stage, grain, keys, [func.sum(stage.c.n)])
+    return upsert_from_select(conn, table, _columns(table), fresh, _add_n)
 
 
 def _add_n(t: Any, new: Any) -> dict[str, Any]:
@@ -287,24 +359,29 @@ async def _fold_bins(conn: AsyncConnection, rows: tuple[Any, ...]) -> None:
         await _merge_bins(conn, grain, _histograms(counted))
 
 
-def _histograms(counted: pd.DataFrame) -> dict[BinKey, tuple[Any, Any]]:
-    """{key: (bins, counts)} from rows sorted by key then bin, one slice per key."""
+Histogram = tuple[Any, Any, bytes | None]  # bins, counts, packed (None: pack them again)
+
+
+def _histograms(counted: pd.DataFrame) -> dict[BinKey, Histogram]:
+    """{key: (bins, counts, packed)} from rows sorted by key then bin, one slice per key."""
     starts = np.flatnonzero(
         counted[_KEY_COLUMNS].ne(counted[_KEY_COLUMNS].shift()).any(axis=1).to_numpy()
-    )
+    ).tolist()
     ends = [*starts[1:], len(counted)]
     bins = counted["bin"].to_numpy(np.int64)
     counts = counted[0].to_numpy(np.int64)
+    packed = pack_slices(bins, counts, starts)
     heads = counted.iloc[starts][_KEY_COLUMNS].itertuples(index=False, name=None)
     return {
-        (sid, ver, int(vnull), int(kind), int(bucket)): (bins[lo:hi], counts[lo:hi])
-        for (sid, ver, vnull, kind, bucket), lo, hi in zip(heads, starts, ends, strict=True)
+        (sid, ver, int(vnull), int(kind), int(bucket)): (bins[lo:hi], counts[lo:hi], blob)
+        for (sid, ver, vnull, kind, bucket), lo, hi, blob in zip(
+            heads, starts, ends, packed, strict=True
+        )
     }
 
 
-async def _merge_bins(
-    conn: AsyncConnection, grain: int, touched: dict[BinKey, tuple[Any, Any]]
-) -> None:
+async def _merge_bins(conn: AsyncConnection, grain: int, touched: dict[BinKey, Histogram]) -> None:
+    """Merge the batch's histograms into those already stored, write all touched back."""
     buckets = [key[4] for key in touched]
     strategies = sorted({key[0] for key in touched})
     stmt = select(B.strategyId, B.version, B.versionNull, B.kind, B.bucketEpoch, B.bins).where(
@@ -320,7 +397,7 @@ async def _merge_bins(
             both = np.concatenate([old_bins, fresh[0]])
             merged, where = np.unique(both, return_inverse=True)
             sums = np.bincount(where, weights=np.concatenate([old_counts, fresh[1]]))
-            touched[key] = (merged, sums.astype(np.int64))
+            touched[key] = (merged, sums.astype(np.int64), None)
     values = [
         {
             "strategy_id": sid,
@@ -330,9 +407,9 @@ async def _merge_bins(
             "version_null": vnull,
             "kind": kind,
             "n": int(counts.sum()),
-            "bins": pack_arrays(bins, counts),
+            "bins": packed if packed is not None else pack_arrays(bins, counts),
         }
-        for (sid, ver, vnull, kind, start), (bins, counts) in touched.items()
+        for (sid, ver, vnull, kind, start), (bins, counts, packed) in touched.items()
     ]
     for chunk in _chunks(values, 5_000):
         await conn.execute(upsert_values(conn, B, ("n", "bins")), chunk)

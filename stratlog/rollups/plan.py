@@ -14,7 +14,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Subquery, and_, func, or_, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    Subquery,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    union_all,
+)
 
 from stratlog.dialect import unindexed
 from stratlog.model.rollup import RollupState
@@ -67,9 +78,11 @@ class WindowPlan:
     tile the window exactly once.
     """
 
-    rollups: tuple[tuple[int, int | None, int | None], ...]
-    covered: tuple[Range, ...]
-    edges: tuple[Edge, ...]
+    rollups: tuple[tuple[int, Any, Any], ...]
+    covered: tuple[tuple[Any, Any], ...]
+    edges: tuple[tuple[Any, Any], ...]
+    #: ``covered`` holds bind parameters of timestamps (see :func:`bind_plan`), not epochs.
+    bound_covered: bool = False
 
 
 def _ceil(at: datetime | None, grain: int) -> int | None:
@@ -136,6 +149,8 @@ def plan_buckets(
         return plan_window(window, dividing, rollups)
     first = epoch_us(since) // (bucket * 1_000_000)
     last = -(-epoch_us(until) // (bucket * 1_000_000))
+    if since >= until:  # an empty window: one (empty) raw range, so the read still has a part
+        return plan_window(window, (), rollups=False)
     if last - first > MAX_PLANNED_BUCKETS:
         return plan_window(window, dividing, rollups)
     parts: list[tuple[int, int | None, int | None]] = []
@@ -154,6 +169,50 @@ def plan_buckets(
         ]
     covered = _merge([(lo, hi) for _, lo, hi in parts])
     return WindowPlan(tuple(merged), tuple(covered), tuple(_merge(edges)))
+
+
+def bind_plan(plan: WindowPlan, prefix: str) -> tuple[WindowPlan, dict[str, Any]]:
+    """The plan with every bound a named bind parameter, and those parameters' values.
+
+    A statement built from the bound plan has the same SQL for every window of the same shape
+    (:func:`plan_shape`), so it can be built once and run with new values: building a big
+    statement costs more Python time than the database spends on a short window.
+    """
+    values: dict[str, Any] = {}
+
+    def bound(value: Any, kind: str, index: int, side: str, type_: Any) -> Any:
+        if value is None:
+            return None
+        name = f"{prefix}_{kind}{index}_{side}"
+        values[name] = value
+        return bindparam(name, value, type_=type_)
+
+    stamp = StrategyExecutionLog.createdAt.type
+    rollups = tuple(
+        (grain, bound(lo, "r", i, "lo", BigInteger()), bound(hi, "r", i, "hi", BigInteger()))
+        for i, (grain, lo, hi) in enumerate(plan.rollups)
+    )
+    covered = tuple(
+        (
+            bound(None if lo is None else from_epoch(lo), "c", i, "lo", stamp),
+            bound(None if hi is None else from_epoch(hi), "c", i, "hi", stamp),
+        )
+        for i, (lo, hi) in enumerate(plan.covered)
+    )
+    edges = tuple(
+        (bound(a, "e", i, "lo", stamp), bound(b, "e", i, "hi", stamp))
+        for i, (a, b) in enumerate(plan.edges)
+    )
+    return WindowPlan(rollups, covered, edges, bound_covered=True), values
+
+
+def plan_shape(plan: WindowPlan) -> tuple[Any, ...]:
+    """What the SQL of a plan depends on: grains and which bounds are open, not their values."""
+    return (
+        tuple((grain, lo is None, hi is None) for grain, lo, hi in plan.rollups),
+        tuple((lo is None, hi is None) for lo, hi in plan.covered),
+        tuple((a is None, b is None) for a, b in plan.edges),
+    )
 
 
 def _merge(ranges: Sequence[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
@@ -250,10 +309,14 @@ def _any_range(column: Any, ranges: Sequence[tuple[Any, Any]]) -> list[ColumnEle
 def _after_watermark(plan: WindowPlan, strategy_id: str | None) -> list[ColumnElement[bool]]:
     """Audit rows inside the whole buckets that the rollups do not hold yet, by id range."""
     raw = StrategyExecutionLog
-    ranges = [
-        (None if lo is None else from_epoch(lo), None if hi is None else from_epoch(hi))
-        for lo, hi in plan.covered
-    ]
+    ranges = (
+        list(plan.covered)
+        if plan.bound_covered
+        else [
+            (None if lo is None else from_epoch(lo), None if hi is None else from_epoch(hi))
+            for lo, hi in plan.covered
+        ]
+    )
     terms = _any_range(unindexed(raw.createdAt), ranges)
     if strategy_id is not None:
         terms.append(unindexed(raw.strategyId) == strategy_id)

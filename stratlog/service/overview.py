@@ -10,7 +10,6 @@ from typing import Any
 from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.repository.strategy_execution_log_repository import (
     StrategyExecutionLogRepository,
-    bins_of,
     summary_of,
 )
 from stratlog.service.stats import (
@@ -122,9 +121,8 @@ async def fetch_overview(
         status_counts[row["status"]] = status_counts.get(row["status"], 0) + int(row["n"])
     summary = summary_of(rows["summary"][0])
     total = int(summary["count"])
-    duration_bins = bins_of([(r["blob"], r["bin"], r["n"]) for r in rows["duration_bins"]])
-    point_bins = bins_of([(r["blob"], r["bin"], r["n"]) for r in rows["points_bins"]])
-    points_total = sum(int(r["points_n"]) for r in series)
+    duration_bins, point_bins = rows["duration_bins"], rows["points_bins"]
+    points_total = sum(n for _, n in point_bins)
     if total > EXACT_LIMIT:
         durations, points = percentiles_from_bins(duration_bins), percentiles_from_bins(point_bins)
     else:
@@ -164,11 +162,10 @@ def _case_order(row: dict[str, Any]) -> tuple[int, bool, str]:
     return (-int(row["count"]), row["key"] is None, row["key"] or "")
 
 
-def _from_ranks(rows: list[dict[str, Any]], n: int) -> Percentiles:
-    """p50/p95/p99 exactly (numpy's linear interpolation) from the order statistics' rows."""
+def _from_ranks(values: dict[int, float], n: int) -> Percentiles:
+    """p50/p95/p99 exactly (numpy's linear interpolation) from the values at their ranks."""
     if n == 0:
         return percentiles([])
-    values = {int(r["rank"]): float(r["value"]) for r in rows}
     p50, p95, p99 = (interpolate(values, q * (n - 1)) for q in QUANTILES)
     return Percentiles(p50, p95, p99, n, n, True)
 

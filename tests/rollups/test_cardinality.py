@@ -213,24 +213,40 @@ async def test_versions_none_and_empty_are_different_keys(empty_repo, engine) ->
     assert sorted(tuple(k) for k in keys) == [("", 0, 1), ("", 1, 1), ("1.0.0", 0, 1)]
 
 
-async def test_the_overview_is_one_statement(empty_repo, engine) -> None:
+async def test_the_overview_is_one_statement_plus_one_for_exact_percentiles(
+    empty_repo, engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every panel in one statement; a small window's exact percentiles in a second one, in
+    the same read transaction (the same snapshot)."""
     rows = [
-        make_row(createdAt=T0 + timedelta(minutes=7 * i), caseName=f"c{i % 9}") for i in range(300)
+        make_row(createdAt=T0 + timedelta(minutes=7 * i), caseName=f"c{i % 9}", durationMs=i % 37)
+        for i in range(300)
     ]
     await empty_repo.insert_many(rows)
     await RollupJob(engine).catch_up()
     statements: list[str] = []
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
+        word = statement.lstrip()[:6].upper()
+        statements.append("SELECT" if word.startswith("WITH") else word)
 
+    day = (T0, T0 + timedelta(days=1))
     event.listen(engine.sync_engine, "before_cursor_execute", count)
     try:
-        ov = await fetch_overview(empty_repo, "credit-limit", T0, T0 + timedelta(days=1))
+        exact = await fetch_overview(empty_repo, "credit-limit", *day)
+        first = list(statements)
+        monkeypatch.setattr(overview_module, "EXACT_LIMIT", 10)
+        statements.clear()
+        binned = await fetch_overview(empty_repo, "credit-limit", *day)
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", count)
-    assert [s.lstrip()[:6].upper() for s in statements] == ["SELECT"]
-    assert ov.total == sum(1 for r in rows if r["createdAt"] < T0 + timedelta(days=1))
+    assert [s for s in first if s != "BEGIN"] == ["SELECT", "SELECT"]
+    assert first.count("BEGIN") <= 1  # SQLite: one explicit read transaction
+    assert [s for s in statements if s != "BEGIN"] == ["SELECT"]
+    inside = sorted(r["durationMs"] for r in rows if r["createdAt"] < day[1])
+    assert exact.total == len(inside) and exact.durations.exact
+    assert [exact.durations.p50, exact.durations.p95] == list(np.percentile(inside, [50, 95]))
+    assert not binned.durations.exact and binned.summary == exact.summary
 
 
 async def test_large_windows_use_the_histograms_within_one_percent(
@@ -317,3 +333,10 @@ async def test_upgrade_from_joint_rollups_rebuilds_and_resumes(
             ) == len(rows)
     finally:
         await engine.dispose()
+
+
+def test_an_empty_window_still_plans_one_read() -> None:
+    empty = Window.of(T0, T0)
+    for bucket in (5_400, 600, 25_920):
+        plan = plan_buckets(empty, bucket, STATUS_GRAINS)
+        assert plan.rollups == () and plan.edges == ((T0, T0),)
