@@ -15,10 +15,11 @@ Eight cases, each on a fresh database: {SQLite, PostgreSQL 15} x {in time order,
 
 Rows are inserted through the repository's bulk path (COPY on PostgreSQL), then ANALYZE (as
 autovacuum would), then ``RollupJob(engine, --batch-rows).catch_up()`` is timed. Sizes: rows and
-bytes of the audit table and of the two rollup tables, indexes included
-(``pg_total_relation_size`` on PostgreSQL, as the job left them and after VACUUM FULL; the
-``dbstat`` virtual table on SQLite, or the growth of the page count where dbstat is missing).
-Each case checks that the daily rollups add up to the audit table's row count.
+bytes of the audit table and of the four rollup tables (``stratlog.model.ROLLUP_TABLES``:
+status, error code, rule case, packed histograms), indexes included (``pg_total_relation_size``
+on PostgreSQL, as the job left them and after VACUUM FULL; the ``dbstat`` virtual table on
+SQLite, or the growth of the page count where dbstat is missing). Each case checks that the
+daily status rollups add up to the audit table's row count.
 
 Run: ``python -m bench.bench_rollup [--sqlite-rows 100000] [--pg-rows 50000]
 [--batch-rows N] [--only sqlite|postgresql]`` (defaults: about 2 + 3 minutes on 2 cores;
@@ -43,19 +44,21 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import (
-    AGG,
-    BINS,
     PG_SETTINGS,
     RAW,
+    ROLLUPS,
     load_average,
     postgres_bytes,
+    rollup_bytes,
     row_counts,
-    sqlite_bytes,
+    short_name,
     sqlite_file_bytes,
+    sqlite_sizes,
     write_results,
 )
 from stratlog import demo
 from stratlog.db import make_engine, upgrade
+from stratlog.model import StatusRollup
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
 from stratlog.repository.bulk import insert_prepared, prepare_bulk_columns
 from stratlog.rollups import RollupJob, RollupRun
@@ -154,15 +157,6 @@ async def load(engine: AsyncEngine, columns: Iterator[Columns]) -> int:
 # -- sizes ------------------------------------------------------------------------------------
 
 
-def sqlite_sizes(path: Path, before: int) -> tuple[dict[str, int], str]:
-    """Bytes per table (dbstat), else the audit table as the pages in use before the rollup and
-    the rollup tables (together, under ``AGG``) as what the rollup added."""
-    sizes = sqlite_bytes(path)
-    if sizes is not None:
-        return sizes, "dbstat"
-    return {RAW: before, AGG: sqlite_file_bytes(path) - before, BINS: 0}, "page counts"
-
-
 async def distinct_keys(engine: AsyncEngine) -> int:
     """(strategy, status, code, case) combinations in the audit table."""
     sql = ("SELECT count(*) FROM (SELECT DISTINCT strategy_id, status, error_code, case_name "
@@ -173,7 +167,9 @@ async def distinct_keys(engine: AsyncEngine) -> int:
 
 async def daily_total(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
-        sql = text(f"SELECT coalesce(sum(n), 0) FROM {AGG} WHERE grain = 86400")
+        sql = text(
+            f"SELECT coalesce(sum(n), 0) FROM {StatusRollup.__tablename__} WHERE grain = 86400"
+        )
         return int(await conn.scalar(sql) or 0)
 
 
@@ -198,36 +194,37 @@ class Result:
     load: str
 
     def line(self) -> str:
-        rollup_rows = self.counts[AGG] + self.counts[BINS]
-        rollup_bytes = self.bytes_[AGG] + self.bytes_[BINS]
+        rollup_rows = sum(self.counts[t] for t in ROLLUPS)
         compact = ""
         if self.compact is not None:
-            compact = f" ({_mb(self.compact[AGG] + self.compact[BINS])} MB after VACUUM FULL)"
-        if self.size_source == "page counts":  # no dbstat: AGG holds both rollup tables
-            compact = " (sizes from page counts: agg MB is both rollup tables)"
+            compact = f" ({_mb(rollup_bytes(self.compact))} MB after VACUUM FULL)"
+        if self.size_source.startswith("page counts"):  # no dbstat: all under the first
+            compact = " (sizes from page counts: status MB is all four rollup tables)"
         slowest = max(r.seconds for r in self.runs if r.rows) if self.rows else 0.0
+        tables = "".join(f"{self.counts[t]:>12,}{_mb(self.bytes_[t]):>8}" for t in ROLLUPS)
         return (
             f"{self.backend:<11}{self.order:<10}{self.keys:<6}{self.distinct_keys:>6,}"
             f"{self.rows:>10,}{len([r for r in self.runs if r.rows]):>5}"
             f"{self.seconds:>8.1f}{self.rows / self.seconds:>10,.0f}{slowest:>8.1f}"
-            f"{_mb(self.bytes_[RAW]):>10}{self.counts[AGG]:>10,}{_mb(self.bytes_[AGG]):>9}"
-            f"{self.counts[BINS]:>10,}{_mb(self.bytes_[BINS]):>9}"
-            f"{rollup_rows / self.rows:>8.1%}{rollup_bytes / self.bytes_[RAW]:>8.1%}{compact}"
-            f"  [{self.load}]"
+            f"{_mb(self.bytes_[RAW]):>10}{tables}"
+            f"{rollup_rows / self.rows:>8.1%}{rollup_bytes(self.bytes_) / self.bytes_[RAW]:>8.1%}"
+            f"{compact}  [{self.load}]"
         )
 
 
 HEADER = (
     f"{'backend':<11}{'order':<10}{'keys':<6}{'keys#':>6}{'rows':>10}{'runs':>5}"
-    f"{'s':>8}{'rows/s':>10}{'slow s':>8}{'raw MB':>10}{'agg rows':>10}{'agg MB':>9}"
-    f"{'bin rows':>10}{'bin MB':>9}{'rows %':>8}{'bytes %':>8}"
+    f"{'s':>8}{'rows/s':>10}{'slow s':>8}{'raw MB':>10}"
+    + "".join(f"{short_name(t) + ' rows':>12}{short_name(t)[:4] + ' MB':>8}" for t in ROLLUPS)
+    + f"{'rows %':>8}{'bytes %':>8}"
 )
 LEGEND = (
     "keys#: distinct (strategy, status, code, case); runs: job runs (transactions) that folded "
-    "rows; s: catch_up wall time; slow s: the slowest run; agg/bin: the aggregate (10 min, 1 h, "
-    "1 d) and histogram-bin (1 h, 1 d) rollup tables; rows % / bytes %: both rollup tables "
-    "against the audit table (bytes with indexes: dbstat on SQLite, pg_total_relation_size as "
-    "the job left them on PostgreSQL)"
+    "rows; s: catch_up wall time; slow s: the slowest run; status / code / case / bins: rows "
+    "and MB of the four rollup tables (status: 10 min, 1 h and 1 d buckets; error code, rule "
+    "case and packed histograms: 1 h and 1 d); rows % / bytes %: the four rollup tables "
+    "together against the audit table (bytes with indexes: dbstat on SQLite, "
+    "pg_total_relation_size as the job left them on PostgreSQL)"
 )
 
 
@@ -283,7 +280,7 @@ async def postgres_case(
         assert await daily_total(engine) == counts[RAW] == written, "daily rollups add up"
         keys_n = await distinct_keys(engine)
         as_left = await postgres_bytes(engine)
-        await _autocommit(engine, f"VACUUM FULL {AGG}, {BINS}")
+        await _autocommit(engine, f"VACUUM FULL {', '.join(ROLLUPS)}")
         compact = await postgres_bytes(engine)
     finally:
         await engine.dispose()

@@ -1,12 +1,36 @@
 """Performance at scale: stratlog's Overview against the plain SQL a competent engineer would write.
 
-Data set (both backends, generated here, seed 1): rows in time order over the 30 days ending
-now; half of them for one strategy ("busy"), the rest spread over 49 others; status 95 % ok,
-3 % error (4 codes, skewed), 1 % timeout, 1 % limit; 7 rule cases and "no rule matched" on ok
-runs; durations lognormal around 8 ms; a small JSON input payload on every row. PostgreSQL 15 (a
-throwaway server started here): ``--pg-rows`` (default 10 million); SQLite: ``--sqlite-rows``
-(default 1 million). The covering index is built after the load, then VACUUM ANALYZE / ANALYZE,
-then the rollup job catches up.
+Two data sets, both generated here with numpy (seeded, so every run draws the same rows), each
+with its rows in time order (ids ascend with ``created_at``) over the 30 days ending now and half
+of them for one strategy, "busy"; a small JSON input payload on every row. ``--dataset``
+picks one of them or both (the default), printed one after the other with the same
+measurements and the same number of runs:
+
+- ``standard`` (seed 1): the other half spread evenly over 49 strategies ``s1``-``s49``; status
+  95 % ok, 3 % error (4 codes, 50/25/15/10 %), 1 % timeout (code ``TIMEOUT``), 1 % limit
+  (``NODE_LIMIT_EXCEEDED``); on ok runs 7 rule cases and "no rule matched" (null), each 1/8;
+  durations lognormal around 8 ms (sigma 0.6), nodes 20 per ms plus 0-49, points normal (50, 20)
+  on ok runs; every row version ``1.0.0``.
+- ``high-cardinality`` (seed 1), the shape of the issue's 10-million-row table: the other half
+  over 97 strategies ``strategy-01``-``strategy-97`` with Zipf weights (the k-th weighted 1/k:
+  ``strategy-01`` holds 9.7 % of all rows, ``strategy-97`` 0.1 %); status 93.5 % ok, 4.5 % error,
+  1.2 % timeout, 0.8 % limit (6.5 % failures); 20 error codes: 18 for ``error`` runs with Zipf
+  weights (``MISSING_FACT`` most frequent) plus ``TIMEOUT`` and ``NODE_LIMIT_EXCEEDED``; on ok
+  runs 30 rule cases ``rule_01``-``rule_30`` with Zipf weights (92 %) or no rule matched (null,
+  8 %); failed runs carry no case. Durations lognormal around 8 ms (sigma 0.6) times a
+  per-strategy factor (lognormal, sigma 0.5; 1 for busy), timeouts at 50 ms times that factor
+  plus an exponential 10 %; nodes 20 per ms plus 0-49, exactly 5,000 on limit runs; points normal
+  (50, 20) on ok runs. Versions: every strategy starts at ``1.4.0``; busy and 33 others
+  (``strategy-01``, ``-04``, ..., ``-97``) deploy ``1.5.0`` at some hour of some day between day 5
+  and day 24, after a two-hour canary (10 % of their runs on the new version); busy switches to
+  ``1.5.1`` 12 hours before the end (inside the 24 h window).
+
+Sizes: PostgreSQL 15 (a throwaway server started here, one per data set): ``--pg-rows``
+(default 10 million); SQLite: ``--sqlite-rows`` (default 1 million). The covering index is built
+after the load, then VACUUM ANALYZE / ANALYZE, then the rollup job catches up: timed, it is the
+fold rate for rows in time order (rows/s, one run). The rollup size is the four rollup tables
+(``stratlog.model.ROLLUP_TABLES``) against the audit table, indexes included
+(``pg_total_relation_size``; SQLite's ``dbstat``).
 
 For windows of 1 h, 24 h, 7 d and 30 d ending now, every Overview panel and the whole Overview
 are timed three ways, each with the same number of runs after one warm-up (median and min-max):
@@ -18,19 +42,42 @@ are timed three ways, each with the same number of runs after one warm-up (media
   duration / nodes / points summary, the timeseries buckets, and p50/p95/p99 of duration and of
   points, with ``percentile_cont`` on PostgreSQL and, on SQLite (no percentile_cont), the values at the
   interpolation ranks picked with ``row_number()``. The whole plain Overview runs the seven
-  statements concurrently, one connection each, as ``fetch_overview`` runs its queries. It
+  statements concurrently, one connection each, as the Overview panels would run. It
   draws no points histogram (``fetch_overview`` derives one from bins it reads anyway).
 
 Both answers are checked against each other (counts equal) and the percentiles against numpy
-over the same rows. Then K more rows are inserted above the rollup watermark and not rolled up
+over the same rows. Then the seed's seven calls (``count_by_status``, ``count_by_error_code``,
+``count_by_case_name``, ``duration_and_nodes_summary``, ``sample_durations``, ``sample_points``,
+``timeseries``) over the 30-day window, gathered (``asyncio.gather``), with ``bucketSeconds`` =
+30 d / 100 = 25,920 s (no rollup grain divides it): stratlog, rollups off, and the plain floor
+(the same GROUP BY statements, the rule cases over every run, and ``SELECT duration_ms`` /
+``points ... ORDER BY created_at DESC, id DESC LIMIT 1000`` for the samples), answers compared.
+
+Then K more rows are inserted above the rollup watermark and not rolled up
 (``--behind-rows``, default a tenth of the data set: 1 million at full size), spread over the
 newest days at the data set's own rate, and the Overview is timed again ("rollup K rows
-behind"). Last, the buffered recorder into PostgreSQL at 30,000 rows/s: ``submit()`` latency
-and the event-loop lag a 1 ms ticker task on the same loop sees while the writer prepares and
-COPYs its batches.
+behind"); the job then folds them (timed, shown for information). Then a shuffled backfill:
+``--backfill-rows`` more rows (default a tenth of the data set) of the same data set's shape but
+with ``created_at`` uniformly random over the 30 days (ids no longer in time order: every batch
+merges into buckets that already hold rows), and the job's ``catch_up()`` over them is timed:
+the fold rate of a shuffled backfill; the 30-day Overview is checked against the plain SQL again.
+Last (PostgreSQL, once, on the last data set's server): the buffered recorder at 30,000 rows/s:
+``submit()`` latency and the event-loop lag a 1 ms ticker task on the same loop sees while the
+writer prepares and COPYs its batches.
 
-Run: ``python -m bench.bench_scale [--pg-rows 10000000] [--sqlite-rows 1000000] [--runs 5]
-[--behind-rows N] [--sqlite-behind-rows N] [--only sqlite|postgresql] [--explain]``.
+At the end of each backend's high-cardinality section, one ``TARGET`` line per target of the
+issue, computed from this run's figures (``met`` / ``NOT MET``): PostgreSQL: ``fetch_overview``
+median under 250 ms in every window and at most the plain SQL's at 1 h, the seven calls gathered
+at 30 d under 500 ms, rollups at most 25 % of the audit table's bytes, folding at least
+50,000 rows/s in time order and 10,000 rows/s for the shuffled backfill; SQLite: folding at
+least 30,000 rows/s (rows in time order), ``fetch_overview`` under 150 ms at 30 d and at most the
+plain SQL's at 1 h and 24 h. The issue states them for 10 million (PostgreSQL) and 1 million
+(SQLite) rows.
+
+Run: ``python -m bench.bench_scale [--dataset standard|high-cardinality|both]
+[--pg-rows 10000000] [--sqlite-rows 1000000] [--runs 5] [--behind-rows N]
+[--sqlite-behind-rows N] [--backfill-rows N] [--sqlite-backfill-rows N] [--ingest-seconds 10]
+[--only sqlite|postgresql] [--explain]``.
 """
 
 from __future__ import annotations
@@ -44,7 +91,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -56,12 +103,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import (
     PG_SETTINGS,
+    RAW,
     Timing,
     load_average,
     postgres_bytes,
+    rollup_bytes,
     row_counts,
     size_line,
-    sqlite_bytes,
+    sqlite_file_bytes,
+    sqlite_sizes,
     timed,
     write_results,
 )
@@ -83,45 +133,192 @@ COLUMNS = [
     "strategy_id", "strategy_version", "status", "error_code", "case_name", "duration_ms",
     "nodes", "points", "input_payload", "created_at",
 ]  # fmt: skip
-CASES = np.array(["prime", "standard", "thin_file", "high_util", "young", "gold", "silver", ""])
-CODES = np.array(["MISSING_FACT", "TYPE_MISMATCH", "DIV_BY_ZERO", "UPSTREAM_UNAVAILABLE"])
+STATUS_NAMES = np.array(["ok", "error", "timeout", "limit"])
+#: The seed's timeseries bucket for the seven calls: 30 days / 100 (no rollup grain divides it).
+SEED_BUCKET = DAYS * 86_400 // 100
+#: The sizes the issue states its targets for.
+ISSUE_ROWS = {"PostgreSQL": 10_000_000, "SQLite": 1_000_000}
 
 
-# -- the data set ---------------------------------------------------------------------------
+# -- the data sets ----------------------------------------------------------------------------
 
 
-def frame(rng: np.random.Generator, n: int, start: datetime, end: datetime) -> pd.DataFrame:
-    """``n`` rows in time order between start and end, half of them for the busy strategy."""
-    span = (end - start).total_seconds()
-    seconds = np.sort(rng.random(n) * span)
-    status = rng.choice(
-        np.array(["ok", "error", "timeout", "limit"]), n, p=[0.95, 0.03, 0.01, 0.01]
+@dataclass(frozen=True)
+class Deploy:
+    """From ``at`` on, ``strategy``'s runs use ``version``; during the ``canary`` before it,
+    ``canary_share`` of them already do."""
+
+    strategy: int  # index into DataSet.names (0 = busy)
+    at: datetime
+    version: str
+    canary: timedelta = timedelta(0)
+    canary_share: float = 0.0
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """How one data set's rows are drawn (see the module docstring). Strategy index 0 is busy."""
+
+    name: str
+    others: np.ndarray
+    other_p: np.ndarray | None  # None: uniform
+    status_p: tuple[float, float, float, float]  # ok, error, timeout, limit
+    codes: np.ndarray  # the codes of status "error"
+    code_p: np.ndarray
+    cases: np.ndarray  # "" = no rule matched
+    case_p: np.ndarray | None  # None: uniform
+    seed: int = 1
+    version: str = "1.0.0"
+    #: Per-strategy factor of the durations (index 0 = busy); None: 1 for all.
+    scale: np.ndarray | None = None
+    #: Timeouts last this long (times the strategy's factor, plus an exponential 10 %).
+    timeout_ms: float | None = None
+    #: Limit runs stop at exactly this many nodes.
+    node_limit: int | None = None
+    deploys: tuple[Deploy, ...] = ()
+
+    @property
+    def names(self) -> np.ndarray:
+        """Every strategy id, busy first."""
+        return np.concatenate([np.array([BUSY]), self.others])
+
+    def describe(self) -> str:
+        """One line: what the data set holds."""
+        versions = f"{len(self.deploys)} deploys" if self.deploys else f"version {self.version}"
+        codes = len(set(self.codes) | {"TIMEOUT", "NODE_LIMIT_EXCEEDED"})
+        cases = len([c for c in self.cases if c])
+        spread = "evenly" if self.other_p is None else "Zipf-weighted"
+        return (
+            f"busy + {len(self.others)} other strategies ({spread}), {codes} error codes, "
+            f"{cases} rule cases, {1 - self.status_p[0]:.1%} failures, {versions}"
+        )
+
+
+def zipf_p(k: int) -> np.ndarray:
+    """Weights of k values, the i-th proportional to 1/i."""
+    weights = 1.0 / np.arange(1, k + 1)
+    return weights / weights.sum()
+
+
+def standard() -> DataSet:
+    """The data set the benchmark always had (same draws as before it had a second one)."""
+    return DataSet(
+        name="standard",
+        others=np.char.add("s", np.arange(1, 50).astype(str)),
+        other_p=None,
+        status_p=(0.95, 0.03, 0.01, 0.01),
+        codes=np.array(["MISSING_FACT", "TYPE_MISMATCH", "DIV_BY_ZERO", "UPSTREAM_UNAVAILABLE"]),
+        code_p=np.array([0.5, 0.25, 0.15, 0.1]),
+        cases=np.array(
+            ["prime", "standard", "thin_file", "high_util", "young", "gold", "silver", ""]
+        ),
+        case_p=None,
     )
+
+
+ERROR_CODES = [
+    "MISSING_FACT", "TYPE_MISMATCH", "UPSTREAM_UNAVAILABLE", "INVALID_INPUT", "DIV_BY_ZERO",
+    "SCHEMA_VIOLATION", "UNKNOWN_FIELD", "NULL_REFERENCE", "STALE_FACT", "RULE_CONFLICT",
+    "PARSE_ERROR", "RATE_LIMITED", "INVALID_DATE", "EXPRESSION_ERROR", "MISSING_TABLE",
+    "OVERFLOW", "CIRCULAR_REFERENCE", "UPSTREAM_TIMEOUT",
+]  # fmt: skip
+
+
+def high_cardinality(end: datetime) -> DataSet:
+    """The issue's shape: 98 strategies, 20 codes, 30 cases, all skewed; deploys (see above)."""
+    start = end - timedelta(days=DAYS)
+    others = np.array([f"strategy-{i:02d}" for i in range(1, 98)])
+    cases = np.array([*(f"rule_{i:02d}" for i in range(1, 31)), ""])
+    rng = np.random.default_rng(5)  # the fixed per-strategy traits
+    scale = rng.lognormal(0.0, 0.5, len(others) + 1)
+    scale[0] = 1.0
+    deploys = [
+        Deploy(index, start + timedelta(days=int(rng.integers(5, 25)),
+                                        hours=float(rng.integers(8, 18))),
+               "1.5.0", timedelta(hours=2), 0.1)
+        for index in range(len(others) + 1) if index % 3 == 1 or index == 0
+    ]  # fmt: skip
+    deploys.append(Deploy(0, end - timedelta(hours=12), "1.5.1"))
+    return DataSet(
+        name="high-cardinality",
+        others=others,
+        other_p=zipf_p(len(others)),
+        status_p=(0.935, 0.045, 0.012, 0.008),
+        codes=np.array(ERROR_CODES),
+        code_p=zipf_p(len(ERROR_CODES)),
+        cases=cases,
+        case_p=np.append(0.92 * zipf_p(30), 0.08),
+        version="1.4.0",
+        scale=scale,
+        timeout_ms=50.0,
+        node_limit=5_000,
+        deploys=tuple(sorted(deploys, key=lambda d: d.at)),
+    )
+
+
+def make_dataset(name: str, end: datetime) -> DataSet:
+    return standard() if name == "standard" else high_cardinality(end)
+
+
+def frame(
+    rng: np.random.Generator, data: DataSet, n: int, start: datetime, end: datetime,
+    ordered: bool = True,
+) -> pd.DataFrame:  # fmt: skip
+    """``n`` rows of ``data`` between start and end (in time order unless ``ordered`` is false),
+    half of them for the busy strategy."""
+    span = (end - start).total_seconds()
+    seconds = rng.random(n) * span
+    if ordered:
+        seconds = np.sort(seconds)
+    status = rng.choice(STATUS_NAMES, n, p=data.status_p)
     ok = status == "ok"
-    code = np.where(status == "error", rng.choice(CODES, n, p=[0.5, 0.25, 0.15, 0.1]), "")
+    code = np.where(status == "error", rng.choice(data.codes, n, p=data.code_p), "")
     code = np.where(status == "timeout", "TIMEOUT", code)
     code = np.where(status == "limit", "NODE_LIMIT_EXCEEDED", code)
-    case = np.where(ok, rng.choice(CASES, n), "")
-    duration = np.round(rng.lognormal(math.log(8.0), 0.6, n), 3)
-    strategy = np.where(
-        rng.random(n) < 0.5, BUSY, np.char.add("s", rng.integers(1, 50, n).astype(str))
-    )
+    case = np.where(ok, rng.choice(data.cases, n, p=data.case_p), "")
+    duration = rng.lognormal(math.log(8.0), 0.6, n)
+    busy = rng.random(n) < 0.5
+    k = len(data.others)
+    other = rng.integers(0, k, n) if data.other_p is None else rng.choice(k, n, p=data.other_p)
+    index = np.where(busy, 0, other + 1)
+    jitter = rng.integers(0, 50, n)
+    points = np.where(ok, np.round(rng.normal(50, 20, n), 1), np.nan)
+    if data.scale is not None:
+        duration = duration * data.scale[index]
+    if data.timeout_ms is not None:
+        factor = data.scale[index] if data.scale is not None else 1.0
+        late = data.timeout_ms * factor * (1 + rng.exponential(0.1, n))
+        duration = np.where(status == "timeout", late, duration)
+    duration = np.round(duration, 3)
+    nodes = (duration * 20).astype(np.int64) + jitter
+    if data.node_limit is not None:
+        nodes = np.where(status == "limit", data.node_limit, nodes)
+    version: Any = data.version
+    if data.deploys:
+        at = start.timestamp() + seconds
+        draw = rng.random(n)
+        version = np.full(n, data.version, dtype=object)
+        for deploy in data.deploys:  # in time order: a later deploy overrides
+            switch = deploy.at.timestamp()
+            canary = (at >= switch - deploy.canary.total_seconds()) & (at < switch)
+            moved = (at >= switch) | (canary & (draw < deploy.canary_share))
+            version = np.where((index == deploy.strategy) & moved, deploy.version, version)
     return pd.DataFrame({
-        "strategy_id": strategy,
-        "strategy_version": "1.0.0",
+        "strategy_id": data.names[index],
+        "strategy_version": version,
         "status": status,
         "error_code": np.where(code == "", None, code),
         "case_name": np.where(case == "", None, case),
         "duration_ms": duration,
-        "nodes": (duration * 20).astype(np.int64) + rng.integers(0, 50, n),
-        "points": np.where(ok, np.round(rng.normal(50, 20, n), 1), np.nan),
+        "nodes": nodes,
+        "points": points,
         "input_payload": '{"amount": 120.5, "country": "DE", "channel": "web"}',
         "created_at": pd.to_datetime(start) + pd.to_timedelta(seconds, unit="s"),
     })  # fmt: skip
 
 
 def chunks(
-    total: int, start: datetime, end: datetime, pieces: int, seed: int
+    data: DataSet, total: int, start: datetime, end: datetime, pieces: int, seed: int
 ) -> Iterator[pd.DataFrame]:
     """``total`` rows between start and end as ``pieces`` frames, oldest first."""
     rng = np.random.default_rng(seed)
@@ -129,19 +326,31 @@ def chunks(
     per = total // pieces
     for i in range(pieces):
         n = per if i < pieces - 1 else total - per * (pieces - 1)
-        yield frame(rng, n, start + step * i, start + step * (i + 1))
+        yield frame(rng, data, n, start + step * i, start + step * (i + 1))
 
 
-def dataset(total: int, end: datetime) -> Iterator[pd.DataFrame]:
+def dataset(data: DataSet, total: int, end: datetime) -> Iterator[pd.DataFrame]:
     """The data set: one frame per day of the 30, oldest first."""
-    return chunks(total, end - timedelta(days=DAYS), end, DAYS, seed=1)
+    return chunks(data, total, end - timedelta(days=DAYS), end, DAYS, seed=data.seed)
 
 
-def late_rows(total: int, rows: int, end: datetime) -> tuple[Iterator[pd.DataFrame], timedelta]:
+def late_rows(
+    data: DataSet, total: int, rows: int, end: datetime
+) -> tuple[Iterator[pd.DataFrame], timedelta]:
     """``rows`` more rows over the newest days at the data set's rate (``rows / total`` of 30 d)."""
     span = timedelta(days=DAYS) * rows / total
     pieces = max(1, rows // 200_000)
-    return chunks(rows, end - span, end, pieces, seed=2), span
+    return chunks(data, rows, end - span, end, pieces, seed=2), span
+
+
+def shuffled_rows(data: DataSet, rows: int, end: datetime) -> Iterator[pd.DataFrame]:
+    """``rows`` more rows with ``created_at`` uniformly random over the whole 30 days."""
+    rng = np.random.default_rng(3)
+    pieces = max(1, rows // 200_000)
+    per = rows // pieces
+    for i in range(pieces):
+        n = per if i < pieces - 1 else rows - per * (pieces - 1)
+        yield frame(rng, data, n, end - timedelta(days=DAYS), end, ordered=False)
 
 
 async def copy_postgres(engine: AsyncEngine, frames: Iterator[pd.DataFrame]) -> None:
@@ -167,11 +376,11 @@ async def vacuum_analyze(engine: AsyncEngine, table: str = "") -> None:
         await conn.execute(text(f"VACUUM ANALYZE {table}"))
 
 
-async def load_postgres(engine: AsyncEngine, rows: int, end: datetime) -> None:
+async def load_postgres(engine: AsyncEngine, data: DataSet, rows: int, end: datetime) -> None:
     """COPY the data set in, with the covering index built after the load."""
     async with engine.begin() as conn:
         await conn.execute(text("DROP INDEX ix_strategy_execution_log_covering"))
-    await copy_postgres(engine, dataset(rows, end))
+    await copy_postgres(engine, dataset(data, rows, end))
     async with engine.begin() as conn:
         cols = ", ".join(COVERING_INDEX_COLUMNS)
         await conn.execute(
@@ -195,12 +404,12 @@ def insert_sqlite(path: Path, frames: Iterator[pd.DataFrame]) -> None:
     con.close()
 
 
-def load_sqlite(path: Path, rows: int, end: datetime) -> None:
+def load_sqlite(path: Path, data: DataSet, rows: int, end: datetime) -> None:
     """Insert the data set, with the covering index built after the load."""
     con = sqlite3.connect(path)
     con.execute("DROP INDEX ix_strategy_execution_log_covering")
     con.close()
-    insert_sqlite(path, dataset(rows, end))
+    insert_sqlite(path, dataset(data, rows, end))
     con = sqlite3.connect(path)
     con.execute(
         f"CREATE INDEX ix_strategy_execution_log_covering ON strategy_execution_log ({', '.join(COVERING_INDEX_COLUMNS)})"
@@ -235,6 +444,28 @@ PLAIN_SQL: dict[tuple[str, str], str] = {
         GROUP BY case_name
         ORDER BY n DESC, case_name NULLS LAST
         LIMIT 10""",
+    # The seed's count_by_case_name: every run (failed runs fall in the null bucket).
+    ("cases_all", "any"): """
+        SELECT case_name, count(*) AS n
+        FROM strategy_execution_log
+        WHERE strategy_id = :s AND created_at >= :since AND created_at < :until
+        GROUP BY case_name
+        ORDER BY n DESC, case_name NULLS LAST
+        LIMIT 10""",
+    # The seed's samples: the newest 1,000 values of the window.
+    ("sample_durations", "any"): """
+        SELECT duration_ms
+        FROM strategy_execution_log
+        WHERE strategy_id = :s AND created_at >= :since AND created_at < :until
+        ORDER BY created_at DESC, id DESC
+        LIMIT 1000""",
+    ("sample_points", "any"): """
+        SELECT points
+        FROM strategy_execution_log
+        WHERE strategy_id = :s AND created_at >= :since AND created_at < :until
+          AND points IS NOT NULL
+        ORDER BY created_at DESC, id DESC
+        LIMIT 1000""",
     ("summary", "any"): """
         SELECT count(*) AS n,
                avg(duration_ms), min(duration_ms), max(duration_ms), sum(duration_ms),
@@ -294,6 +525,9 @@ PLAIN_SQL: dict[tuple[str, str], str] = {
                        CAST(0.99 * (n - 1) AS INTEGER), CAST(0.99 * (n - 1) AS INTEGER) + 1)""",
 }
 PLAIN_PANELS = ("status", "codes", "cases", "summary", "timeseries", "duration", "points")
+#: The plain form of the seed's seven calls, in the order of :func:`seed_calls`.
+PLAIN_SEED = ("status", "codes", "cases_all", "summary", "sample_durations", "sample_points",
+              "timeseries")  # fmt: skip
 
 
 def plain_statement(panel: str, dialect: str) -> TextClause:
@@ -332,6 +566,11 @@ async def plain_overview(engine: AsyncEngine, params: dict[str, Any]) -> dict[st
     """Every panel's plain statement at once, one connection each."""
     results = await asyncio.gather(*(plain_panel(engine, p, params) for p in PLAIN_PANELS))
     return dict(zip(PLAIN_PANELS, results, strict=True))
+
+
+async def plain_seed(engine: AsyncEngine, params: dict[str, Any]) -> list[Any]:
+    """The seven seed calls' plain statements at once, one connection each."""
+    return list(await asyncio.gather(*(plain_panel(engine, p, params) for p in PLAIN_SEED)))
 
 
 # -- the measurements -----------------------------------------------------------------------
@@ -431,17 +670,26 @@ HEADER = (
 )
 
 
+@dataclass(frozen=True)
+class ThreeWay:
+    """One figure timed three ways: stratlog, stratlog with rollups off, the plain SQL floor."""
+
+    stratlog: Timing
+    off: Timing
+    plain: Timing
+
+
 async def measure(
     name: str, engine: AsyncEngine, end: datetime, runs: int
-) -> tuple[list[str], dict[str, Timing]]:
-    """The three-way table for every window; returns the lines and the Overview timings."""
+) -> tuple[list[str], dict[str, ThreeWay]]:
+    """The three-way table for every window; returns the lines and the Overview's timings."""
     factory = make_session_factory(engine)
     fast = StrategyExecutionLogRepository(factory)
     raw = StrategyExecutionLogRepository(factory, use_rollups=False)
     lines = [f"\n{name}: ms per call, median (min-max) of {runs} runs after a warm-up, "
              f"busy strategy; {load_average()} at the start", HEADER]  # fmt: skip
     print("\n".join(lines), flush=True)
-    overview_times: dict[str, Timing] = {}
+    overview_times: dict[str, ThreeWay] = {}
     for label, span in WINDOWS.items():
         since, until = end - span, end
         params = params_of(since, until)
@@ -455,7 +703,7 @@ async def measure(
                          f"{c.median / a.median:>15.1f}x")  # fmt: skip
             print(lines[-1], flush=True)
             if panel.plain is None:
-                overview_times[label] = a
+                overview_times[label] = ThreeWay(a, b, c)
         overview = await fetch_overview(fast, BUSY, since, until)
         check(overview, plain)
         durations, points = await window_rows(engine, since, until)
@@ -494,7 +742,7 @@ async def watermark_gap(engine: AsyncEngine) -> tuple[int, int]:
 
 async def behind(
     name: str, engine: AsyncEngine, end: datetime, runs: int, span: timedelta,
-    caught_up: dict[str, Timing],
+    caught_up: dict[str, ThreeWay],
 ) -> list[str]:  # fmt: skip
     """The Overview again, with rows above the watermark that the rollups do not hold."""
     mark, newest = await watermark_gap(engine)
@@ -517,10 +765,201 @@ async def behind(
         check(await fetch_overview(repo, BUSY, since, until), await plain_overview(engine, params))
         async with engine.connect() as conn:
             above = await conn.scalar(sql, {"m": mark, "s": BUSY, "a": since, "b": until})
-        lines.append(f"{label:<7}{caught_up[label].cell()}{late.cell()}{plain.cell()}"
+        lines.append(f"{label:<7}{caught_up[label].stratlog.cell()}{late.cell()}{plain.cell()}"
                      f"{plain.median / late.median:>13.1f}x{above:>32,}")  # fmt: skip
         print(lines[-1], flush=True)
     lines.append(f"(counts equal to the plain SQL's in every window; {load_average()} at the end)")
+    return lines
+
+
+# -- the seed's seven calls, gathered ---------------------------------------------------------
+
+
+def seed_calls(
+    repo: StrategyExecutionLogRepository, since: datetime, until: datetime
+) -> list[Awaitable[Any]]:
+    """The seed's seven calls over one window (timeseries in ``SEED_BUCKET`` buckets)."""
+    scope: dict[str, Any] = {"strategyId": BUSY, "sinceDt": since, "untilDt": until}
+    return [
+        repo.count_by_status(**scope),
+        repo.count_by_error_code(**scope),
+        repo.count_by_case_name(**scope),
+        repo.duration_and_nodes_summary(**scope),
+        repo.sample_durations(**scope),
+        repo.sample_points(**scope),
+        repo.timeseries(**scope, bucketSeconds=SEED_BUCKET),
+    ]
+
+
+async def gathered(
+    repo: StrategyExecutionLogRepository, since: datetime, until: datetime
+) -> list[Any]:
+    """The seven calls at once, as a page that shows all of them would make them."""
+    return list(await asyncio.gather(*seed_calls(repo, since, until)))
+
+
+def check_seed(ours: list[Any], plain: list[Any]) -> None:
+    """stratlog's seven answers equal the plain statements' (timeseries bucket by bucket)."""
+    status, codes, cases, summary, durations, points, series = ours
+    p = dict(zip(PLAIN_SEED, plain, strict=True))
+    assert status == {s: int(n) for s, n in p["status"]}, "seed: status counts"
+    assert {c["errorCode"]: c["count"] for c in codes} == {c: int(n) for c, n in p["codes"]}, (
+        "seed: error codes"
+    )
+    assert {c["caseName"]: c["count"] for c in cases} == {c: int(n) for c, n in p["cases_all"]}, (
+        "seed: cases"
+    )
+    assert summary["count"] == int(p["summary"][0][0]), "seed: summary count"
+    assert durations == [float(v) for (v,) in p["sample_durations"]], "seed: sample_durations"
+    assert points == [float(v) for (v,) in p["sample_points"]], "seed: sample_points"
+    assert {(int(r["bucketStart"].timestamp()), r["status"]): r["count"] for r in series} == {
+        (int(b), s): int(n) for b, s, n in p["timeseries"]
+    }, "seed: timeseries"
+
+
+async def seven_calls(
+    name: str, engine: AsyncEngine, end: datetime, runs: int
+) -> tuple[list[str], ThreeWay]:
+    """The seed's seven calls gathered over the 30-day window, three ways."""
+    factory = make_session_factory(engine)
+    fast = StrategyExecutionLogRepository(factory)
+    raw = StrategyExecutionLogRepository(factory, use_rollups=False)
+    since, until = end - WINDOWS["30d"], end
+    params = {"s": BUSY, "since": since, "until": until, "bucket": SEED_BUCKET}
+    lines = [
+        f"\n{name}: the seed's seven calls gathered (asyncio.gather), 30d, timeseries in "
+        f"{SEED_BUCKET:,} s buckets; ms, median (min-max) of {runs} runs after a warm-up; "
+        f"{load_average()} at the start",
+        f"{'window':<7}{'calls':<32}{'stratlog':>22}{'stratlog, rollups off':>24}"
+        f"{'plain SQL':>22}{'plain/stratlog':>16}",
+    ]
+    print("\n".join(lines), flush=True)
+    a = await timed(lambda: gathered(fast, since, until), runs)
+    b = await timed(lambda: gathered(raw, since, until), runs)
+    c = await timed(lambda: plain_seed(engine, params), runs)
+    plain = await plain_seed(engine, params)
+    check_seed(await gathered(fast, since, until), plain)
+    check_seed(await gathered(raw, since, until), plain)
+    lines += [
+        f"{'30d':<7}{'seven calls, gathered':<32}{a.cell()}{b.cell(24)}{c.cell()}"
+        f"{c.median / a.median:>15.1f}x",
+        f"{'30d':<7}{'checks':<32}all seven answers equal to the plain SQL's (rollups on and "
+        f"off; timeseries bucket by bucket, samples value by value)",
+    ]
+    print("\n".join(lines[-2:]), flush=True)
+    return lines, ThreeWay(a, b, c)
+
+
+# -- folding ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One timed ``catch_up()``: rows folded, wall time, job runs that folded rows."""
+
+    rows: int
+    seconds: float
+    runs: int
+
+    @property
+    def rate(self) -> float:
+        """Rows folded per second."""
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def text(self) -> str:
+        return (
+            f"{self.rows:,} rows in {self.seconds:.1f} s ({self.runs} job runs): "
+            f"{self.rate:,.0f} rows/s"
+        )
+
+
+async def fold(engine: AsyncEngine, batch_rows: int) -> Fold:
+    """Time ``RollupJob(engine, batch_rows).catch_up()``."""
+    runs: list[Any] = []
+    started = time.perf_counter()
+    rows = await RollupJob(engine, batch_rows).catch_up(progress=runs.append)
+    seconds = time.perf_counter() - started
+    return Fold(rows, seconds, len([r for r in runs if r.rows]))
+
+
+# -- the targets ------------------------------------------------------------------------------
+
+
+@dataclass
+class Section:
+    """What one backend measured on one data set (the inputs of the TARGET lines)."""
+
+    backend: str  # "PostgreSQL" or "SQLite"
+    data: DataSet
+    rows: int
+    fold_in_order: Fold | None = None
+    sizes: tuple[int, int] | None = None  # (rollup tables' bytes, audit table's bytes)
+    overview: dict[str, ThreeWay] = field(default_factory=dict)
+    seven: ThreeWay | None = None
+    backfill: Fold | None = None
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
+
+
+def target_lines(section: Section) -> list[str]:
+    """One TARGET line per target of the issue for this backend, met or not from the figures."""
+    b = section.backend
+    lines = [
+        f"\nTargets, {b}, {section.data.name} data set, {section.rows:,} rows, figures from this run"
+        + (f" (the issue states them for {ISSUE_ROWS[b]:,} rows)"
+           if section.rows != ISSUE_ROWS[b] else "") + ":"
+    ]  # fmt: skip
+
+    def add(what: str, measured: str, versus: str, met: bool) -> None:
+        lines.append(f"TARGET {b} {what}: {measured} ({versus}) -> {'met' if met else 'NOT MET'}")
+
+    def under(label: str, limit: float) -> None:
+        t = section.overview[label]
+        add(f"fetch_overview {label} median < {limit:,.0f} ms", _ms(t.stratlog.median),
+            f"limit {limit:,.0f} ms; plain SQL floor {_ms(t.plain.median)}, rollups off "
+            f"{_ms(t.off.median)}", t.stratlog.median < limit)  # fmt: skip
+
+    def floor(label: str) -> None:
+        t = section.overview[label]
+        add(f"fetch_overview {label} median <= plain SQL floor",
+            f"{_ms(t.stratlog.median)} vs {_ms(t.plain.median)}",
+            f"plain/stratlog {t.plain.median / t.stratlog.median:.2f}x",
+            t.stratlog.median <= t.plain.median)  # fmt: skip
+
+    def folded(what: str, done: Fold | None, limit: int) -> None:
+        if done is None or done.rows == 0:
+            lines.append(f"TARGET {b} {what} >= {limit:,} rows/s: not measured -> NOT MET")
+            return
+        add(f"{what} >= {limit:,} rows/s", f"{done.rate:,.0f} rows/s",
+            f"{done.rows:,} rows in {done.seconds:.1f} s", done.rate >= limit)  # fmt: skip
+
+    if b == "PostgreSQL":
+        for label in WINDOWS:
+            under(label, 250)
+        floor("1h")
+        if section.seven is not None:
+            s = section.seven
+            add(f"seven seed calls gathered, 30d, {SEED_BUCKET:,} s buckets, median < 500 ms",
+                _ms(s.stratlog.median), f"limit 500 ms; plain SQL floor {_ms(s.plain.median)}, "
+                f"rollups off {_ms(s.off.median)}", s.stratlog.median < 500)  # fmt: skip
+        if section.sizes is not None:
+            rollups, raw = section.sizes
+            add("rollup size <= 25 % of raw", f"{100 * rollups / raw:.1f} %",
+                f"{rollups / 1e6:,.1f} MB of {raw / 1e6:,.1f} MB", rollups <= 0.25 * raw)  # fmt: skip
+        folded("fold, rows in time order", section.fold_in_order, 50_000)
+        folded("fold, shuffled backfill", section.backfill, 10_000)
+    else:
+        folded("fold, rows in time order", section.fold_in_order, 30_000)
+        under("30d", 150)
+        floor("1h")
+        floor("24h")
+        if section.backfill is not None:
+            lines.append(
+                f"(not a target: SQLite fold, shuffled backfill {section.backfill.rate:,.0f} "
+                f"rows/s, {section.backfill.rows:,} rows in {section.backfill.seconds:.1f} s)"
+            )
     return lines
 
 
@@ -614,70 +1053,148 @@ async def explain(engine: AsyncEngine, end: datetime) -> None:
 # -- the two backends -------------------------------------------------------------------------
 
 
-async def run_sqlite(args: argparse.Namespace, end: datetime) -> list[str]:
+@dataclass
+class Backend:
+    """What the shared measurement sequence needs from one backend."""
+
+    name: str  # "PostgreSQL" or "SQLite"
+    engine: AsyncEngine
+    batch_rows: int
+    #: Add frames to the audit table (then what autovacuum would do).
+    append: Callable[[Iterator[pd.DataFrame]], Awaitable[None]]
+    #: (bytes per table, how they were measured); after the initial fold, or later.
+    sizes: Callable[[], Awaitable[tuple[dict[str, int], str]]]
+    #: Run after the initial fold (VACUUM ANALYZE on PostgreSQL).
+    settle: Callable[[], Awaitable[None]]
+
+
+def emit(report: list[str], *lines: str) -> None:
+    """Print lines now and keep them for the results file."""
+    report.extend(lines)
+    print("\n".join(lines), flush=True)
+
+
+async def run_dataset(
+    backend: Backend, data: DataSet, rows: int, behind_rows: int, backfill_rows: int,
+    args: argparse.Namespace, end: datetime, report: list[str],
+) -> Section:  # fmt: skip
+    """Everything measured on one loaded data set: fold, sizes, Overview, seven calls, rows
+    behind, shuffled backfill; the TARGET lines for the high-cardinality one."""
+    engine, section = backend.engine, Section(backend.name, data, rows)
+    section.fold_in_order = await fold(engine, backend.batch_rows)
+    await backend.settle()
+    emit(report, f"  rollup fold, rows in time order (the initial catch_up(), batch_rows "
+                 f"{backend.batch_rows:,}): {section.fold_in_order.text()}; {load_average()}")  # fmt: skip
+    sizes, how = await backend.sizes()
+    emit(report, "  " + size_line(await row_counts(engine), sizes, how))
+    section.sizes = (rollup_bytes(sizes), sizes[RAW])
+    if args.explain and backend.name == "PostgreSQL":
+        await explain(engine, end)
+    name = f"{backend.name}, {data.name} data set, {rows:,} rows"
+    lines, section.overview = await measure(name, engine, end, args.runs)
+    report += lines
+    lines, section.seven = await seven_calls(name, engine, end, args.runs)
+    report += lines
+    if behind_rows:
+        frames, span = late_rows(data, rows, behind_rows, end)
+        await backend.append(frames)
+        report += await behind(name, engine, end, args.runs, span, section.overview)
+        late = await fold(engine, backend.batch_rows)
+        emit(report, f"  then the rollup fold of those late rows (for information; they land in "
+                     f"buckets that hold rows already): {late.text()}")  # fmt: skip
+    if backfill_rows:
+        await backend.append(shuffled_rows(data, backfill_rows, end))
+        section.backfill = await fold(engine, backend.batch_rows)
+        since = end - WINDOWS["30d"]
+        repo = StrategyExecutionLogRepository(make_session_factory(engine))
+        check(await fetch_overview(repo, BUSY, since, end),
+              await plain_overview(engine, params_of(since, end)))  # fmt: skip
+        emit(
+            report,
+            f"\n{name}, shuffled backfill: {backfill_rows:,} more rows, created_at uniformly "
+            f"random over the 30 days (ids not in time order), the rollups caught up before",
+            f"  rollup fold of the backfill (catch_up(), batch_rows {backend.batch_rows:,}): "
+            f"{section.backfill.text()}; {load_average()}",
+            "  30d Overview after it: counts equal to the plain SQL's",
+        )
+        sizes, how = await backend.sizes()
+        if not how.startswith("page counts"):
+            emit(report, "  after it, as the job left them: "
+                         + size_line(await row_counts(engine), sizes, how))  # fmt: skip
+    if data.name == "high-cardinality":
+        emit(report, *target_lines(section))
+    return section
+
+
+def heading(report: list[str], backend: str, data: DataSet, rows: int) -> None:
+    bar = "=" * 24
+    emit(report, f"\n{bar} {data.name} data set, {backend}, {rows:,} rows {bar}",
+         f"({data.describe()})")  # fmt: skip
+
+
+async def run_sqlite(args: argparse.Namespace, end: datetime, data: DataSet) -> list[str]:
     report: list[str] = []
+    heading(report, f"SQLite {sqlite3.sqlite_version}", data, args.sqlite_rows)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scale.db"
         engine = make_engine(f"sqlite+aiosqlite:///{path}")
         await upgrade(engine)
         await engine.dispose()
         t0 = time.perf_counter()
-        load_sqlite(path, args.sqlite_rows, end)
+        load_sqlite(path, data, args.sqlite_rows, end)
+        before = sqlite_file_bytes(path)
         engine = make_engine(f"sqlite+aiosqlite:///{path}")
-        t1 = time.perf_counter()
-        await RollupJob(engine, 500_000).catch_up()
-        report.append(
-            f"SQLite {sqlite3.sqlite_version}: loaded {args.sqlite_rows:,} rows in {t1 - t0:.0f} s, "
-            f"rollup {time.perf_counter() - t1:.0f} s; {load_average()}"
-        )
-        sizes = sqlite_bytes(path)
-        if sizes is not None:
-            report.append("  " + size_line(await row_counts(engine), sizes, "dbstat"))
-        print("\n".join(report), flush=True)
-        name = f"SQLite, {args.sqlite_rows:,} rows"
-        lines, caught_up = await measure(name, engine, end, args.runs)
-        report += lines
-        if args.sqlite_behind_rows:
-            frames, span = late_rows(args.sqlite_rows, args.sqlite_behind_rows, end)
+        emit(report, f"  loaded {args.sqlite_rows:,} rows (executemany + index + ANALYZE) in "
+                     f"{time.perf_counter() - t0:.0f} s; {load_average()}")  # fmt: skip
+
+        async def append(frames: Iterator[pd.DataFrame]) -> None:
             await engine.dispose()
             insert_sqlite(path, frames)
-            report += await behind(name, engine, end, args.runs, span, caught_up)
+
+        async def sizes() -> tuple[dict[str, int], str]:
+            return sqlite_sizes(path, before)
+
+        async def settle() -> None:
+            return None
+
+        backend = Backend("SQLite", engine, 500_000, append, sizes, settle)
+        await run_dataset(backend, data, args.sqlite_rows, args.sqlite_behind_rows,
+                          args.sqlite_backfill_rows, args, end, report)  # fmt: skip
         await engine.dispose()
     return report
 
 
-async def run_postgres(args: argparse.Namespace, end: datetime) -> list[str]:
+async def run_postgres(
+    args: argparse.Namespace, end: datetime, data: DataSet, *, ingest_too: bool
+) -> list[str]:
     report: list[str] = []
+    heading(report, "PostgreSQL 15", data, args.pg_rows)
     server = PostgresServer()
     server.start(PG_SETTINGS)
     try:
         engine = make_engine(server.url, pool_size=10)
         await upgrade(engine)
         t0 = time.perf_counter()
-        await load_postgres(engine, args.pg_rows, end)
-        t1 = time.perf_counter()
-        await RollupJob(engine, 1_000_000).catch_up()
-        await vacuum_analyze(engine)
-        report.append(
-            f"\nPostgreSQL 15: loaded {args.pg_rows:,} rows (COPY + index + VACUUM ANALYZE) in "
-            f"{t1 - t0:.0f} s, rollup {time.perf_counter() - t1:.0f} s; {load_average()}"
-        )
-        counts, sizes = await row_counts(engine), await postgres_bytes(engine)
-        report.append("  " + size_line(counts, sizes, "pg_total_relation_size"))
-        print("\n".join(report[-2:]), flush=True)
-        if args.explain:
-            await explain(engine, end)
-        name = f"PostgreSQL, {args.pg_rows:,} rows"
-        lines, caught_up = await measure(name, engine, end, args.runs)
-        report += lines
-        behind_rows = args.pg_rows // 10 if args.behind_rows is None else args.behind_rows
-        if behind_rows:
-            frames, span = late_rows(args.pg_rows, behind_rows, end)
+        await load_postgres(engine, data, args.pg_rows, end)
+        emit(report, f"  loaded {args.pg_rows:,} rows (COPY + index + VACUUM ANALYZE) in "
+                     f"{time.perf_counter() - t0:.0f} s; {load_average()}")  # fmt: skip
+
+        async def append(frames: Iterator[pd.DataFrame]) -> None:
             await copy_postgres(engine, frames)
             await vacuum_analyze(engine, "strategy_execution_log")
-            report += await behind(name, engine, end, args.runs, span, caught_up)
-        if args.ingest_seconds > 0:
-            report += await ingest(engine, rate=args.ingest_rate, seconds=args.ingest_seconds)
+
+        async def sizes() -> tuple[dict[str, int], str]:
+            return await postgres_bytes(engine), "pg_total_relation_size"
+
+        async def settle() -> None:
+            await vacuum_analyze(engine)
+
+        behind_rows = args.pg_rows // 10 if args.behind_rows is None else args.behind_rows
+        backfill = args.pg_rows // 10 if args.backfill_rows is None else args.backfill_rows
+        backend = Backend("PostgreSQL", engine, 1_000_000, append, sizes, settle)
+        await run_dataset(backend, data, args.pg_rows, behind_rows, backfill, args, end, report)
+        if ingest_too and args.ingest_seconds > 0:
+            emit(report, *await ingest(engine, rate=args.ingest_rate, seconds=args.ingest_seconds))
         await engine.dispose()
     finally:
         server.cleanup()
@@ -686,27 +1203,50 @@ async def run_postgres(args: argparse.Namespace, end: datetime) -> list[str]:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pg-rows", type=int, default=10_000_000)
-    parser.add_argument("--sqlite-rows", type=int, default=1_000_000)
+    parser.add_argument("--dataset", choices=("standard", "high-cardinality", "both"),
+                        default="both", help="which data set(s) to generate and measure "
+                        "(default: both, standard first)")  # fmt: skip
+    parser.add_argument("--pg-rows", type=int, default=10_000_000,
+                        help="rows of each data set on PostgreSQL (default 10,000,000)")  # fmt: skip
+    parser.add_argument("--sqlite-rows", type=int, default=1_000_000,
+                        help="rows of each data set on SQLite (default 1,000,000)")  # fmt: skip
     parser.add_argument("--runs", type=int, default=5, help="timed runs per figure (all lines)")
     parser.add_argument("--behind-rows", type=int, default=None,
                         help="PostgreSQL rows left above the watermark (default: a tenth of --pg-rows)")  # fmt: skip
     parser.add_argument("--sqlite-behind-rows", type=int, default=None,
                         help="the same on SQLite (default: a tenth of --sqlite-rows)")  # fmt: skip
-    parser.add_argument("--ingest-seconds", type=float, default=10.0)
-    parser.add_argument("--ingest-rate", type=int, default=30_000)
-    parser.add_argument("--only", choices=("sqlite", "postgresql"))
-    parser.add_argument("--explain", action="store_true")
+    parser.add_argument("--backfill-rows", type=int, default=None,
+                        help="PostgreSQL rows of the shuffled backfill whose fold is timed "
+                        "(default: a tenth of --pg-rows; 0: none)")  # fmt: skip
+    parser.add_argument("--sqlite-backfill-rows", type=int, default=None,
+                        help="the same on SQLite (default: a tenth of --sqlite-rows)")  # fmt: skip
+    parser.add_argument("--ingest-seconds", type=float, default=10.0,
+                        help="seconds of the buffered-recorder test on PostgreSQL (0: skip it)")  # fmt: skip
+    parser.add_argument("--ingest-rate", type=int, default=30_000,
+                        help="rows/s the recorder test submits (default 30,000)")  # fmt: skip
+    parser.add_argument("--only", choices=("sqlite", "postgresql"), help="one backend only")
+    parser.add_argument("--explain", action="store_true",
+                        help="print PostgreSQL's plan of the 30-day status panel")  # fmt: skip
     args = parser.parse_args()
     if args.sqlite_behind_rows is None:
         args.sqlite_behind_rows = args.sqlite_rows // 10
+    if args.sqlite_backfill_rows is None:
+        args.sqlite_backfill_rows = args.sqlite_rows // 10
     end = datetime.now(UTC).replace(microsecond=0)
+    names = ("standard", "high-cardinality") if args.dataset == "both" else (args.dataset,)
+    datasets = [make_dataset(name, end) for name in names]
     print(f"{os.cpu_count()} CPUs; {load_average()}", flush=True)
     report: list[str] = [f"{os.cpu_count()} CPUs; {load_average()} at the start"]
     if args.only != "postgresql":
-        report += await run_sqlite(args, end)
+        for data in datasets:
+            report += await run_sqlite(args, end, data)
     if args.only != "sqlite":
-        report += await run_postgres(args, end)
+        for i, data in enumerate(datasets):
+            report += await run_postgres(args, end, data, ingest_too=i == len(datasets) - 1)
+    targets = [line for line in report if line.startswith("TARGET ")]
+    if targets:
+        met = sum(line.endswith("-> met") for line in targets)
+        report.append(f"\n{met} of {len(targets)} targets met in this run")
     print("\n" + "\n".join(report))
     target = write_results("scale.txt", report)
     print(f"\n(written to {target}; pid {os.getpid()})")

@@ -14,11 +14,20 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from stratlog.model import ROLLUP_TABLES, StrategyExecutionLog
+
 #: The throwaway PostgreSQL 15 server of the scale and rollup benchmarks.
 PG_SETTINGS = {"shared_buffers": "2GB", "work_mem": "64MB", "effective_cache_size": "8GB",
                "jit": "off", "max_wal_size": "4GB", "checkpoint_timeout": "30min"}  # fmt: skip
-RAW, AGG, BINS = "strategy_execution_log", "strategy_execution_rollup", "strategy_execution_bin"
-TABLES = (RAW, AGG, BINS)
+#: The audit table and the rollup tables (status, error code, rule case, packed histograms).
+RAW: str = StrategyExecutionLog.__tablename__
+ROLLUPS: tuple[str, ...] = tuple(str(t.__tablename__) for t in ROLLUP_TABLES)
+TABLES = (RAW, *ROLLUPS)
+
+
+def short_name(table: str) -> str:
+    """``strategy_execution_rollup_status`` -> ``status``."""
+    return table.removeprefix("strategy_execution_rollup_")
 
 
 @dataclass(frozen=True)
@@ -109,15 +118,35 @@ def sqlite_file_bytes(path: Path) -> int:
         con.close()
 
 
+def sqlite_sizes(path: Path, before: int) -> tuple[dict[str, int], str]:
+    """Bytes per table (dbstat), else from page counts: the audit table as the pages in use
+    ``before`` the rollup job ran, and all four rollup tables together (under the first of
+    ``ROLLUPS``, the others 0) as what the job added."""
+    sizes = sqlite_bytes(path)
+    if sizes is not None:
+        return sizes, "dbstat"
+    rollups = dict.fromkeys(ROLLUPS, 0)
+    rollups[ROLLUPS[0]] = sqlite_file_bytes(path) - before
+    return {RAW: before, **rollups}, "page counts (the rollup tables together under status)"
+
+
+def rollup_bytes(sizes: dict[str, int]) -> int:
+    """Bytes of the four rollup tables together."""
+    return sum(sizes[t] for t in ROLLUPS)
+
+
 def size_line(counts: dict[str, int], sizes: dict[str, int], how: str) -> str:
-    """Rows and MB of the audit table and the rollup tables, and the rollups' share of both."""
-    rollup_rows, rollup_bytes = counts[AGG] + counts[BINS], sizes[AGG] + sizes[BINS]
+    """Rows and MB of the audit table and each rollup table, and the rollups' share of both."""
+    rollup_rows = sum(counts[t] for t in ROLLUPS)
+    rollups = "; ".join(
+        f"{short_name(t)} {counts[t]:,} rows, {sizes[t] / 1e6:,.1f} MB" for t in ROLLUPS
+    )
     return (
-        f"sizes ({how}): audit table {counts[RAW]:,} rows, {sizes[RAW] / 1e6:,.1f} MB; "
-        f"aggregates {counts[AGG]:,} rows, {sizes[AGG] / 1e6:,.1f} MB; histogram bins "
-        f"{counts[BINS]:,} rows, {sizes[BINS] / 1e6:,.1f} MB; rollups = "
+        f"sizes ({how}, indexes included): audit table {counts[RAW]:,} rows, "
+        f"{sizes[RAW] / 1e6:,.1f} MB; rollup tables: {rollups}; rollups = "
         f"{rollup_rows / max(counts[RAW], 1):.1%} of the rows, "
-        f"{rollup_bytes / max(sizes[RAW], 1):.1%} of the bytes"
+        f"{rollup_bytes(sizes) / max(sizes[RAW], 1):.1%} of the bytes "
+        f"({rollup_bytes(sizes) / 1e6:,.1f} MB of {sizes[RAW] / 1e6:,.1f} MB)"
     )
 
 
