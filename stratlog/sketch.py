@@ -78,24 +78,29 @@ def bin_bounds(bin_: int) -> tuple[float, float]:
     return (low, high) if bin_ > 0 else (-high, -low)
 
 
+#: How far a rank's value interval reaches past its bin's edges, relatively: a value exactly on
+#: an edge may be binned on either side of it by the database's ``ln`` and numpy's ``log``.
+EDGE_TOLERANCE = 1e-9
+
+
 def rank_ranges(
     bins: Sequence[tuple[int, int]], ranks: Iterable[int]
-) -> list[tuple[float | None, float | None]]:
-    """For each 0-based rank, a value interval [low, high] that surely holds that value.
+) -> list[tuple[tuple[float, float], int]]:
+    """For each 0-based rank: a closed value interval that should hold that value, and how many
+    values the histogram puts in that interval's bin (what a read of the interval returns).
 
-    The rank's bin is found from the cumulative counts; the interval reaches to the outer edges
-    of the occupied bins on either side (``None``: unbounded), so a value that the database and
-    numpy bin into neighbouring bins (a float exactly on an edge) is still inside.
+    The interval is the rank's bin, widened by ``EDGE_TOLERANCE``. The caller checks the answer
+    against the rows (count below the interval, values inside) and falls back to sorting when
+    the histogram and the rows disagree.
     """
     ordered = sorted((b, n) for b, n in bins if n > 0)
     edges = np.cumsum([n for _, n in ordered])
-    out: list[tuple[float | None, float | None]] = []
+    out: list[tuple[tuple[float, float], int]] = []
     for rank in ranks:
-        j = int(np.searchsorted(edges, rank, side="right"))
-        j = min(j, len(ordered) - 1)
-        low = bin_bounds(ordered[j - 1][0])[0] if j > 0 else None
-        high = bin_bounds(ordered[j + 1][0])[1] if j + 1 < len(ordered) else None
-        out.append((low, high))
+        j = min(int(np.searchsorted(edges, rank, side="right")), len(ordered) - 1)
+        low, high = bin_bounds(ordered[j][0])
+        widen = EDGE_TOLERANCE * max(abs(low), abs(high), MIN_MAGNITUDE)
+        out.append(((low - widen, high + widen), ordered[j][1]))
     return out
 
 

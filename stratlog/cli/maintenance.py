@@ -28,7 +28,13 @@ async def db_upgrade(args: argparse.Namespace, url: str) -> int:
         job = RollupJob(engine)
         if await job.behind() > 0:
             total, mark = await _catch_up(job, quiet=args.quiet, what="rolling up")
-            print(f"rolled up {total:,} rows; watermark at id {mark:,}")
+            if await job.behind() > 0:
+                print(
+                    f"rolled up {total:,} rows; the rest was postponed (a write transaction on "
+                    "the audit table stayed open): run `stratlog rollup` to finish"
+                )
+            else:
+                print(f"rolled up {total:,} rows; watermark at id {mark:,}")
     finally:
         await engine.dispose()
     return 0

@@ -274,13 +274,14 @@ class Panels:
         return select(inner.c.rank, inner.c.value).where(wanted)
 
     def near_ranks(
-        self, scope: Scope, wanted: Mapping[str, Sequence[tuple[float | None, float | None]]]
+        self, scope: Scope, wanted: Mapping[str, Sequence[tuple[float, float]]]
     ) -> dict[str, Select[Any]]:
-        """For each kind, the values inside its closed ranges and the count below each range.
+        """For each kind: the values inside its closed ranges, how many lie below each range,
+        and how many values there are.
 
         The window's values are read once (a CTE referenced several times, which SQLite 3.35+
-        and PostgreSQL 12+ materialise): tags ``<kind>_below`` (one row: ``below0``, ...) and
-        ``<kind>_values`` (one row per value inside any range).
+        and PostgreSQL 12+ materialise): tags ``<kind>_below`` (one row: ``n``, ``below0``, ...)
+        and ``<kind>_values`` (one row per value inside any range).
         """
         columns = {kind: value_column(kind)[0].label(kind) for kind in wanted}
         window = select(*columns.values()).where(*scope.raw_terms()).cte("window_values")
@@ -289,22 +290,13 @@ class Panels:
             value = window.c[kind]
             below = [
                 func.coalesce(func.sum(case((value < low, 1), else_=0)), 0).label(f"below{i}")
-                if low is not None
-                else literal(0).label(f"below{i}")
                 for i, (low, _) in enumerate(ranges)
             ]
-            parts[f"{kind}_below"] = select(*below).where(value.is_not(None))
-            inside = []
-            for low, high in ranges:
-                terms = []
-                if low is not None:
-                    terms.append(value >= low)
-                if high is not None:
-                    terms.append(value <= high)
-                inside.append(and_(*terms) if terms else literal(True))
-            parts[f"{kind}_values"] = select(value.label("value")).where(
-                value.is_not(None), or_(*inside)
+            parts[f"{kind}_below"] = select(func.count().label("n"), *below).where(
+                value.is_not(None)
             )
+            inside = [and_(value >= low, value <= high) for low, high in ranges]
+            parts[f"{kind}_values"] = select(value.label("value")).where(or_(*inside))
         return parts
 
 
@@ -332,7 +324,7 @@ def value_column(kind: str) -> tuple[Any, int]:
 SLOTS: tuple[tuple[str, Any], ...] = (
     ("t1", String()), ("t2", String()),
     ("i1", BigInteger()), ("i2", BigInteger()), ("i3", BigInteger()), ("i4", BigInteger()),
-    ("i5", BigInteger()), ("i6", BigInteger()),
+    ("i5", BigInteger()), ("i6", BigInteger()), ("i7", BigInteger()),
     ("f1", Double()), ("f2", Double()), ("f3", Double()), ("f4", Double()),
     ("b1", LargeBinary()),
 )  # fmt: skip
@@ -363,10 +355,11 @@ def split(
     rows: Sequence[Any], parts: Mapping[str, tuple[Select[Any], Mapping[str, str]]]
 ) -> dict[str, list[dict[str, Any]]]:
     """:func:`gather`'s rows back as ``{tag: [{label: value}, ...]}``."""
+    position = {slot: i + 1 for i, (slot, _) in enumerate(SLOTS)}
+    picks = {tag: [(label, position[slot]) for label, slot in slots.items()]
+             for tag, (_, slots) in parts.items()}  # fmt: skip
     out: dict[str, list[dict[str, Any]]] = {tag: [] for tag in parts}
     for row in rows:
-        mapping = row._mapping
-        tag = mapping["tag"]
-        slots = parts[tag][1]
-        out[tag].append({label: mapping[slot] for label, slot in slots.items()})
+        pick = picks[row[0]]
+        out[row[0]].append({label: row[i] for label, i in pick})
     return out

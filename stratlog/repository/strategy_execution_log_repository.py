@@ -1,7 +1,8 @@
 """Repository for StrategyExecutionLog rows: the seed's methods plus timeseries and the picker.
 
 Writes are best-effort at the service layer (see ``stratlog.service.recording``). Every read is a
-single SQL statement, so each dashboard panel is one round trip. Dialect differences (bucketing,
+single SQL statement (the Overview's is one for every panel, plus one for a small window's exact
+percentiles in the same read transaction). Dialect differences (bucketing,
 collation) are compiled in ``stratlog.dialect``; this module never looks at the backend.
 """
 
@@ -424,7 +425,7 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         """
         scope = self._scope(strategyId, sinceDt, untilDt)
         top = min(_positive_limit(top, "top"), TOP_LIMIT_MAX)
-        bucket = _positive_limit(bucketSeconds)
+        bucket = _positive_limit(bucketSeconds, "bucketSeconds")
         plans = self.panels.plans(scope, bucket)
         key = (self.use_rollups, bucket, top, scope.shape(),
                *(plan_shape(plan) for plan in plans.values()))  # fmt: skip
@@ -443,6 +444,9 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
             total = int(rows["summary"][0]["count"] or 0)
             if 0 < total <= exactLimit:
                 await self._exact_ranks(session, scope, rows, quantiles)
+            else:
+                for kind in ("duration", "points"):
+                    rows[f"{kind}_n"] = sum(count for _, count in rows[f"{kind}_bins"])
         return rows
 
     def _overview_statement(self, scope: Scope, bucket: int, top: int) -> tuple[Any, Any]:
@@ -462,53 +466,79 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         return parts, gather(parts)
 
     async def _exact_ranks(
-        self, session: Any, scope: Scope, rows: dict[str, Any], quantiles: Sequence[float]
+        self, conn: Any, scope: Scope, rows: dict[str, Any], quantiles: Sequence[float]
     ) -> None:
-        """Fill ``<kind>_ranks`` with the exact values at the interpolation ranks."""
-        parts: dict[str, Any] = {}
-        wanted: dict[str, tuple[list[int], list[tuple[float | None, float | None]]]] = {}
+        """Fill ``<kind>_ranks`` ({rank: value}) and ``<kind>_n`` exactly, from the rows.
+
+        The histograms locate each rank's bin; one statement counts the window's values below
+        each bin and returns the values inside. Each answer is checked against those counts;
+        when the histogram and the rows disagree (a row deleted by hand, a value binned across an
+        edge) or the bins would return too many values, the database sorts instead.
+        """
+        wanted: dict[str, tuple[list[int], list[tuple[float, float]]]] = {}
         for kind in ("duration", "points"):
             bins = rows[f"{kind}_bins"]
             n = sum(count for _, count in bins)
+            rows[f"{kind}_n"] = n
             if n == 0:
                 continue
-            ranks = sorted({f(q * (n - 1)) for q in quantiles for f in (math.floor, math.ceil)})
-            wanted[kind] = (ranks, rank_ranges(bins, ranks))
+            ranks = _ranks(quantiles, n)
+            located = rank_ranges(bins, ranks)
+            if sum(inside for _, inside in located) > MAX_RANK_VALUES:  # e.g. one value repeated
+                rows[f"{kind}_ranks"] = await self._sorted_ranks(conn, scope, kind, ranks)
+                continue
+            wanted[kind] = (ranks, [interval for interval, _ in located])
         if not wanted:
             return
         selects = self.panels.near_ranks(scope, {kind: r for kind, (_, r) in wanted.items()})
+        parts: dict[str, Any] = {}
         for kind, (ranks, _) in wanted.items():
-            below = {f"below{i}": f"i{i + 1}" for i in range(len(ranks))}
+            below = {"n": "i1", **{f"below{i}": f"i{i + 2}" for i in range(len(ranks))}}
             parts[f"{kind}_below"] = (selects[f"{kind}_below"], below)
             parts[f"{kind}_values"] = (selects[f"{kind}_values"], {"value": "f1"})
-        got = split((await session.execute(gather(parts))).all(), parts)
+        got = split((await conn.execute(gather(parts))).all(), parts)
         for kind, (ranks, ranges) in wanted.items():
-            below = got[f"{kind}_below"][0]
+            counts = got[f"{kind}_below"][0]
+            n = int(counts["n"])
             values = sorted(float(r["value"]) for r in got[f"{kind}_values"])
             found: dict[int, float] = {}
-            for i, (rank, (low, high)) in enumerate(zip(ranks, ranges, strict=True)):
-                inside = [
-                    v for v in values if (low is None or v >= low) and (high is None or v <= high)
-                ]
-                position = rank - int(below[f"below{i}"])
-                if 0 <= position < len(inside):
-                    found[rank] = inside[position]
-            if len(found) < len(ranks):  # a histogram that disagrees with the rows: sort them
-                stmt = self.panels.order_statistics(scope, kind, ranks)
-                found = {int(r): float(v) for r, v in (await session.execute(stmt)).all()}
+            if n == rows[f"{kind}_n"]:
+                for i, (rank, (low, high)) in enumerate(zip(ranks, ranges, strict=True)):
+                    inside = [v for v in values if low <= v <= high]
+                    position = rank - int(counts[f"below{i}"])
+                    if 0 <= position < len(inside):
+                        found[rank] = inside[position]
+            rows[f"{kind}_n"] = n
+            if len(found) < len(ranks):  # the histogram disagrees with the rows
+                found = await self._sorted_ranks(conn, scope, kind, _ranks(quantiles, n))
             rows[f"{kind}_ranks"] = found
+
+    async def _sorted_ranks(
+        self, conn: Any, scope: Scope, kind: str, ranks: list[int]
+    ) -> dict[int, float]:
+        stmt = self.panels.order_statistics(scope, kind, ranks)
+        return {int(r): float(v) for r, v in (await conn.execute(stmt)).all()}
 
     @asynccontextmanager
     async def _snapshot(self) -> AsyncIterator[Any]:
-        """One session whose statements read one snapshot (one read transaction)."""
+        """A connection whose statements read one snapshot (one read transaction)."""
         async with self.session_factory() as probe:
             bind = probe.bind
         if not isinstance(bind, AsyncEngine):  # a factory bound elsewhere: its own session
             async with self.session_factory() as session:
-                yield session
+                yield await session.connection()
             return
         async with one_read_transaction(bind) as sessions, sessions() as session:
-            yield session
+            yield await session.connection()  # Core: no ORM context per statement
+
+
+#: At most this many values are read to find the exact ranks; past it the database sorts.
+MAX_RANK_VALUES = 20_000
+
+
+def _ranks(quantiles: Sequence[float], n: int) -> list[int]:
+    """The 0-based ranks numpy's interpolation reads for each quantile of ``n`` values."""
+    return sorted({f(q * (n - 1)) for q in quantiles for f in (math.floor, math.ceil)})
 
 
 class _Statements:

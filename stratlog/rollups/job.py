@@ -58,8 +58,6 @@ from stratlog.sketch import bins_of, pack_arrays, pack_slices, unpack
 log = logging.getLogger("stratlog.rollup")
 
 L, S, C, K, B = StrategyExecutionLog, StatusRollup, CodeRollup, CaseRollup, BinsRollup
-#: Histogram kinds: the value column each kind bins (0, 1 and 2 in ``BinsRollup.kind``).
-VALUE_COLUMNS = {0: L.durationMs, 1: L.points, 2: L.nodes}
 
 
 @dataclass(frozen=True)
@@ -382,14 +380,22 @@ def _histograms(counted: pd.DataFrame) -> dict[BinKey, Histogram]:
 
 async def _merge_bins(conn: AsyncConnection, grain: int, touched: dict[BinKey, Histogram]) -> None:
     """Merge the batch's histograms into those already stored, write all touched back."""
-    buckets = [key[4] for key in touched]
+    # The stored histograms of exactly the buckets touched (one late row from last year adds one
+    # bucket to the list, not a year of buckets), per chunk of strategies and buckets.
+    buckets = sorted({key[4] for key in touched})
     strategies = sorted({key[0] for key in touched})
-    stmt = select(B.strategyId, B.version, B.versionNull, B.kind, B.bucketEpoch, B.bins).where(
-        B.grain == grain, B.bucketEpoch >= min(buckets), B.bucketEpoch <= max(buckets)
-    )
-    if len(strategies) <= 500:
-        stmt = stmt.where(B.strategyId.in_(strategies))
-    for sid, ver, vnull, kind, start, blob in (await conn.execute(stmt)).all():
+    stored: list[Any] = []
+    for some_buckets in _chunks(buckets, 1_000):
+        for some_strategies in _chunks(strategies, 1_000):
+            stmt = select(
+                B.strategyId, B.version, B.versionNull, B.kind, B.bucketEpoch, B.bins
+            ).where(
+                B.grain == grain,
+                B.strategyId.in_(some_strategies),
+                B.bucketEpoch.in_(some_buckets),
+            )
+            stored += (await conn.execute(stmt)).all()
+    for sid, ver, vnull, kind, start, blob in stored:
         key = (sid, ver, int(vnull), int(kind), int(start))
         fresh = touched.get(key)
         if fresh is not None:

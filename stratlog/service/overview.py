@@ -1,4 +1,4 @@
-"""One call for the Overview page: every panel's data, fetched concurrently, as one typed object."""
+"""One call for the Overview page: every panel's data, from one statement, as one typed object."""
 
 from __future__ import annotations
 
@@ -122,11 +122,11 @@ async def fetch_overview(
     summary = summary_of(rows["summary"][0])
     total = int(summary["count"])
     duration_bins, point_bins = rows["duration_bins"], rows["points_bins"]
-    points_total = sum(n for _, n in point_bins)
+    points_total = int(rows["points_n"])
     if total > EXACT_LIMIT:
         durations, points = percentiles_from_bins(duration_bins), percentiles_from_bins(point_bins)
     else:
-        durations = _from_ranks(rows["duration_ranks"], total)
+        durations = _from_ranks(rows["duration_ranks"], int(rows["duration_n"]))
         points = _from_ranks(rows["points_ranks"], points_total)
     return Overview(
         strategyId=strategyId,

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stratlog import sketch
 from stratlog.db import make_engine, make_session_factory, upgrade
-from stratlog.model import ROLLUP_TABLES, BinsRollup, StatusRollup
+from stratlog.model import ROLLUP_TABLES, BinsRollup, StatusRollup, StrategyExecutionLog
 from stratlog.repository import StrategyExecutionLogRepository
 from stratlog.rollups import RollupJob
 from stratlog.rollups.plan import STATUS_GRAINS, epoch_us, from_epoch, plan_buckets
@@ -340,3 +340,59 @@ def test_an_empty_window_still_plans_one_read() -> None:
     for bucket in (5_400, 600, 25_920):
         plan = plan_buckets(empty, bucket, STATUS_GRAINS)
         assert plan.rollups == () and plan.edges == ((T0, T0),)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_failed_rebuild_migration_leaves_the_old_layout_whole(
+    scratch_url: Any, backend: str
+) -> None:
+    """0005 commits as one: failing half-way (a table already holds one of its names) leaves
+    the old tables and the old watermark, so no reader sees new empty tables as caught up."""
+    engine = make_engine(await scratch_url(backend))
+    try:
+        await upgrade(engine, "0004")
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE stratlog_rollup_state SET watermark = 700"))
+            await conn.execute(text("CREATE TABLE strategy_execution_rollup_case (x INTEGER)"))
+        with pytest.raises(Exception, match="strategy_execution_rollup_case"):
+            await upgrade(engine, "0005")
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT watermark FROM stratlog_rollup_state")) == 700
+            assert await conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
+            for old in ("strategy_execution_rollup", "strategy_execution_bin"):
+                assert await conn.scalar(select(func.count()).select_from(text(old))) == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_exact_percentiles_hold_when_a_histogram_disagrees_with_the_rows(
+    empty_repo, engine
+) -> None:
+    """A hand-written DELETE under the rollups: the histograms count rows that are gone, the
+    exact percentiles still come from the rows (their count and their values)."""
+    rng = random.Random(2)
+    rows = [
+        make_row(
+            durationMs=round(rng.lognormvariate(2, 0.8), 3),
+            points=50.0 if i % 3 else rng.uniform(0, 100),  # one value repeated: one dense bin
+            createdAt=T0 + timedelta(minutes=rng.randint(0, 3 * 1440)),
+        )
+        for i in range(2000)
+    ]
+    await empty_repo.insert_many(rows)
+    await RollupJob(engine).catch_up()
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM strategy_execution_log WHERE id % 7 = 0"))
+    window = (T0 + timedelta(hours=30), T0 + timedelta(days=3))
+    L = StrategyExecutionLog
+    async with engine.connect() as conn:
+        stmt = select(L.durationMs, L.points).where(
+            L.createdAt >= window[0], L.createdAt < window[1]
+        )
+        inside = [{"durationMs": d, "points": p} for d, p in (await conn.execute(stmt)).all()]
+    ov = await fetch_overview(empty_repo, "credit-limit", *window)
+    assert ov.durations.exact and ov.durations.n == len(inside)
+    durations = np.percentile([r["durationMs"] for r in inside], [50, 95, 99])
+    assert [ov.durations.p50, ov.durations.p95, ov.durations.p99] == list(durations)
+    points = np.percentile([r["points"] for r in inside], [50, 95, 99])
+    assert [ov.points.p50, ov.points.p95, ov.points.p99] == list(points)

@@ -11,6 +11,7 @@ from stratlog.model import BinsRollup, StrategyExecutionLog
 from stratlog.repository import StrategyExecutionLogRepository
 from stratlog.rollups import RollupJob
 from stratlog.rollups.verify import repair, verify
+from stratlog.sketch import pack_arrays, unpack
 from tests.conftest import T0, make_row
 
 L, B = StrategyExecutionLog, BinsRollup
@@ -49,9 +50,11 @@ async def test_tampering_is_found_per_strategy_day_and_repaired(
         await conn.execute(delete(L).where(L.id == victim))  # a hand-written DELETE
         day = select(func.max(B.bucketEpoch)).where(B.strategyId == "s0", B.grain == DAY)
         tampered = (B.strategyId == "s0", B.grain == DAY, B.kind == 0)
-        await conn.execute(
-            update(B).where(*tampered, B.bucketEpoch == day.scalar_subquery()).values(n=B.n + 3)
-        )
+        where = (*tampered, B.bucketEpoch == day.scalar_subquery())
+        blob = await conn.scalar(select(B.bins).where(*where))
+        bins, counts = unpack(blob)
+        counts[0] += 3  # the counts readers add up, not the n column beside them
+        await conn.execute(update(B).where(*where).values(bins=pack_arrays(bins, counts)))
     found = await verify(engine)
     first_day = int(T0.timestamp()) // DAY * DAY
     assert len(found.days) == 2 and ("s1", first_day) in found.days

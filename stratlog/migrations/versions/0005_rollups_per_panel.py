@@ -44,7 +44,14 @@ KEY = ["strategy_id", "grain", "bucket_epoch", "version", "version_null"]
 
 
 def upgrade() -> None:
-    """Drop the joint-key rollups, create the per-panel ones, rebuild from watermark 0."""
+    """Drop the joint-key rollups, create the per-panel ones, rebuild from watermark 0.
+
+    The watermark moves first: on SQLite that statement opens the transaction (pysqlite starts
+    none for DDL, and Alembic runs SQLite without transactional DDL), so the drops and creates
+    that follow join it and the whole revision commits or rolls back as one, as it does on
+    PostgreSQL. A reader never sees the new, empty tables with the old watermark.
+    """
+    op.execute("UPDATE stratlog_rollup_state SET watermark = 0, updated_at = NULL")
     op.drop_table("strategy_execution_bin")
     op.drop_table("strategy_execution_rollup")
     op.create_table(
@@ -91,11 +98,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(*KEY, "kind"),
         **WITHOUT_ROWID,
     )
-    op.execute("UPDATE stratlog_rollup_state SET watermark = 0, updated_at = NULL")
 
 
 def downgrade() -> None:
     """Back to the joint-key tables of revision 0002 (empty; the job refolds from 0)."""
+    op.execute("UPDATE stratlog_rollup_state SET watermark = 0, updated_at = NULL")
     for name in (
         "strategy_execution_rollup_bins",
         "strategy_execution_rollup_case",
@@ -143,4 +150,3 @@ def downgrade() -> None:
         "strategy_execution_bin",
         ["strategy_id", "kind", "grain", "bucket_epoch", "bin", "n"],
     )
-    op.execute("UPDATE stratlog_rollup_state SET watermark = 0, updated_at = NULL")
