@@ -156,24 +156,16 @@ class greatest(FunctionElement[Any]):
     name = "greatest"
 
 
-@compiles(least, "sqlite")
-def _least_sqlite(element: least, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"min({compiler.process(element.clauses, **kw)})"
+def _two_args(function: str) -> Callable[..., str]:
+    def compile_(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+        return f"{function}({compiler.process(element.clauses, **kw)})"
+
+    return compile_
 
 
-@compiles(greatest, "sqlite")
-def _greatest_sqlite(element: greatest, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"max({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(least, "postgresql")
-def _least_postgresql(element: least, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"LEAST({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(greatest, "postgresql")
-def _greatest_postgresql(element: greatest, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"GREATEST({compiler.process(element.clauses, **kw)})"
+for _element, _functions in ((least, ("min", "LEAST")), (greatest, ("max", "GREATEST"))):
+    compiles(_element, "sqlite")(_two_args(_functions[0]))
+    compiles(_element, "postgresql")(_two_args(_functions[1]))
 
 
 def upsert_from_select(

@@ -38,15 +38,20 @@ class BaseRepository(Generic[ModelT]):
         Figures shown side by side must add up while rows arrive and old ones are pruned; see
         :func:`stratlog.dialect.consistent_sessions`. Calls may still run concurrently.
         """
-        async with self.session_factory() as probe:
-            bind = probe.bind
-        if not isinstance(bind, AsyncEngine):  # a factory bound elsewhere: leave it as it is
+        bind = await self._engine()
+        if bind is None:  # a factory bound elsewhere: leave it as it is
             yield self
             return
         async with consistent_sessions(bind) as sessions:
             view = copy.copy(self)
             view.session_factory = sessions
             yield view
+
+    async def _engine(self) -> AsyncEngine | None:
+        """The engine the session factory is bound to, or ``None`` (bound elsewhere)."""
+        async with self.session_factory() as probe:
+            bind = probe.bind
+        return bind if isinstance(bind, AsyncEngine) else None
 
     async def get(self, id: int) -> ModelT | None:
         """The row with this primary key, or ``None``."""

@@ -29,7 +29,6 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import aliased
 
 from stratlog.dialect import SessionFactory, epoch_bucket, one_read_transaction
@@ -503,7 +502,7 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         async with self._snapshot() as conn:
             rows = (await conn.execute(union_all(runs, total))).all()
         n = next(int(r[7]) for r in rows if r[0] is None and r[1] is None)
-        return n, [r[:7] for r in rows if r[1] is not None]
+        return n, [r for r in rows if r[1] is not None]  # (a trailing total column: 0)
 
     def _overview_statement(self, scope: Scope, bucket: int, top: int) -> tuple[Any, Any]:
         """The parts and the gathered statement of :meth:`overview_rows` for one shape."""
@@ -578,9 +577,8 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
     @asynccontextmanager
     async def _snapshot(self) -> AsyncIterator[Any]:
         """A connection whose statements read one snapshot (one read transaction)."""
-        async with self.session_factory() as probe:
-            bind = probe.bind
-        if not isinstance(bind, AsyncEngine):  # a factory bound elsewhere: its own session
+        bind = await self._engine()
+        if bind is None:  # a factory bound elsewhere: its own session
             async with self.session_factory() as session:
                 yield await session.connection()
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -145,31 +146,50 @@ async def fetch_overview(
     else:
         durations = _from_ranks(rows["duration_ranks"], int(rows["duration_n"]))
         points = _from_ranks(rows["points_ranks"], points_total)
+    return _overview(
+        strategyId, since, until, bucket, status_counts,
+        codes=[(r["key"], int(r["count"])) for r in rows["codes"]],
+        cases=[(r["key"], int(r["count"])) for r in rows["cases"]],
+        series=[((int(r["bucket"]), r["status"]), int(r["n"])) for r in series],
+        summary=summary, durations=durations, points=points, point_bins=point_bins, top=None,
+    )  # fmt: skip
+
+
+def _overview(
+    strategyId: str,
+    since: datetime,
+    until: datetime,
+    bucket: int,
+    status_counts: Mapping[str, int],
+    *,
+    codes: list[tuple[str, int]],
+    cases: list[tuple[str | None, int]],
+    series: list[tuple[tuple[int, str], int]],
+    summary: dict[str, Any],
+    durations: Percentiles,
+    points: Percentiles,
+    point_bins: list[tuple[int, int]],
+    top: int | None,
+) -> Overview:
+    """The Overview of either path: codes and cases ranked (count desc, the ``None`` case last
+    among equals, then by code point) and cut to ``top``, buckets in time then status order."""
+    ranked_codes = sorted(codes, key=lambda kv: (-kv[1], kv[0]))[:top]
+    ranked_cases = sorted(cases, key=lambda kv: (-kv[1], kv[0] is None, kv[0] or ""))[:top]
     return Overview(
         strategyId=strategyId,
         since=since,
         until=until,
         bucketSeconds=bucket,
         statusCounts=dict(sorted(status_counts.items())),
-        errorCodes=[
-            {"errorCode": r["key"], "count": int(r["count"])}
-            for r in sorted(rows["codes"], key=lambda r: (-int(r["count"]), r["key"]))
-        ],
-        caseNames=[
-            {"caseName": r["key"], "count": int(r["count"])}
-            for r in sorted(rows["cases"], key=_case_order)
-        ],
+        errorCodes=[{"errorCode": code, "count": n} for code, n in ranked_codes],
+        caseNames=[{"caseName": name, "count": n} for name, n in ranked_cases],
         summary=summary,
         durations=durations,
         points=points,
         pointsHistogram=histogram_from_bins(point_bins),
         timeseries=[
-            {
-                "bucketStart": datetime.fromtimestamp(int(r["bucket"]), UTC),
-                "status": r["status"],
-                "count": int(r["n"]),
-            }
-            for r in series
+            {"bucketStart": datetime.fromtimestamp(start, UTC), "status": status, "count": n}
+            for (start, status), n in sorted(series)
         ],
     )
 
@@ -202,30 +222,12 @@ def _from_runs(
         }
     )
     point_bins = sorted(Counter(sketch.bins_of(np.asarray(points, dtype=float)).tolist()).items())
-    top_codes = sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
-    top_cases = sorted(cases.items(), key=lambda kv: (-kv[1], kv[0] is None, kv[0] or ""))[:top]
-    return Overview(
-        strategyId=strategyId,
-        since=since,
-        until=until,
-        bucketSeconds=bucket,
-        statusCounts=dict(sorted(status_counts.items())),
-        errorCodes=[{"errorCode": code, "count": n} for code, n in top_codes],
-        caseNames=[{"caseName": name, "count": n} for name, n in top_cases],
-        summary=summary,
-        durations=percentiles(durations),
-        points=percentiles(points),
-        pointsHistogram=histogram_from_bins(point_bins),
-        timeseries=[
-            {"bucketStart": datetime.fromtimestamp(start, UTC), "status": status, "count": n}
-            for (start, status), n in sorted(series.items())
-        ],
-    )
-
-
-def _case_order(row: dict[str, Any]) -> tuple[int, bool, str]:
-    """Count desc, the ``None`` bucket last among equal counts, then by name (code points)."""
-    return (-int(row["count"]), row["key"] is None, row["key"] or "")
+    return _overview(
+        strategyId, since, until, bucket, status_counts,
+        codes=list(codes.items()), cases=list(cases.items()), series=list(series.items()),
+        summary=summary, durations=percentiles(durations), points=percentiles(points),
+        point_bins=point_bins, top=top,
+    )  # fmt: skip
 
 
 def _from_ranks(values: dict[int, float], n: int) -> Percentiles:
