@@ -10,8 +10,9 @@ import asyncio
 import math
 import re
 import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,7 +94,11 @@ def _epoch_bucket_sqlite(element: epoch_bucket, compiler: SQLCompiler, **kw: Any
 @compiles(epoch_bucket, "postgresql")
 def _epoch_bucket_postgresql(element: epoch_bucket, compiler: SQLCompiler, **kw: Any) -> str:
     ts, seconds = list(element.clauses)
-    epoch = f"EXTRACT(EPOCH FROM {compiler.process(ts, **kw)})"
+    # date_part() is double precision; EXTRACT() is numeric, and its per-row arithmetic was
+    # two thirds of a grouped 7,000-row window read. The double is exact enough: it is the
+    # timestamp's microseconds / 1e6, correctly rounded, so a time 1 us before a bucket edge
+    # stays below the edge after the division as long as |t| < 8e9 s (years 1717-2223).
+    epoch = f"date_part('epoch', {compiler.process(ts, **kw)})"
     n = compiler.process(seconds, **kw)
     return f"CAST(floor({epoch} / {n}) * {n} AS BIGINT)"
 
@@ -253,6 +258,57 @@ async def bulk_insert(
             raise DBAPIError(f"COPY {table.name}", None, exc) from exc
         return
     await conn.exec_driver_sql(sql, rows)
+
+
+def has_array_agg(dialect: Dialect) -> bool:
+    """Whether ``array_agg`` exists (PostgreSQL): a window's values can come back as arrays,
+    which the driver decodes in C, rather than as one row per run."""
+    return dialect.name == "postgresql"
+
+
+@dataclass(frozen=True)
+class DriverStatement:
+    """A SELECT compiled once for one dialect, run on the driver's connection itself.
+
+    For a statement that returns thousands of plain rows (numbers and text, nothing to convert)
+    SQLAlchemy's result layer costs more than the query: on a 7,000-row window read it doubled
+    the time (measured ~17 ms against ~10 ms with asyncpg's own ``fetch``). Bind values still
+    go through their types' processors (UTC timestamps), in the compiled order.
+    """
+
+    sql: str
+    names: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+    #: The values of the binds built into the statement (literals), by name.
+    defaults: Mapping[str, Any]
+
+    @classmethod
+    def compile(cls, statement: Any, dialect: Dialect) -> DriverStatement:
+        """Compile ``statement`` (named bind parameters only, no expanding IN lists)."""
+        compiled = statement.compile(dialect=dialect)
+        names = tuple(compiled.positiontup or ())
+        processors = tuple(compiled.binds[name].type.bind_processor(dialect) for name in names)
+        return cls(compiled.string, names, processors, compiled.construct_params())
+
+    async def rows(self, conn: AsyncConnection, values: Mapping[str, Any]) -> list[Any]:
+        """Every row (sequences: asyncpg records, sqlite3 tuples) for these parameter values."""
+        args = [
+            value if process is None else process(value)
+            for value, process in zip(
+                (values[n] if n in values else self.defaults[n] for n in self.names),
+                self.processors,
+                strict=True,
+            )
+        ]
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        try:
+            if conn.dialect.name == "postgresql":
+                return list(await raw.fetch(self.sql, *args))
+            async with raw.execute(self.sql, args) as cursor:
+                return list(await cursor.fetchall())
+        except Exception as exc:  # the driver's own errors, as SQLAlchemy raises them elsewhere
+            raise DBAPIError(self.sql[:200], None, exc) from exc
 
 
 #: SQLSTATE of "lock not available" (``lock_timeout`` ran out).

@@ -3,25 +3,34 @@
 Writes are best-effort at the service layer (see ``stratlog.service.recording``). Every read is a
 single SQL statement (the Overview's is one for every panel, plus one for a small window's exact
 percentiles in the same read transaction). Dialect differences (bucketing,
-collation) are compiled in ``stratlog.dialect``; this module never looks at the backend.
+collation) are compiled in ``stratlog.dialect``; this module never looks at the backend's name,
+only asks that module what it can do (``has_array_agg``).
 """
 
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
+from operator import is_not, itemgetter
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     ColumnElement,
     Double,
     Executable,
+    Select,
     String,
     and_,
+    bindparam,
+    cast,
     func,
     literal,
     literal_column,
@@ -31,7 +40,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
-from stratlog.dialect import SessionFactory, epoch_bucket, one_read_transaction
+from stratlog.dialect import (
+    DriverStatement,
+    SessionFactory,
+    epoch_bucket,
+    has_array_agg,
+    one_read_transaction,
+)
 from stratlog.model.strategy_execution_log import STATUSES, StrategyExecutionLog
 from stratlog.repository.base import BaseRepository
 from stratlog.repository.bulk import PreparedBulk, insert_prepared, prepare_bulk
@@ -469,7 +484,7 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
                     rows[f"{kind}_n"] = sum(count for _, count in rows[f"{kind}_bins"])
         return rows
 
-    async def window_runs(
+    async def window_figures(
         self,
         *,
         strategyId: str,
@@ -477,32 +492,105 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         untilDt: datetime,
         bucketSeconds: int,
         cap: int,
-    ) -> tuple[int, list[Any]]:
-        """(runs in the window, their rows) in one statement; no rows when there are more than
-        ``cap`` runs (the database counts first, then reads only if the count allows).
+    ) -> tuple[int, WindowFigures | None]:
+        """(runs in the window, the Overview's figures) from the audit rows in one statement;
+        ``None`` for the figures when there are more than ``cap`` runs (the database counts
+        first, then reads only if the count allows).
 
-        Each row is ``(bucket start, status, errorCode, caseName, durationMs, nodes, points)``,
-        read from the covering index alone. A short window's Overview is cheaper computed from
-        these than assembled from a dozen rollup and edge reads.
+        For a short window this is cheaper than assembling the figures from a dozen rollup and
+        edge reads. It runs on the driver's connection (:class:`~stratlog.dialect.DriverStatement`).
+        Where the database returns arrays (PostgreSQL), it groups the counts and ships the
+        window's durations and points as two arrays; elsewhere it returns the runs from the
+        covering index and the counting happens here, in C (``map`` and ``Counter``).
         """
-        m = self.model
         scope = self._scope(strategyId, sinceDt, untilDt)
-        seconds: ColumnElement[int] = literal_column(
-            str(_positive_limit(bucketSeconds, "bucketSeconds"))
-        )
-        terms = scope.raw_terms()
-        counted = select(func.count().label("n")).where(*terms).cte("counted")
-        allowed = select(counted.c.n).scalar_subquery() <= _positive_limit(cap, "cap")
+        seconds = _positive_limit(bucketSeconds, "bucketSeconds")
+        values = {**scope.values(), "cap": _positive_limit(cap, "cap")}
+        async with self._connection() as conn:
+            arrays = has_array_agg(conn.dialect)
+            key = ("window", self.model, conn.dialect.name, seconds, scope.shape())
+            statement = _OVERVIEW_STATEMENTS.get(key)
+            if statement is None:
+                built = (self._grouped_window if arrays else self._window_rows)(scope, seconds)
+                statement = _OVERVIEW_STATEMENTS.put(
+                    key, DriverStatement.compile(built, conn.dialect)
+                )
+            rows = await statement.rows(conn, values)
+        # The count's row: last as the databases append UNION ALL branches, else found.
+        at = len(rows) - 1 if rows and rows[-1][0] == _COUNT_PART else _count_row(rows)
+        n = int(rows.pop(at)[3 if arrays else -1])  # the n column of either statement
+        if n > cap:
+            return n, None
+        return n, (WindowFigures.of_groups if arrays else WindowFigures.of_rows)(rows)
+
+    def _window_rows(self, scope: Scope, seconds: int) -> Any:
+        """Every run of the window when the count allows, then the count:
+        ``(part, bucket, status, errorCode, caseName, durationMs, nodes, points, n)``."""
+        m = self.model
+        terms, counted, allowed = self._counted(scope)
         runs = select(
-            epoch_bucket(m.createdAt, seconds).label("bucket"), m.status, m.errorCode,
-            m.caseName, m.durationMs, m.nodes, m.points, literal(0).label("total"),
+            literal(_RUN_PART), epoch_bucket(m.createdAt, literal_column(str(seconds))),
+            m.status, m.errorCode, m.caseName, m.durationMs, m.nodes, m.points,
+            typed_null(BigInteger()),
         ).where(*terms, allowed)  # fmt: skip
         types: list[Any] = [BigInteger(), String(), String(), String(), Double(), BigInteger()]
-        total = select(*(typed_null(t) for t in types), typed_null(Double()), counted.c.n)
-        async with self._snapshot() as conn:
-            rows = (await conn.execute(union_all(runs, total))).all()
-        n = next(int(r[7]) for r in rows if r[0] is None and r[1] is None)
-        return n, [r for r in rows if r[1] is not None]  # (a trailing total column: 0)
+        total = select(
+            literal(_COUNT_PART), *(typed_null(t) for t in types), typed_null(Double()), counted.c.n
+        )
+        return union_all(runs, total)
+
+    def _grouped_window(self, scope: Scope, seconds: int) -> Any:
+        """The window's figures grouped by the database, durations and points as arrays, when
+        the count allows; then the count. Columns: part, bucket, key, n, the summary's sums,
+        minima and maxima (``_SUMMARY_COLUMNS``), the durations and the points."""
+        m = self.model
+        terms, counted, allowed = self._counted(scope)
+        number = func.count()
+        columns: list[tuple[str, Any]] = [
+            ("bucket", BigInteger()), ("key", String()), ("n", BigInteger()),
+            *((name, kind) for name, kind, _ in _SUMMARY_COLUMNS),
+            ("durations", ARRAY(Double())), ("points", ARRAY(Double())),
+        ]  # fmt: skip
+
+        def part(tag: int, **given: Any) -> Select[Any]:
+            cells = [given[name] if name in given else typed_null(t) for name, t in columns]
+            return select(literal(tag), *cells)
+
+        bucket = epoch_bucket(m.createdAt, literal_column(str(seconds)))
+        ok = m.status == "ok"
+        summary = {name: cast(f(getattr(m, attr)), t) for name, t, (f, attr) in _SUMMARY_COLUMNS}
+        parts = [
+            part(_SERIES_PART, bucket=bucket, key=m.status, n=number)
+            .where(*terms, allowed).group_by(bucket, m.status),
+            part(_CODE_PART, key=m.errorCode, n=number)
+            .where(*terms, allowed, m.errorCode.is_not(None)).group_by(m.errorCode),
+            part(_CASE_PART, key=m.caseName, n=number)
+            .where(*terms, allowed, ok).group_by(m.caseName),
+            part(_SUMMARY_PART, n=number, **summary,
+                 durations=func.array_agg(m.durationMs),
+                 points=func.array_agg(m.points).filter(m.points.is_not(None)))
+            .where(*terms, allowed),
+            part(_COUNT_PART, n=counted.c.n),
+        ]  # fmt: skip
+        return union_all(*parts)
+
+    def _counted(self, scope: Scope) -> tuple[list[ColumnElement[bool]], Any, Any]:
+        """The window's terms, its count as a CTE, and the term "the count is within cap"."""
+        terms = scope.raw_terms()
+        counted = select(func.count().label("n")).where(*terms).cte("counted")
+        cap = bindparam("cap", 0, type_=BigInteger())
+        return terms, counted, select(counted.c.n).scalar_subquery() <= cap
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        """A Core connection for one statement (the session's, when bound elsewhere)."""
+        bind = await self._engine()
+        if bind is None:
+            async with self.session_factory() as session:
+                yield await session.connection()
+            return
+        async with bind.connect() as conn:
+            yield conn
 
     def _overview_statement(self, scope: Scope, bucket: int, top: int) -> tuple[Any, Any]:
         """The parts and the gathered statement of :meth:`overview_rows` for one shape."""
@@ -584,6 +672,87 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
             return
         async with one_read_transaction(bind) as sessions, sessions() as session:
             yield await session.connection()  # Core: no ORM context per statement
+
+
+_RUN_PART, _SERIES_PART, _CODE_PART, _CASE_PART, _SUMMARY_PART, _COUNT_PART = range(6)
+#: The summary's figures in a grouped window: (label, type, (aggregate, attribute)).
+_SUMMARY_COLUMNS: tuple[tuple[str, Any, tuple[Any, str]], ...] = (
+    ("sumDurationMs", Double(), (func.sum, "durationMs")),
+    ("minDurationMs", Double(), (func.min, "durationMs")),
+    ("maxDurationMs", Double(), (func.max, "durationMs")),
+    ("sumNodes", BigInteger(), (func.sum, "nodes")),
+    ("minNodes", BigInteger(), (func.min, "nodes")),
+    ("maxNodes", BigInteger(), (func.max, "nodes")),
+    ("sumPoints", Double(), (func.sum, "points")),
+)
+
+
+def _count_row(rows: Sequence[Any]) -> int:
+    """The position of the count's row."""
+    return next(i for i, r in enumerate(rows) if r[0] == _COUNT_PART)
+
+
+@dataclass(frozen=True)
+class WindowFigures:
+    """A short window's Overview figures, exact, from its audit rows.
+
+    ``series``: runs per (bucket start, status); ``codes``: runs per error code; ``cases``: ok
+    runs per case (``None``: no rule matched); ``summary``: the input of :func:`summary_of`;
+    ``durations`` and ``points`` (not null): every value of the window, sorted.
+    """
+
+    series: list[tuple[tuple[int, str], int]]
+    codes: list[tuple[str, int]]
+    cases: list[tuple[str | None, int]]
+    summary: dict[str, Any]
+    durations: np.ndarray
+    points: np.ndarray
+
+    @classmethod
+    def of_groups(cls, rows: Sequence[Any]) -> WindowFigures:
+        """From the rows of a grouped window (``_grouped_window``)."""
+        parts: dict[int, list[Any]] = {}
+        for row in rows:
+            parts.setdefault(row[0], []).append(row)
+        (summary,) = parts[_SUMMARY_PART]
+        figures = {name: summary[4 + i] for i, (name, _, _) in enumerate(_SUMMARY_COLUMNS)}
+        return cls(
+            series=[((int(r[1]), r[2]), int(r[3])) for r in parts.get(_SERIES_PART, [])],
+            codes=[(r[2], int(r[3])) for r in parts.get(_CODE_PART, [])],
+            cases=[(r[2], int(r[3])) for r in parts.get(_CASE_PART, [])],
+            summary={"count": int(summary[3]), **figures},
+            durations=np.sort(np.asarray(summary[-2] or (), dtype=float)),
+            points=np.sort(np.asarray(summary[-1] or (), dtype=float)),
+        )
+
+    @classmethod
+    def of_rows(cls, runs: Sequence[Any]) -> WindowFigures:
+        """From every run of the window (``_window_rows``), counted in C."""
+        cases = Counter(map(itemgetter(2, 4), runs))
+        codes = Counter(map(itemgetter(3), runs))
+        codes.pop(None, None)
+        durations = np.fromiter(map(itemgetter(5), runs), dtype=float, count=len(runs))
+        nodes = list(map(itemgetter(6), runs))
+        points = np.fromiter(filter(partial(is_not, None), map(itemgetter(7), runs)), float)
+        durations.sort()
+        points.sort()
+        return cls(
+            series=list(Counter(map(itemgetter(1, 2), runs)).items()),
+            codes=list(codes.items()),
+            cases=[(case, n) for (status, case), n in cases.items() if status == "ok"],
+            summary={
+                "count": len(runs),
+                "sumDurationMs": math.fsum(durations.tolist()) if runs else None,
+                "minDurationMs": float(durations[0]) if runs else None,
+                "maxDurationMs": float(durations[-1]) if runs else None,
+                "sumNodes": sum(nodes) if runs else None,
+                "minNodes": min(nodes, default=None),
+                "maxNodes": max(nodes, default=None),
+                "sumPoints": math.fsum(points.tolist()) if len(points) else None,
+            },
+            durations=durations,
+            points=points,
+        )
 
 
 #: At most this many values are read to find the exact ranks; past it the database sorts.

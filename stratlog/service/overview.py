@@ -15,6 +15,7 @@ from stratlog import sketch
 from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.repository.strategy_execution_log_repository import (
     StrategyExecutionLogRepository,
+    WindowFigures,
     summary_of,
 )
 from stratlog.service.stats import (
@@ -118,12 +119,12 @@ async def fetch_overview(
     window = Window.of(since, until)
     bucket = choose_bucket_seconds(window.seconds or 1.0)
     if (window.seconds or 0.0) <= SHORT_WINDOW_S:
-        n, runs = await repository.window_runs(
+        _, figures = await repository.window_figures(
             strategyId=strategyId, sinceDt=since, untilDt=until, bucketSeconds=bucket,
             cap=SHORT_WINDOW_RUNS,
         )  # fmt: skip
-        if n <= SHORT_WINDOW_RUNS:
-            return _from_runs(strategyId, since, until, bucket, runs, top)
+        if figures is not None:
+            return _from_figures(strategyId, since, until, bucket, figures, top)
     rows = await repository.overview_rows(
         strategyId=strategyId,
         sinceDt=since,
@@ -194,39 +195,24 @@ def _overview(
     )
 
 
-def _from_runs(
-    strategyId: str, since: datetime, until: datetime, bucket: int, runs: list[Any], top: int
+def _from_figures(
+    strategyId: str, since: datetime, until: datetime, bucket: int, f: WindowFigures, top: int
 ) -> Overview:
-    """The Overview of a short window from its runs: the same figures as the rollup path.
+    """The Overview of a short window from its exact figures: the rollup path's numbers.
 
-    Counts, minima and maxima are the same numbers; float sums are correctly rounded
-    (``math.fsum``), so they may differ from the database's in the last bits.
+    Counts, minima and maxima are the same numbers; float sums computed here are correctly
+    rounded (``math.fsum``), so they may differ from the database's in the last bits.
     """
-    series: Counter[tuple[int, str]] = Counter((int(r[0]), r[1]) for r in runs)
-    status_counts: Counter[str] = Counter(r[1] for r in runs)
-    codes: Counter[str] = Counter(r[2] for r in runs if r[2] is not None)
-    cases: Counter[str | None] = Counter(r[3] for r in runs if r[1] == "ok")
-    durations = [float(r[4]) for r in runs]
-    nodes = [int(r[5]) for r in runs]
-    points = [float(r[6]) for r in runs if r[6] is not None]
-    summary = summary_of(
-        {
-            "count": len(runs),
-            "sumDurationMs": math.fsum(durations) if runs else None,
-            "minDurationMs": min(durations, default=None),
-            "maxDurationMs": max(durations, default=None),
-            "sumNodes": sum(nodes) if runs else None,
-            "minNodes": min(nodes, default=None),
-            "maxNodes": max(nodes, default=None),
-            "sumPoints": math.fsum(points) if points else None,
-        }
-    )
-    point_bins = sorted(Counter(sketch.bins_of(np.asarray(points, dtype=float)).tolist()).items())
+    status_counts: Counter[str] = Counter()
+    for (_, status), n in f.series:
+        status_counts[status] += n
+    bins, counts = np.unique(sketch.bins_of(f.points), return_counts=True)
     return _overview(
         strategyId, since, until, bucket, status_counts,
-        codes=list(codes.items()), cases=list(cases.items()), series=list(series.items()),
-        summary=summary, durations=percentiles(durations), points=percentiles(points),
-        point_bins=point_bins, top=top,
+        codes=f.codes, cases=f.cases, series=f.series, summary=summary_of(f.summary),
+        durations=percentiles(f.durations.tolist()),  # sorted already: a linear pass
+        points=percentiles(f.points.tolist()),
+        point_bins=list(zip(bins.tolist(), counts.tolist(), strict=True)), top=top,
     )  # fmt: skip
 
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+from sqlalchemy import bindparam, func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from stratlog.dialect import DriverStatement
 from stratlog.model import StrategyExecutionLog
 from stratlog.repository import StrategyExecutionLogRepository
 from stratlog.repository.bulk import prepare_bulk, prepare_bulk_columns
@@ -41,3 +47,25 @@ async def test_prepared_columns_insert_what_insert_many_would(
     ]
     with pytest.raises(ValueError, match="differ in length"):
         prepare_bulk_columns(StrategyExecutionLog, engine.dialect, {"nodes": [1], "status": []})
+
+
+async def test_driver_statement_binds_like_sqlalchemy_and_raises_its_errors(
+    empty_repo: StrategyExecutionLogRepository, engine: AsyncEngine
+):
+    """The driver-level read gets the model's bind processing (an aware time in another zone
+    means the same instant in UTC) and turns the driver's own errors into SQLAlchemy's
+    ``DBAPIError``, which the pages and commands catch."""
+    at = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    await empty_repo.insert_many([make_row(createdAt=at)])
+    log = StrategyExecutionLog
+    since = bindparam("since", None, type_=log.createdAt.type)
+    counted = select(func.count()).select_from(log).where(log.createdAt >= since)
+    statement = DriverStatement.compile(counted, engine.dialect)
+    plus_two = timezone(timedelta(hours=2))
+    async with engine.connect() as conn:
+        for since_value, expected in ((at.astimezone(plus_two), 1), (at + timedelta(seconds=1), 0)):
+            rows = await statement.rows(conn, {"since": since_value})
+            assert [tuple(r) for r in rows] == [(expected,)]
+        broken = DriverStatement.compile(select(text("x FROM no_such_table")), engine.dialect)
+        with pytest.raises(DBAPIError):
+            await broken.rows(conn, {})

@@ -354,3 +354,22 @@ async def test_neighbours_follow_the_filters(empty_repo: StrategyExecutionLogRep
         everything[at + 1],
     )
     assert await empty_repo.neighbours(10**9, strategyId="credit-limit") == (None, None)
+
+
+@pytest.mark.parametrize("seconds", [60, 3600, 86400, 25920])
+async def test_bucket_edges_are_exact_one_microsecond_apart(
+    empty_repo: StrategyExecutionLogRepository, seconds: int
+):
+    """PostgreSQL buckets with double-precision epoch seconds: a run 1 us before an edge must
+    still fall in the bucket before it, from 1800 to 2200 and before 1970 too."""
+    epoch, size = datetime(1970, 1, 1, tzinfo=UTC), timedelta(seconds=seconds)
+    edges = [
+        epoch + (datetime(year, 6, 1, tzinfo=UTC) - epoch) // size * size
+        for year in (1800, 1969, 1970, 2026, 2199)
+    ]
+    stamps = [t for edge in edges for t in (edge - timedelta(microseconds=1), edge)]
+    await empty_repo.insert_many([make_row(createdAt=t) for t in stamps])
+    got = await empty_repo.timeseries(strategyId="credit-limit", bucketSeconds=seconds)
+    expected = sorted(epoch + (t - epoch) // size * size for t in stamps)  # integer arithmetic
+    assert [b["bucketStart"] for b in got for _ in range(b["count"])] == expected
+    assert all(b["count"] == 1 for b in got)
