@@ -188,23 +188,66 @@ def _stacked(series: Sequence[Mapping[str, Any]], bucket_seconds: int) -> list[d
     return rects
 
 
+def bucket_totals(series: Sequence[Mapping[str, Any]]) -> dict[datetime, tuple[int, int]]:
+    """(runs, runs not ok) per bucket start of an ``Overview.timeseries``."""
+    totals: dict[datetime, tuple[int, int]] = {}
+    for item in series:
+        runs, failed = totals.get(item["bucketStart"], (0, 0))
+        count = int(item["count"])
+        totals[item["bucketStart"]] = (
+            runs + count,
+            failed + (count if item["status"] != "ok" else 0),
+        )
+    return dict(sorted(totals.items()))
+
+
+#: The failure-rate line (near-black, solid, dotted with points) and the baseline (grey, dashed):
+#: neither is a status colour, and they tell apart without colour.
+RATE_COLOR = TEXT
+BASELINE_COLOR = "#5B6675"
+BASELINE_DASH = [5, 3]
+
+
 def timeseries(
-    series: Sequence[Mapping[str, Any]], bucket_seconds: int, since: datetime, until: datetime
+    series: Sequence[Mapping[str, Any]],
+    bucket_seconds: int,
+    since: datetime,
+    until: datetime,
+    *,
+    baseline: Sequence[Mapping[str, Any]] | None = None,
+    offset: timedelta = timedelta(0),
 ) -> AltChart:
-    """Runs per time bucket stacked by status, UTC axis; ``series`` as ``Overview.timeseries``."""
+    """Runs per time bucket stacked by status, UTC axis; ``series`` as ``Overview.timeseries``.
+
+    A line on its own right-hand axis gives the failure rate (error + timeout + limit) per
+    bucket, so that a spike shows even when ok runs dominate the bars. With ``baseline`` (the
+    baseline Overview's timeseries) its runs per bucket are drawn dashed, moved forward by
+    ``offset`` onto the current window.
+    """
     if not series:
         return empty(height=240)
     axis = alt.Axis(format=_time_format((until - since).total_seconds()), grid=False)
     x_scale = alt.Scale(type="utc", domain=[_iso(since), _iso(until)])
+    x = alt.X("start:T", scale=x_scale, title="time (UTC)", axis=axis)
     legend = alt.Legend(title=None, orient="top", direction="horizontal")
     rects = _stacked(series, bucket_seconds)
-    return (
+    step, size = timedelta(seconds=bucket_seconds), fmt.duration_label(bucket_seconds)
+    before = [
+        {"start": _iso(start + offset), "end": _iso(start + offset + step), "runs": runs,
+         "bucket": f"{fmt.utc(start, seconds=False)} + {size}"}
+        for start, (runs, _) in bucket_totals(baseline or []).items()
+        if since <= start + offset < until
+    ]  # fmt: skip
+    highest = max(_highest(rects, "high"), _highest(before, "runs"))
+    y_axis = _count_axis(highest)
+    bars = (
         alt.Chart(_data(rects))
         .mark_rect(stroke="#ffffff", strokeWidth=0.3)
         .encode(
-            x=alt.X("start:T", scale=x_scale, title="time (UTC)", axis=axis),
+            x=x,
             x2="end:T",
-            y=alt.Y("low:Q", title="runs per bucket", axis=_count_axis(_highest(rects, "high"))),
+            y=alt.Y("low:Q", title="runs per bucket", axis=y_axis,
+                    scale=alt.Scale(domain=[0, max(highest, 1.0)])),
             y2="high:Q",
             color=alt.Color("status:N", scale=_status_scale(), legend=legend),
             tooltip=_tooltips(
@@ -213,8 +256,47 @@ def timeseries(
                 ("count:Q", "Runs", ","),
             ),
         )
-        .properties(height=240, autosize=FIT_WIDTH)
+    )  # fmt: skip
+    counts = [bars]
+    if before:
+        counts.append(
+            alt.Chart(_data(before))
+            .mark_line(
+                color=BASELINE_COLOR, strokeDash=BASELINE_DASH, strokeWidth=1.4,
+                interpolate="step-after",
+            )
+            .encode(
+                x=x,
+                y=alt.Y("runs:Q", scale=alt.Scale(domain=[0, max(highest, 1.0)]), axis=None),
+                tooltip=_tooltips(("bucket:N", "Baseline bucket (UTC)", None),
+                                  ("runs:Q", "Baseline runs", ",")),
+            )
+        )  # fmt: skip
+    rate = [
+        {"start": _iso(start + step / 2), "rate": failed / runs if runs else 0.0,
+         "bucket": f"{fmt.utc(start, seconds=False)} + {size}", "failed": failed}
+        for start, (runs, failed) in bucket_totals(series).items()
+    ]  # fmt: skip
+    rate_line = (
+        alt.Chart(_data(rate))
+        .mark_line(color=RATE_COLOR, strokeWidth=1.6, point=alt.OverlayMarkDef(size=14))
+        .encode(
+            x=x,
+            y=alt.Y(
+                "rate:Q",
+                title="failure rate",
+                axis=alt.Axis(format=".0%", orient="right", titleColor=RATE_COLOR, grid=False),
+                scale=alt.Scale(domain=[0, max(0.05, _highest(rate, "rate"))]),
+            ),
+            tooltip=_tooltips(
+                ("bucket:N", "Bucket (UTC)", None),
+                ("rate:Q", "Failure rate", ".1%"),
+                ("failed:Q", "Runs not ok", ","),
+            ),
+        )
     )
+    layered = alt.layer(alt.layer(*counts), rate_line).resolve_scale(y="independent")
+    return layered.properties(height=240, autosize=FIT_WIDTH)
 
 
 def _case_rows(cases: Sequence[Mapping[str, Any]], total: int) -> list[dict[str, Any]]:
@@ -284,30 +366,62 @@ def rounded_bins(bins: Sequence[HistogramBin]) -> list[HistogramBin]:
     ]
 
 
-def points_histogram(bins: Sequence[HistogramBin]) -> AltChart:
-    """Awarded points in equal-width bins with rounded edges (``Overview.pointsHistogram``)."""
-    if not bins:
-        return empty("no points awarded in this window", height=220)
-    data = [
+def _histogram_rows(bins: Sequence[HistogramBin], total: int) -> list[dict[str, Any]]:
+    return [
         {
             "start": b.start,
             "end": b.end if b.end > b.start else b.start + 1,
             "count": b.count,
+            "share": b.count / total if total else 0.0,
             "range": f"{b.start:,.1f} – {b.end:,.1f}",
         }
         for b in rounded_bins(bins)
     ]
-    return (
-        alt.Chart(_data(data))
-        .mark_bar(color=ACCENT, binSpacing=1)
-        .encode(
-            x=alt.X("start:Q", bin="binned", title="points awarded"),
-            x2="end:Q",
-            y=alt.Y("count:Q", title="runs", axis=_count_axis(_highest(data))),
-            tooltip=_tooltips(("range:N", "Points", None), ("count:Q", "Runs", ",")),
+
+
+def points_histogram(
+    bins: Sequence[HistogramBin], baseline: Sequence[HistogramBin] | None = None
+) -> AltChart:
+    """Awarded points in equal-width bins with rounded edges (``Overview.pointsHistogram``).
+
+    With ``baseline`` (the baseline Overview's bins) both are drawn as shares of their runs,
+    the baseline as an outline, so that windows of different volume compare.
+    """
+    if not bins:
+        return empty("no points awarded in this window", height=220)
+    data = _histogram_rows(bins, sum(b.count for b in bins))
+    x = alt.X("start:Q", bin="binned", title="points awarded")
+    tooltip = [("range:N", "Points", None), ("count:Q", "Runs", ",")]
+    if not baseline:
+        y = alt.Y("count:Q", title="runs", axis=_count_axis(_highest(data)))
+        return (
+            alt.Chart(_data(data))
+            .mark_bar(color=ACCENT, binSpacing=1)
+            .encode(x=x, x2="end:Q", y=y, tooltip=_tooltips(*tooltip))
+            .properties(height=220, autosize=FIT_WIDTH)
         )
-        .properties(height=220, autosize=FIT_WIDTH)
+    before = _histogram_rows(baseline, sum(b.count for b in baseline))
+    top = max(_highest(data, "share"), _highest(before, "share"))
+    y = alt.Y("share:Q", title="share of runs", axis=alt.Axis(format=".0%"),
+              scale=alt.Scale(domain=[0, top]))  # fmt: skip
+    now = (
+        alt.Chart(_data(data))
+        .mark_bar(color=ACCENT, binSpacing=1, opacity=0.85)
+        .encode(x=x, x2="end:Q", y=y, tooltip=_tooltips(*tooltip, ("share:Q", "Share", ".1%")))
     )
+    outline = (
+        alt.Chart(_data(before))
+        .mark_bar(fillOpacity=0, stroke=BASELINE_COLOR, strokeWidth=1.2, strokeDash=BASELINE_DASH)
+        .encode(
+            x=x, x2="end:Q", y=y,
+            tooltip=_tooltips(
+                ("range:N", "Baseline points", None),
+                ("count:Q", "Baseline runs", ","),
+                ("share:Q", "Baseline share", ".1%"),
+            ),
+        )
+    )  # fmt: skip
+    return alt.layer(now, outline).properties(height=220, autosize=FIT_WIDTH)
 
 
 #: Percentile marks: name and colour. Three hues far apart in hue and lightness (bluish green,
@@ -432,15 +546,26 @@ def error_code_bars(codes: Sequence[Mapping[str, Any]], failures: int) -> AltCha
     )
 
 
-def overview_charts(overview: Overview, *, selectable: bool = False) -> dict[str, AltChart]:
-    """Every Overview chart by panel name (for PNG export: ``style(chart).save(...)``)."""
+def overview_charts(
+    overview: Overview, *, selectable: bool = False, before: Overview | None = None
+) -> dict[str, AltChart]:
+    """Every Overview chart by panel name (for PNG export: ``style(chart).save(...)``);
+    with ``before`` (the baseline's Overview), the timeseries and points show it too."""
+    offset = overview.since - before.since if before is not None else timedelta(0)
     return {
         "status": status_donut(overview.status_rows(), selectable=selectable),
         "timeseries": timeseries(
-            overview.timeseries, overview.bucketSeconds, overview.since, overview.until
+            overview.timeseries,
+            overview.bucketSeconds,
+            overview.since,
+            overview.until,
+            baseline=None if before is None else before.timeseries,
+            offset=offset,
         ),
         "errors": error_code_bars(overview.errorCodes, overview.failures),
         "cases": case_bars(overview.caseNames, overview.ok, selectable=selectable),
         "durations": duration_strip(overview.durations, overview.summary),
-        "points": points_histogram(overview.pointsHistogram),
+        "points": points_histogram(
+            overview.pointsHistogram, None if before is None else before.pointsHistogram
+        ),
     }

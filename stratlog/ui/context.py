@@ -19,6 +19,7 @@ import streamlit as st
 
 from stratlog import charts
 from stratlog.config import load_settings
+from stratlog.service.compare import Baseline, Comparison, fetch_comparison
 from stratlog.service.health import Health, fetch_health
 from stratlog.service.overview import Overview, fetch_overview
 from stratlog.service.runbook import Runbook, RunbookQuery, fetch_neighbours, fetch_runbook
@@ -70,6 +71,15 @@ def _overview(url: str, strategy: str, since: str, until: str) -> Overview:
 
 def _query(strategy: str, since: str, until: str, *filters: Any) -> RunbookQuery:
     return RunbookQuery(strategy, parse_utc(since), parse_utc(until), *filters)
+
+
+@st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=128)
+def _comparison(url: str, strategy: str, since: str, until: str, baseline: str) -> Comparison:
+    b = backend(url)
+    call = fetch_comparison(
+        b.repository, strategy, parse_utc(since), parse_utc(until), Baseline.parse(baseline)
+    )
+    return b.run(call)
 
 
 @st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=256)
@@ -130,15 +140,17 @@ def _fingerprint(overview: Overview) -> bytes:
 @st.cache_data(
     ttl=DATA_TTL_S, show_spinner=False, max_entries=64, hash_funcs={Overview: _fingerprint}
 )
-def overview_specs(overview: Overview) -> dict[str, dict[str, Any]]:
-    """Vega-Lite specs of the Overview charts, built and validated once per fetched result."""
-    built = charts.overview_charts(overview, selectable=True)
+def overview_specs(overview: Overview, before: Overview | None = None) -> dict[str, dict[str, Any]]:
+    """Vega-Lite specs of the Overview charts, built and validated once per fetched result
+    (with ``before``, the baseline's Overview, drawn into the timeseries and points)."""
+    built = charts.overview_charts(overview, selectable=True, before=before)
     return {name: chart.to_dict() for name, chart in built.items() if name in SHOWN_CHARTS}
 
 
 def clear_data() -> None:
     """Forget every cached result (the engine stays)."""
-    for cached in (_strategies, _overview, _runbook, _neighbours, _row, _health, overview_specs):
+    loaders = (_strategies, _overview, _comparison, _runbook, _neighbours, _row, _health)
+    for cached in (*loaders, overview_specs):
         cached.clear()
 
 
@@ -222,6 +234,17 @@ def overview(app: AppState) -> Overview:
     v = app.view
     assert v.strategy is not None
     return _guard(app.url, _overview, app.url, v.strategy, iso_utc(v.since), iso_utc(v.until))
+
+
+def comparison(app: AppState) -> Comparison | None:
+    """The Overview of the view beside its baseline's (cached), or ``None`` when the view
+    compares with nothing."""
+    v = app.view
+    if v.compare is None:
+        return None
+    assert v.strategy is not None
+    window = (iso_utc(v.since), iso_utc(v.until))
+    return _guard(app.url, _comparison, app.url, v.strategy, *window, v.compare)
 
 
 def runbook(app: AppState) -> Runbook:

@@ -11,16 +11,25 @@ from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
+from streamlit.elements.metric import DeltaColor
 
 from stratlog import charts
 from stratlog import vocabulary as fmt
 from stratlog.model.strategy_execution_log import STATUSES
+from stratlog.service.compare import Change, Comparison
 from stratlog.service.overview import Overview
 from stratlog.ui import exports, nav, tables
 from stratlog.ui.context import AppState, overview_specs
 from stratlog.ui.state import PRESET_LABELS, View
 
 EMPTY = "No runs in this window."
+
+
+def before_of(comparison: Comparison | None) -> Overview | None:
+    """The baseline's Overview of a comparison (``None`` without one)."""
+    return None if comparison is None else comparison.before
+
+
 EMPTY_HINT = "Pick a longer window or another strategy in the sidebar."
 
 
@@ -100,18 +109,75 @@ def page_header(
 # -- Overview -----------------------------------------------------------------------------------
 
 
-def headline(ov: Overview) -> None:
-    """Runs, error / timeout / limit rates, average nodes and points awarded."""
+#: Percentile changes smaller than this share are drawn grey (no test: a rule of thumb).
+PERCENTILE_NOISE = 0.10
+
+
+def _rate_delta(change: Change) -> tuple[str | None, DeltaColor, str]:
+    """The metric's delta (percentage points), its colour (red up, grey within noise) and
+    the help sentence with the baseline and the verdict."""
+    if change.before is None:
+        return None, "off", " The baseline window has no runs."
+    points = 100.0 * (change.delta or 0.0)
+    delta = f"{points:+.1f} pp vs {fmt.rate(change.before)}"
+    colour: DeltaColor = "inverse" if change.significant else "off"
+    z = f" (z = {change.z:+.1f})" if change.z is not None else ""
+    return delta, colour, f" Baseline {fmt.rate(change.before)}; the change is {change.verdict}{z}."
+
+
+def _count_delta(
+    change: Change, shown: Callable[[float | None], str]
+) -> tuple[str | None, DeltaColor, str]:
+    if change.before is None or change.delta is None:
+        return None, "off", " The baseline window has no runs."
+    relative = f" ({change.relative:+.0%})" if change.relative is not None else ""
+    delta = f"{change.delta:+,.0f}{relative}" if abs(change.delta) >= 1 else f"{change.delta:+.2f}"
+    colour: DeltaColor = "normal" if change.significant else "off"
+    verdict = "" if change.verdict == "no test" else f"; the change is {change.verdict}"
+    return delta, colour, f" Baseline {shown(change.before)}{verdict}."
+
+
+#: How the headline prints a baseline value that is not a rate.
+_SHOWN: dict[str, Callable[[float | None], str]] = {
+    "runs": lambda v: fmt.count(None if v is None else int(v)),
+    "avgNodes": lambda v: fmt.number(v, 0),
+    "sumPoints": fmt.compact,
+}
+
+
+def headline(ov: Overview, comparison: Comparison | None = None) -> None:
+    """Runs, error / timeout / limit rates, average nodes and points awarded; with a
+    comparison, each beside its baseline value (grey when the change is within noise)."""
+    changes = comparison.headline() if comparison is not None else {}
     figures = [
-        ("Runs", fmt.count(ov.total), "Evaluations that finished in the window."),
-        ("Error rate", fmt.rate(ov.rate("error")), "Share of runs that ended in error."),
-        ("Timeout rate", fmt.rate(ov.rate("timeout")), "Share of runs that timed out."),
-        ("Limit rate", fmt.rate(ov.rate("limit")), "Share of runs over the node budget."),
-        ("Avg nodes", fmt.number(ov.summary.get("avgNodes"), 0), "Interpreter nodes per run."),
-        ("Points awarded", fmt.compact(ov.summary.get("sumPoints")), "Sum over all runs."),
-    ]
-    for cell, (label, value, help_text) in zip(st.columns(6), figures, strict=True):
-        cell.metric(label, value, help=help_text, border=True)
+        ("Runs", fmt.count(ov.total), "runs", "Evaluations that finished in the window."),
+        ("Error rate", fmt.rate(ov.rate("error")), "error", "Share of runs that ended in error."),
+        ("Timeout rate", fmt.rate(ov.rate("timeout")), "timeout", "Share of runs that timed out."),
+        ("Limit rate", fmt.rate(ov.rate("limit")), "limit", "Share of runs over the node budget."),
+        ("Avg nodes", fmt.number(ov.summary.get("avgNodes"), 0), "avgNodes",
+         "Interpreter nodes per run."),
+        ("Points awarded", fmt.compact(ov.summary.get("sumPoints")), "sumPoints",
+         "Sum over all runs."),
+    ]  # fmt: skip
+    for cell, (label, value, key, help_text) in zip(st.columns(6), figures, strict=True):
+        change = changes.get(key)
+        delta: str | None = None
+        colour: DeltaColor = "off"
+        if change is not None:
+            if key in ("error", "timeout", "limit"):
+                delta, colour, extra = _rate_delta(change)
+            else:
+                delta, colour, extra = _count_delta(change, _SHOWN[key])
+            help_text += extra
+        cell.metric(label, value, delta=delta, delta_color=colour, help=help_text, border=True)
+    if comparison is not None:
+        before = comparison.before
+        st.caption(
+            f"Compared with {comparison.baseline.label}: "
+            f"{fmt.utc(before.since, seconds=False)} → {fmt.utc(before.until, seconds=False)} "
+            f"({fmt.count(before.total)} runs). A rate's change is coloured only when it is beyond "
+            "noise (two-proportion z test, 1 %); grey means within noise or too few runs to tell."
+        )
 
 
 def _picked(event: Any, name: str, field: str) -> str | None:
@@ -126,7 +192,7 @@ def _picked(event: Any, name: str, field: str) -> str | None:
     return None
 
 
-def status_panel(ov: Overview, view: View) -> None:
+def status_panel(ov: Overview, view: View, before: Overview | None = None) -> None:
     """Status donut with counts and shares; a click opens the runbook for that status."""
     panel_title(
         "Outcome by status",
@@ -136,27 +202,30 @@ def status_panel(ov: Overview, view: View) -> None:
     if not ov.total:
         empty_state()
         return
-    status = _clicked(ov, "status", charts.STATUS_SELECTION)
+    status = _clicked(ov, "status", charts.STATUS_SELECTION, before=before)
     if status in STATUSES:
         nav.go(nav.RUNBOOK, view.without_filters().replace(status=status, limit=view.limit))
 
 
-def timeseries_panel(ov: Overview) -> None:
-    """Runs per time bucket, stacked by status."""
+def timeseries_panel(ov: Overview, before: Overview | None = None) -> None:
+    """Runs per time bucket, stacked by status, the failure rate, and the baseline dashed."""
     bucket = fmt.duration_label(ov.bucketSeconds)
+    baseline = " Dashed: the baseline's runs per bucket, moved onto this window." if before else ""
     panel_title(
         "Runs over time",
-        f"Buckets of {bucket}, stacked by status; times in UTC.",
+        f"Buckets of {bucket}, stacked by status; the line with dots is the failure rate "
+        f"(error + timeout + limit, right axis).{baseline} Times in UTC.",
         _exports(ov, "timeseries"),
     )
     if not ov.total:
         empty_state()
         return
-    st.vega_lite_chart(overview_specs(ov)["timeseries"], width="stretch")
+    st.vega_lite_chart(overview_specs(ov, before)["timeseries"], width="stretch")
 
 
-def error_codes_panel(ov: Overview, view: View) -> None:
-    """Top error codes with their share of failures; selecting one opens the runbook."""
+def error_codes_panel(ov: Overview, view: View, comparison: Comparison | None = None) -> None:
+    """Top error codes with their share of failures (and, with a comparison, their runs in the
+    baseline and "new" for a code it did not have); selecting one opens the runbook."""
     frame = tables.error_codes_frame(ov)
 
     def buttons() -> None:
@@ -176,6 +245,9 @@ def error_codes_panel(ov: Overview, view: View) -> None:
     if frame.empty:
         st.success("No failures in this window.", icon=":material/check_circle:")
         return
+    compared = comparison is not None
+    if comparison is not None:
+        frame = tables.error_codes_comparison_frame(comparison, len(ov.errorCodes))
     shown = frame.assign(**{"Error code": frame["Error code"].map(fmt.visible)})
     event = st.dataframe(
         shown,
@@ -189,7 +261,12 @@ def error_codes_panel(ov: Overview, view: View) -> None:
             "Error code": st.column_config.TextColumn(width=170),
             "Runs": st.column_config.NumberColumn(format="localized", width=70),
             "Share of failures": st.column_config.ProgressColumn(
-                format="percent", min_value=0.0, max_value=1.0, width=160
+                format="percent", min_value=0.0, max_value=1.0, width=110 if compared else 160
+            ),
+            "Baseline": st.column_config.NumberColumn(format="localized", width=80),
+            "Change": st.column_config.NumberColumn(format="%+d", width=70),
+            "New": st.column_config.TextColumn(
+                width=50, help="No run of this code in the baseline"
             ),
         },
     )
@@ -199,10 +276,16 @@ def error_codes_panel(ov: Overview, view: View) -> None:
         nav.go(nav.RUNBOOK, view.without_filters().replace(code=code, limit=view.limit))
 
 
-def _clicked(ov: Overview, chart: str, selection: str, field: str | None = None) -> Any:
+def _clicked(
+    ov: Overview,
+    chart: str,
+    selection: str,
+    field: str | None = None,
+    before: Overview | None = None,
+) -> Any:
     """Draw a selectable Overview chart; the value of the clicked mark's ``field``, or None."""
     event = st.vega_lite_chart(
-        overview_specs(ov)[chart],
+        overview_specs(ov, before)[chart],
         key=f"ov_{chart}",
         on_select="rerun",
         selection_mode=selection,
@@ -211,7 +294,7 @@ def _clicked(ov: Overview, chart: str, selection: str, field: str | None = None)
     return _picked(event, selection, field or chart)
 
 
-def cases_panel(ov: Overview, view: View) -> None:
+def cases_panel(ov: Overview, view: View, comparison: Comparison | None = None) -> None:
     """Rule cases of the ok runs, the fallthrough included; a click opens the runbook."""
     failed = f" {fmt.count(ov.failures)} failed runs have no case." if ov.failures else ""
     hint = f"Runs that ended ok, by the rule that fired.{failed} Click a bar to list its runs."
@@ -222,13 +305,38 @@ def cases_panel(ov: Overview, view: View) -> None:
     if not ov.ok:
         st.info("No run ended ok in this window.", icon=":material/rule:")
         return
-    case = _clicked(ov, "cases", charts.CASE_SELECTION, field="case")
+    before = comparison.before if comparison is not None else None
+    case = _clicked(ov, "cases", charts.CASE_SELECTION, field="case", before=before)
     if case is not None:
         nav.go(nav.RUNBOOK, view.without_filters().replace(case=case, limit=view.limit))
+    if comparison is not None:
+        _case_changes(comparison, len(ov.caseNames))
 
 
-def durations_panel(ov: Overview) -> None:
-    """p50 / p95 / p99 beside min / avg / max, with n and exact-or-sampled wording."""
+def _case_changes(comparison: Comparison, top: int) -> None:
+    """Share of ok runs now against the baseline; cases that stopped firing listed with 0."""
+    frame = tables.cases_comparison_frame(comparison, top)
+    stopped = int((frame["Note"] == "stopped firing").sum())
+    words = f" {stopped} case(s) fired in the baseline and not once now." if stopped else ""
+    st.caption(f"Share of ok runs now against the baseline.{words}")
+    st.dataframe(
+        frame.assign(Case=frame["Case"].map(fmt.visible)),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Case": st.column_config.TextColumn(width=170),
+            "Runs": st.column_config.NumberColumn(format="localized", width=60),
+            "Share": st.column_config.NumberColumn(format="percent", width=70),
+            "Baseline share": st.column_config.NumberColumn(format="percent", width=90),
+            "Change (pp)": st.column_config.NumberColumn(format="%+.1f", width=80),
+            "Note": st.column_config.TextColumn(width=110),
+        },
+    )
+
+
+def durations_panel(ov: Overview, comparison: Comparison | None = None) -> None:
+    """p50 / p95 / p99 beside min / avg / max, with n and exact-or-sampled wording; with a
+    comparison, the percentiles beside the baseline's."""
     p, s = ov.durations, ov.summary
     buttons = _exports(ov, "durations") if p.p50 is not None else None
     panel_title("Duration", "Milliseconds per run.", buttons)
@@ -243,18 +351,32 @@ def durations_panel(ov: Overview) -> None:
             ("max", s.get("maxDurationMs")),
         ),
     )
+    changes = comparison.durations() if comparison is not None else {}
     for figures in rows:
         for cell, (label, value) in zip(st.columns(3), figures, strict=True):
-            cell.metric(label, fmt.ms(value))
-    st.vega_lite_chart(overview_specs(ov)["durations"], width="stretch")
+            change = changes.get(label)
+            if change is None or change.relative is None:
+                cell.metric(label, fmt.ms(value))
+                continue
+            slower = abs(change.relative) >= PERCENTILE_NOISE
+            cell.metric(
+                label,
+                fmt.ms(value),
+                delta=f"{change.relative:+.0%} vs {fmt.ms(change.before)}",
+                delta_color="inverse" if slower else "off",
+                help=f"Baseline {fmt.ms(change.before)}. Changes under "
+                f"{PERCENTILE_NOISE:.0%} are grey (no test for percentiles).",
+            )
+    st.vega_lite_chart(overview_specs(ov, before_of(comparison))["durations"], width="stretch")
     st.caption(fmt.md_escape(f"Percentiles: n = {p.n:,}, {p.describe(few_values=True)}."))
 
 
-def points_panel(ov: Overview) -> None:
-    """Histogram of awarded points with the sample it rests on."""
+def points_panel(ov: Overview, before: Overview | None = None) -> None:
+    """Histogram of awarded points with the sample it rests on (the baseline as an outline)."""
+    outline = " Dashed outline: the baseline, as shares of its runs." if before else ""
     panel_title(
         "Points awarded",
-        "Distribution of points per run (failed runs award none).",
+        f"Distribution of points per run (failed runs award none).{outline}",
         _exports(ov, "points") if ov.pointsHistogram else None,
     )
     if not ov.total:
@@ -263,7 +385,7 @@ def points_panel(ov: Overview) -> None:
     if not ov.pointsHistogram:
         st.info("No run in this window awarded points.", icon=":material/hourglass_empty:")
         return
-    st.vega_lite_chart(overview_specs(ov)["points"], width="stretch")
+    st.vega_lite_chart(overview_specs(ov, before)["points"], width="stretch")
     q = ov.points
     figures = f"p50 {fmt.number(q.p50)}, p95 {fmt.number(q.p95)}, p99 {fmt.number(q.p99)}"
     st.caption(fmt.md_escape(f"{figures}; n = {q.n:,}, {q.describe(few_values=True)}."))

@@ -15,14 +15,25 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from stratlog import vocabulary as fmt
+from stratlog.service.compare import BASELINES, DEFAULT_BASELINE
 from stratlog.ui import context, nav
-from stratlog.ui.state import CUSTOM, PRESET_LABELS, PRESETS, View, anchor, iso_utc, parse_utc
+from stratlog.ui.state import (
+    CUSTOM,
+    NO_COMPARE,
+    PRESET_LABELS,
+    PRESETS,
+    View,
+    anchor,
+    iso_utc,
+    parse_utc,
+)
 
 K_STRATEGY = "w_strategy"
 K_WINDOW = "w_window"
 K_FROM = "w_from"
 K_TO = "w_to"
 K_AUTO = "w_auto"
+K_COMPARE = "w_compare"
 K_RANGE_ERROR = "w_range_error"
 K_RAN_AT = "stratlog.ran_at"
 #: The preset chosen in this session (or anchored to now by it): only that one slides.
@@ -178,6 +189,39 @@ def _custom_range(view: View) -> None:
         st.error(problem)
 
 
+COMPARE_OPTIONS = [*BASELINES, NO_COMPARE]
+COMPARE_LABELS = {
+    "previous": "Previous window",
+    "1d": "1 day earlier",
+    "7d": "7 days earlier",
+    NO_COMPARE: "No comparison",
+}
+
+
+def _on_compare() -> None:
+    params = _params()
+    choice = str(st.session_state.get(K_COMPARE) or DEFAULT_BASELINE)
+    if choice == DEFAULT_BASELINE:
+        params.pop("compare", None)
+    else:
+        params["compare"] = choice
+    _write(params)
+
+
+def compare_picker(view: View) -> None:
+    """The baseline every figure is compared with (``compare=`` in the URL)."""
+    st.session_state[K_COMPARE] = view.compare or NO_COMPARE
+    st.selectbox(
+        "Compare with",
+        COMPARE_OPTIONS,
+        key=K_COMPARE,
+        format_func=COMPARE_LABELS.__getitem__,
+        on_change=_on_compare,
+        help="The Overview shows every figure beside the same figure in this baseline window "
+        "of the same length, and says whether a rate's change is beyond noise.",
+    )
+
+
 def _refresh_now() -> None:
     """Drop cached results; a preset window chosen in this session slides to end now."""
     context.clear_data()
@@ -217,4 +261,5 @@ def controls(view: View, strategies: list[dict[str, Any]]) -> None:
     with st.sidebar:
         strategy_picker(view, strategies)
         window_picker(view)
+        compare_picker(view)
         freshness()

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 from stratlog.model.strategy_execution_log import STATUSES
+from stratlog.service.compare import BASELINES, DEFAULT_BASELINE
 from stratlog.timewindow import Window
 from stratlog.vocabulary import clip, md_escape
 
@@ -41,8 +42,11 @@ MAX_LIMIT = 200
 MAX_WINDOW = timedelta(days=400)
 #: Every query parameter the dashboard owns, in the order links show them.
 PARAMS = (
-    "strategy", "window", "since", "until", "status", "code", "case", "limit", "before", "row",
+    "strategy", "window", "since", "until", "compare", "status", "code", "case", "limit",
+    "before", "row",
 )  # fmt: skip
+#: ``compare=none`` switches the baseline off; without ``compare`` the view compares with this.
+NO_COMPARE = "none"
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ class Notice:
 
 #: The runbook's filters and the selected row: the Overview, Runbook and Row detail carry them
 #: in their links; the Health page reads none of them, so it does not talk about them.
-FILTER_PARAMS = frozenset({"status", "code", "case", "limit", "before", "row"})
+FILTER_PARAMS = frozenset({"status", "code", "case", "limit", "before", "row", "compare"})
 NO_FILTER_PAGES = frozenset({"health"})
 
 
@@ -99,6 +103,8 @@ class View:
     limit: int = DEFAULT_LIMIT
     before: int | None = None
     row: int | None = None
+    #: The baseline (a key of ``BASELINES``), or ``None``: no comparison.
+    compare: str | None = DEFAULT_BASELINE
 
     @property
     def window(self) -> Window:
@@ -121,6 +127,7 @@ class View:
             "window": self.preset or CUSTOM,
             "since": iso_utc(self.since),
             "until": iso_utc(self.until),
+            "compare": None if self.compare == DEFAULT_BASELINE else self.compare or NO_COMPARE,
             "status": self.status,
             "code": self.code,
             "case": self.case,
@@ -278,6 +285,29 @@ def _run_id(params: Mapping[str, str], key: str, notices: list[Notice]) -> int |
     return None
 
 
+def _compare(params: Mapping[str, str], notices: list[Notice]) -> str | None:
+    raw = params.get("compare", "").strip()
+    if not raw:
+        return DEFAULT_BASELINE
+    if raw == NO_COMPARE:
+        return None
+    if raw in BASELINES:
+        return raw
+    choices = ", ".join([*BASELINES, NO_COMPARE])
+    if raw.startswith("version:"):
+        text = (
+            f"Comparing with a version (“{_shown(raw)}”) is not available yet: comparing with "
+            f"{BASELINES[DEFAULT_BASELINE]} instead."
+        )
+    else:
+        text = (
+            f"Unknown comparison “{_shown(raw)}” in the link (use {choices}): comparing with "
+            f"{BASELINES[DEFAULT_BASELINE]}."
+        )
+    notices.append(Notice("warning", text, "compare"))
+    return DEFAULT_BASELINE
+
+
 def parse_view(params: Mapping[str, str], now: datetime) -> tuple[View, list[Notice]]:
     """The view a link describes, and a notice for every value that had to fall back."""
     notices: list[Notice] = []
@@ -290,6 +320,7 @@ def parse_view(params: Mapping[str, str], now: datetime) -> tuple[View, list[Not
         limit=_limit(params, notices),
         before=_run_id(params, "before", notices),
         row=_run_id(params, "row", notices),
+        compare=_compare(params, notices),
     )
     return view, notices
 

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from stratlog import vocabulary as fmt
+from stratlog.service.compare import Comparison
 from stratlog.service.overview import Overview
 from stratlog.vocabulary import STATUS_COLORS, STATUS_TINTS
 
@@ -36,6 +37,43 @@ def error_codes_frame(overview: Overview) -> pd.DataFrame:
         for item in overview.errorCodes
     ]
     return pd.DataFrame(rows, columns=["Error code", "Runs", "Share of failures"])
+
+
+def error_codes_comparison_frame(comparison: Comparison, top: int) -> pd.DataFrame:
+    """Top error codes now (runs, share of failures), each with its runs in the baseline, the
+    change and "new" for a code the baseline did not have."""
+    failures = comparison.current.failures
+    rows = [
+        {
+            "Error code": c.errorCode,
+            "Runs": c.now,
+            "Share of failures": c.now / failures if failures else 0.0,
+            "Baseline": c.before,
+            "Change": c.delta,
+            "New": "new" if c.new else "",
+        }
+        for c in comparison.codes(top)
+    ]
+    columns = ["Error code", "Runs", "Share of failures", "Baseline", "Change", "New"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def cases_comparison_frame(comparison: Comparison, top: int) -> pd.DataFrame:
+    """Rule cases now (share of ok runs) against the baseline; cases that fired in the baseline
+    and not now are listed with 0 now and marked "stopped firing"."""
+    rows = [
+        {
+            "Case": fmt.case_label(c.caseName),
+            "Runs": c.now,
+            "Share": c.shareNow,
+            "Baseline share": c.shareBefore,
+            "Change (pp)": None if c.delta is None else 100.0 * c.delta,
+            "Note": "stopped firing" if c.stopped else "",
+        }
+        for c in comparison.cases(top)
+    ]
+    columns = ["Case", "Runs", "Share", "Baseline share", "Change (pp)", "Note"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def case_text(case_name: str | None, status: str) -> str | None:

@@ -232,3 +232,44 @@ def test_estimated_percentiles_say_so(
     monkeypatch.undo()
     exact = open_app(demo_url, strategy="promo-eligibility", window="custom", **window)
     assert any("exact" in c.value for c in exact.caption)
+
+
+def test_the_overview_compares_with_the_baseline_from_the_url(
+    open_app: OpenApp, demo_url: str, window: dict[str, str], backend_for: Any
+) -> None:
+    from stratlog.service.compare import Baseline, fetch_comparison
+
+    at = open_app(demo_url, strategy="fraud-screen", window="custom", compare="1d", **window)
+    assert not at.exception and not at.warning
+    assert at.query_params["compare"] == "1d"
+    backend: Backend = backend_for(demo_url)
+    since, until = parse_utc(window["since"]), parse_utc(window["until"])
+    expected = backend.run(
+        fetch_comparison(backend.repository, "fraud-screen", since, until, Baseline("1d"))
+    )
+    runs = next(m for m in at.metric if m.label == "Runs")
+    delta = expected.current.total - expected.before.total
+    assert str(runs.delta).startswith(f"{delta:+,}")
+    assert any("Compared with the same window 1 day earlier" in c.value for c in at.caption)
+    codes = at.dataframe[0].value
+    assert list(codes["Baseline"]) == [c.before for c in expected.codes(10)]
+    assert list(codes["New"]) == ["new" if c.new else "" for c in expected.codes(10)]
+
+
+def test_compare_none_switches_the_baseline_off(
+    open_app: OpenApp, demo_url: str, window: dict[str, str]
+) -> None:
+    at = open_app(demo_url, strategy="fraud-screen", window="custom", compare="none", **window)
+    assert not at.exception and not at.warning
+    assert not any(m.delta for m in at.metric)
+    assert "Baseline" not in at.dataframe[0].value.columns
+
+
+def test_a_bad_compare_in_the_link_is_named_and_the_page_still_compares(
+    open_app: OpenApp, demo_url: str, window: dict[str, str]
+) -> None:
+    at = open_app(demo_url, strategy="fraud-screen", window="custom", compare="banana", **window)
+    assert not at.exception
+    assert any("Unknown comparison" in w.value for w in at.warning)
+    assert "compare" not in at.query_params  # rewritten to the default
+    assert any(m.delta for m in at.metric)

@@ -157,3 +157,26 @@ def test_canonical_keeps_foreign_parameters() -> None:
     view, _ = parse_view({"window": "1h"}, NOW)
     diff = canonical({"embed": "true"}, view)
     assert diff.changed and diff.target["embed"] == "true" and "since" in diff.target
+
+
+def test_compare_round_trips_and_defaults_to_the_previous_window() -> None:
+    base = {"window": "custom", "since": "2026-02-28T09:00:00Z", "until": "2026-02-28T10:00:00Z"}
+    view, notices = parse_view(base, NOW)
+    assert notices == [] and view.compare == "previous"
+    assert "compare" not in view.params()  # the default stays out of links
+    for value in ("1d", "7d", "none"):
+        view, notices = parse_view({**base, "compare": value}, NOW)
+        assert notices == []
+        assert view.compare == (None if value == "none" else value)
+        assert view.params()["compare"] == value
+        assert view.without_filters().compare == view.compare  # drill-downs keep it
+
+
+@pytest.mark.parametrize("bad", ["banana", "version:1.4.0", "x" * 10_000, "<script>"])
+def test_a_bad_compare_falls_back_with_a_notice(bad: str) -> None:
+    view, notices = parse_view({"window": "24h", "compare": bad}, NOW)
+    assert view.compare == "previous"
+    assert [n.about for n in notices] == ["compare"]
+    assert len(notices[0].text) < 400 and "<script>" not in notices[0].text
+    if bad.startswith("version:"):
+        assert "not available yet" in notices[0].text
