@@ -45,6 +45,10 @@ are timed three ways, each with the same number of runs after one warm-up (media
   statements concurrently, one connection each, as the Overview panels would run. It
   draws no points histogram (``fetch_overview`` derives one from bins it reads anyway).
 
+The last line of each window, "Overview + previous window", is the Overview with its comparison
+(``fetch_comparison`` with the previous window of the same length as the baseline) against the
+plain Overview of both windows at once (fourteen statements).
+
 Both answers are checked against each other (counts equal) and the percentiles against numpy
 over the same rows. Then the seed's seven calls (``count_by_status``, ``count_by_error_code``,
 ``count_by_case_name``, ``duration_and_nodes_summary``, ``sample_durations``, ``sample_points``,
@@ -121,6 +125,7 @@ from stratlog.repository import StrategyExecutionLogRepository
 from stratlog.rollups import RollupJob
 from stratlog.service import choose_bucket_seconds, fetch_overview
 from stratlog.service.buffered import BufferedRecorder
+from stratlog.service.compare import Baseline, fetch_comparison
 from stratlog.service.overview import EXACT_LIMIT, Overview, _exact
 from stratlog.service.stats import Percentiles, percentiles_from_bins
 from tests.pg import PostgresServer
@@ -614,6 +619,8 @@ def panels(since: datetime, until: datetime, total: int) -> list[Panel]:
         Panel("points p50/p95/p99",
               lambda r: stratlog_percentiles(r, scope, "points", total), "points"),
         Panel("Overview, all panels", lambda r: fetch_overview(r, BUSY, since, until), None),
+        Panel("Overview + previous window",
+              lambda r: fetch_comparison(r, BUSY, since, until, Baseline("previous")), COMPARE),
     ]  # fmt: skip
 
 
@@ -623,9 +630,22 @@ def params_of(since: datetime, until: datetime) -> dict[str, Any]:
     return {"s": BUSY, "since": since, "until": until, "bucket": bucket}
 
 
+#: The plain form of the comparison: the plain Overview of the window and of the one before.
+COMPARE = "compare"
+
+
+async def plain_compare(engine: AsyncEngine, params: dict[str, Any]) -> Any:
+    """Both windows' plain Overviews at once (fourteen statements, one connection each)."""
+    span = params["until"] - params["since"]
+    before = {**params, "since": params["since"] - span, "until": params["since"]}
+    return await asyncio.gather(plain_overview(engine, params), plain_overview(engine, before))
+
+
 def plain_call(engine: AsyncEngine, panel: Panel, params: dict[str, Any]) -> Any:
     if panel.plain is None:
         return lambda: plain_overview(engine, params)
+    if panel.plain == COMPARE:
+        return lambda: plain_compare(engine, params)
     name = panel.plain
     return lambda: plain_panel(engine, name, params)
 

@@ -18,7 +18,7 @@ panels.page_header(
     "Overview",
     state,
     f"fetched {overview.fetchedAt:%H:%M:%S} UTC",
-    actions=panels.overview_actions(overview, state.view, nav.OVERVIEW),
+    actions=panels.overview_actions(overview, state.view, nav.OVERVIEW, comparison),
 )
 panels.headline(overview, comparison)
 if not overview.total:  # one notice, not one per panel

@@ -37,6 +37,12 @@ from stratlog.repository.bulk import PreparedBulk, prepare_bulk_columns
 from stratlog.repository.strategy_execution_log_repository import StrategyExecutionLogRepository
 
 SPIKE_HOURS_BEFORE_END = 6
+#: pricing-tier deploys 1.5.0 this many hours before the end: inside the last 24 h, so the
+#: Overview compared with the previous day shows what the deploy changed.
+VERSION_HOURS_BEFORE_END = 18
+#: The error code 1.5.0 brings, and the case it stops firing (its runs fall to "silver").
+NEW_VERSION_ERROR_CODE = "TIER_TABLE_STALE"
+DROPPED_CASE = "gold"
 SPIKE_ERROR_CODE = "UPSTREAM_UNAVAILABLE"
 NODE_BUDGET = 5000
 BATCH_SIZE = 5000
@@ -85,7 +91,7 @@ def make_clock(end: datetime, days: float) -> DemoClock:
     """Place the spike and the version change inside ``[end - days, end)``."""
     start = end - timedelta(days=days)
     spike = max(floor_hour(end) - timedelta(hours=SPIKE_HOURS_BEFORE_END), floor_hour(start))
-    change = max(floor_hour(start + (end - start) / 2), start)
+    change = max(floor_hour(end) - timedelta(hours=VERSION_HOURS_BEFORE_END), floor_hour(start))
     return DemoClock(start, end, spike, change)
 
 
@@ -101,6 +107,7 @@ ERROR_MESSAGES = {
     SPIKE_ERROR_CODE: "lookup service 'bureau-api' unavailable: connection refused",
     "TIMEOUT": "evaluation exceeded its 250 ms budget",
     "NODE_LIMIT_EXCEEDED": f"node budget of {NODE_BUDGET} exhausted",
+    NEW_VERSION_ERROR_CODE: "tier table 'tiers_2026q1' is older than its rule set (1.5.0)",
 }
 COUNTRIES = np.array(["DE", "FR", "NL", "PL", "ES", "IT", "SE", "GB"], dtype=object)
 CHANNELS = np.array(["web", "app", "branch"], dtype=object)
@@ -253,8 +260,11 @@ def _pricing_tier(rng: np.random.Generator, at: npt.NDArray[np.int64], clock: De
     nodes = 150 + rng.integers(0, 81, size)
     case = _choose(rng, (("gold", 0.15), ("silver", 0.35), ("bronze", 0.4), (None, 0.1)), size)
     points = {"gold": 300.0, "silver": 150.0, "bronze": 60.0, None: 25.0}
+    case[slow & (case == DROPPED_CASE)] = "silver"  # 1.5.0's gold rule never matches
     columns = _outcomes(version, case, points, duration, nodes)
-    _background_failures(rng, columns, np.ones(size, dtype=bool), 0.003)
+    ok = _background_failures(rng, columns, np.ones(size, dtype=bool), 0.003)
+    stale = ok & slow & (rng.random(size) < 0.02)  # and a new failure
+    _fail(columns, stale, "error", NEW_VERSION_ERROR_CODE, duration)
     return columns
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, event, func, select, text
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -145,6 +145,43 @@ def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> s
 def _unindexed_postgresql(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
     (col,) = list(element.clauses)
     return str(compiler.process(col, **kw))
+
+
+class json_text(FunctionElement[str]):
+    """``json_text(document, path)``: the value at a path of a JSON document as text, the same
+    on both backends (``null`` when the path is missing or holds JSON null).
+
+    ``path`` is a bound list of keys (a JSON array as text: ``["applicant", "country"]``).
+    Strings come back without quotes, ``true`` / ``false`` as those words, numbers as
+    PostgreSQL's JSONB writes them (``1.50`` stays ``1.50``; SQLite prints ``1.5``), objects and
+    arrays as JSON text.
+    """
+
+    type = String()
+    inherit_cache = True
+    name = "json_text"
+
+
+@compiles(json_text, "postgresql")
+def _json_text_postgresql(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
+    doc, path = (compiler.process(c, **kw) for c in element.clauses)
+    keys = f"ARRAY(SELECT jsonb_array_elements_text(CAST({path} AS jsonb)))"
+    return f"(CAST({doc} AS jsonb) #>> {keys})"
+
+
+@compiles(json_text, "sqlite")
+def _json_text_sqlite(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
+    doc, path = (compiler.process(c, **kw) for c in element.clauses)
+    # '$."a"."b"' from the key list: every key quoted, so dots and spaces inside keys are keys
+    # (SQLite's JSON paths cannot quote a '"' inside a key: such a key matches nothing here).
+    # ``path`` is the compiled placeholder of a bound parameter, not a value.
+    where = f"'$' || (SELECT group_concat('.\"' || value || '\"', '') FROM json_each({path}))"  # noqa: S608
+    kind = f"json_type({doc}, {where})"
+    return (
+        f"(CASE {kind} WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN NULL "
+        f"WHEN 'object' THEN json_extract({doc}, {where}) WHEN 'array' THEN "
+        f"json_extract({doc}, {where}) ELSE CAST(json_extract({doc}, {where}) AS TEXT) END)"
+    )
 
 
 class least(FunctionElement[Any]):

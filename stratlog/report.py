@@ -20,6 +20,7 @@ from typing import Any
 
 from stratlog import export
 from stratlog.model.strategy_execution_log import STATUSES
+from stratlog.service.compare import Comparison
 from stratlog.service.overview import Overview
 from stratlog.service.stats import Percentiles
 from stratlog.timewindow import Window
@@ -226,11 +227,14 @@ def format_figure(name: str, value: Any) -> str:
 # -- charts ----------------------------------------------------------------------------------
 
 
-def chart_pngs(overview: Overview, generated: datetime) -> dict[str, bytes]:
-    """Every snapshot chart as PNG bytes by file name (the dashboard's charts)."""
+def chart_pngs(
+    overview: Overview, generated: datetime, before: Overview | None = None
+) -> dict[str, bytes]:
+    """Every snapshot chart as PNG bytes by file name (the dashboard's charts; with ``before``,
+    the baseline's Overview, drawn in as on the dashboard)."""
     from stratlog import charts  # Altair loads only when charts are drawn
 
-    built = charts.overview_charts(overview, selectable=False)
+    built = charts.overview_charts(overview, selectable=False, before=before)
     return {
         f"{stem}.png": export.chart_png(
             charts.style(built[stem]),
@@ -385,6 +389,73 @@ def _files_md(files: Mapping[str, bytes]) -> list[str]:
     ]
 
 
+#: The comparison's headline figures: (key of ``Comparison.headline()``, label, is a rate).
+COMPARED = (
+    ("runs", "runs", False),
+    ("failure", "failure rate", True),
+    ("error", "error rate", True),
+    ("timeout", "timeout rate", True),
+    ("limit", "limit rate", True),
+    ("avgNodes", "avg nodes", False),
+    ("sumPoints", "points awarded", False),
+)
+
+
+def comparison_rows(comparison: Comparison) -> list[dict[str, Any]]:
+    """The headline figures now and in the baseline, the change and the verdict (raw values)."""
+    changes = comparison.headline()
+    return [
+        {
+            "figure": label,
+            "now": changes[key].now,
+            "baseline": changes[key].before,
+            "change": changes[key].delta,
+            "verdict": changes[key].verdict,
+            "z": changes[key].z,
+        }
+        for key, label, _ in COMPARED
+    ]
+
+
+def _changed(value: float | None, rate: bool) -> str:
+    if value is None:
+        return DASH
+    return f"{100.0 * value:+.2f} pp" if rate else f"{value:+,.1f}"
+
+
+def _comparison_md(comparison: Comparison) -> list[str]:
+    """What changed against the baseline: figures with verdicts, new codes, stopped cases."""
+    before = comparison.before
+    lines = [
+        "",
+        "## Compared with the baseline",
+        "",
+        f"Baseline: {comparison.baseline.label}, {window_label(before)} "
+        f"({count(before.total)} runs). A rate's change is beyond noise when a two-proportion "
+        "z test says so at 1 %.",
+        "",
+    ]
+    rates = {label: rate for _, label, rate in COMPARED}
+    lines += _md_table(
+        ["figure", "now", "baseline", "change", "verdict"],
+        [
+            [r["figure"], share(r["now"]) if rates[r["figure"]] else figure(r["now"]),
+             share(r["baseline"]) if rates[r["figure"]] else figure(r["baseline"]),
+             _changed(r["change"], rates[r["figure"]]), r["verdict"]]
+            for r in comparison_rows(comparison)
+        ],
+    )  # fmt: skip
+    new = [c for c in comparison.codes() if c.new]
+    stopped = [c for c in comparison.cases() if c.stopped]
+    lines += ["", "New error codes (no run in the baseline):", ""]
+    lines += [f"- {md_escape(c.errorCode)}: {count(c.now)} runs" for c in new] or ["- none"]
+    lines += ["", "Rule cases that stopped firing (fired in the baseline, not once now):", ""]
+    lines += [
+        f"- {_case_md(c.caseName)}: {count(c.before)} runs in the baseline" for c in stopped
+    ] or ["- none"]
+    return lines
+
+
 def markdown(
     overview: Overview,
     generated: datetime,
@@ -392,14 +463,17 @@ def markdown(
     *,
     source: str = COMMAND,
     link: str | None = None,
+    comparison: Comparison | None = None,
 ) -> str:
     """The snapshot document: headline figures, tables, and links to the chart PNGs in ``files``.
 
     ``source`` says where it was made (:data:`COMMAND`, :data:`DASHBOARD`); ``link``, the
-    dashboard's URL of the view, is shown as inline code (never a live Markdown link).
+    dashboard's URL of the view, is shown as inline code (never a live Markdown link). With a
+    ``comparison``, a section on what changed against its baseline follows the headline.
     """
     head = _headline(overview, generated, source, link)
-    return "\n".join(head + _sections(overview, files) + _files_md(files)) + "\n"
+    compared = _comparison_md(comparison) if comparison is not None else []
+    return "\n".join(head + compared + _sections(overview, files) + _files_md(files)) + "\n"
 
 
 # -- the bundle ------------------------------------------------------------------------------
@@ -451,20 +525,36 @@ def build_snapshot(
     charts: bool = True,
     source: str = COMMAND,
     link: str | None = None,
+    comparison: Comparison | None = None,
 ) -> Snapshot:
     """The whole snapshot for an Overview: ``snapshot.md``, chart PNGs and table CSVs.
 
     ``source`` names where it was made (``stratlog snapshot`` unless told, e.g.
     :data:`DASHBOARD`), ``link`` is the dashboard's link to the view, shown in ``snapshot.md``.
+    With a ``comparison`` (of this Overview), ``snapshot.md`` says what changed against its
+    baseline and ``comparison.csv`` holds the figures.
     """
     made = generated or datetime.now(UTC)
-    files: dict[str, bytes] = chart_pngs(overview, made) if charts else {}
+    before = comparison.before if comparison is not None else None
+    files: dict[str, bytes] = chart_pngs(overview, made, before) if charts else {}
     for stem, rows in tables(overview).items():
         files[f"{stem}.csv"] = export.csv_bytes(rows, COLUMNS[stem])
-    document = markdown(overview, made, files, source=source, link=link).encode("utf-8")
+    if comparison is not None:
+        files["comparison.csv"] = export.csv_bytes(
+            comparison_rows(comparison), ["figure", "now", "baseline", "change", "verdict", "z"]
+        )
+    document = markdown(
+        overview, made, files, source=source, link=link, comparison=comparison
+    ).encode("utf-8")
     return Snapshot(name or default_name(overview), {MARKDOWN_NAME: document, **files}, made)
 
 
-def snapshot_zip(overview: Overview, *, source: str = COMMAND, link: str | None = None) -> bytes:
+def snapshot_zip(
+    overview: Overview,
+    *,
+    source: str = COMMAND,
+    link: str | None = None,
+    comparison: Comparison | None = None,
+) -> bytes:
     """The snapshot of an Overview as zip bytes (one line for a dashboard download button)."""
-    return build_snapshot(overview, source=source, link=link).zip_bytes()
+    return build_snapshot(overview, source=source, link=link, comparison=comparison).zip_bytes()

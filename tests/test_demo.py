@@ -177,3 +177,17 @@ async def test_write_demo_without_worker_processes(
     assert result.rows == 31_234
     await assert_demo_written(empty_repo, 31_234)
     assert "demo worker processes did not start" in caplog.text
+
+
+def test_the_deploy_brings_a_new_code_and_stops_a_case(rows: list[dict[str, Any]]):
+    clock = make_clock(END, 7)
+    pricing = of(rows, "pricing-tier")
+    before = [r for r in pricing if r["createdAt"] < clock.version_change]
+    after = [r for r in pricing if r["createdAt"] >= clock.version_change]
+    assert END - clock.version_change <= timedelta(hours=18)  # inside the last day
+    stale = [r for r in after if r["errorCode"] == "TIER_TABLE_STALE"]
+    assert 0.01 < len(stale) / len(after) < 0.03
+    assert all(r["status"] == "error" and r["errorMessage"] for r in stale)
+    assert not [r for r in before if r["errorCode"] == "TIER_TABLE_STALE"]
+    assert any(r["caseName"] == "gold" for r in before)
+    assert not any(r["caseName"] == "gold" for r in after)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+from stratlog.baselines import BASELINES, DEFAULT_BASELINE
 from stratlog.cli.database import Handler
 from stratlog.cli.reading import FAILURE_STATUSES
 from stratlog.timeparse import TimeArgumentError, parse_time
@@ -28,6 +29,7 @@ examples:
   stratlog demo --rows 200000 --days 14
   stratlog strategies
   stratlog summary fraud-screen --since 2026-03-01T06:00Z --until 2026-03-01T07:00Z
+  stratlog compare pricing-tier --since 24h --baseline 7d
   stratlog failures fraud-screen --status error --limit 20
   stratlog show 4711
   stratlog snapshot fraud-screen --since 6h --until 5h --out incidents/
@@ -42,11 +44,17 @@ COMMAND_EXAMPLES = {
     "summary": "  stratlog summary fraud-screen\n"
     "  stratlog summary fraud-screen --since 7d\n"
     "  stratlog summary fraud-screen --since 2026-03-01T06:00Z --until 2026-03-01T07:00Z --json",
+    "compare": "  stratlog compare fraud-screen --since 6h\n"
+    "  stratlog compare pricing-tier --since 24h --baseline 7d\n"
+    "  stratlog compare fraud-screen --since 2026-03-01T06:00Z --until 2026-03-01T07:00Z --json",
     "failures": "  stratlog failures fraud-screen\n"
     "  stratlog failures fraud-screen --status timeout --limit 200\n"
-    "  stratlog failures fraud-screen --since 2026-03-01T06:00Z --until 2026-03-01T07:00Z",
+    "  stratlog failures fraud-screen --since 2026-03-01T06:00Z --until 2026-03-01T07:00Z\n"
+    "  stratlog failures pricing-tier --version 1.5.0 --field applicant.country=DE",
     "show": "  stratlog show 4711\n  stratlog show 4711 --json | jq .inputPayload",
+    "find": "  stratlog find req-00000000000a3f21\n  stratlog find req-00000000000a3f21 --json",
     "snapshot": "  stratlog snapshot fraud-screen --since 6h --until 5h --out incidents/\n"
+    "  stratlog snapshot pricing-tier --since 24h --baseline 7d --out incidents/\n"
     "  stratlog snapshot fraud-screen --since 2026-03-01T06:00Z --until 2026-03-01T07:00Z "
     "--out . --name INC-1234",
     "demo": "  stratlog demo\n"
@@ -63,6 +71,7 @@ COMMAND_EXAMPLES = {
 TIMES = "\n\ntimes: 15m, 2h, 7d, 1w before now, or ISO-8601 (2026-03-01T06:00Z); no offset = UTC"
 TIMES_NOTE = {
     "summary": TIMES,
+    "compare": TIMES,
     "failures": TIMES,
     "snapshot": TIMES,
     "demo": TIMES,
@@ -114,6 +123,16 @@ def _list_limit(text: str) -> int:
             f"must be between 1 and {LIST_LIMIT_MAX} (the repository's cap), got {value}"
         )
     return value
+
+
+def _payload_field(text: str) -> tuple[tuple[str, ...], str]:
+    path, sep, value = text.partition("=")
+    keys = tuple(k.strip() for k in path.split("."))
+    if not sep or not all(keys):
+        raise argparse.ArgumentTypeError(
+            f"expected PATH=VALUE such as applicant.country=DE, got {text[:60]!r}"
+        )
+    return keys, value.strip()
 
 
 def _positive_float(text: str) -> float:
@@ -214,6 +233,35 @@ def _add_summary(sub: Any, now: datetime) -> None:
     p.set_defaults(run=lazy("summary:summary"))
 
 
+def _baseline_arg(parser: Parser, default: str | None) -> None:
+    choices = ", ".join(f"{k} ({v})" for k, v in BASELINES.items())
+    told = f"default: {default}" if default else "default: no comparison"
+    parser.add_argument(
+        "--baseline",
+        choices=list(BASELINES),
+        default=default,
+        metavar="WHICH",
+        help=f"the window to compare with: {choices}; {told}",
+    )
+
+
+def _add_compare(sub: Any, now: datetime) -> None:
+    p = _reader(
+        sub,
+        "compare",
+        "a window against a baseline: what changed, beyond noise or not",
+        "One strategy's window beside a baseline window of the same length: every headline "
+        "figure with its change and whether a rate's change is beyond noise (two-proportion z "
+        "test at 1 %), duration percentiles, error codes that are new, rule cases that stopped "
+        "firing.",
+    )
+    p.add_argument("strategy", metavar="STRATEGY", help=STRATEGY_HELP)
+    _window_args(p, now, "start of the window, inclusive (default: 24h before --until)")
+    _baseline_arg(p, DEFAULT_BASELINE)
+    _top_arg(p)
+    p.set_defaults(run=lazy("compare:compare"))
+
+
 def _add_failures(sub: Any, now: datetime) -> None:
     p = _reader(
         sub,
@@ -232,7 +280,34 @@ def _add_failures(sub: Any, now: datetime) -> None:
         help=f"how many runs, 1-{LIST_LIMIT_MAX} (default: 50)",
     )
     _window_args(p, now, "only runs at or after this time (default: no lower bound)")
+    p.add_argument("--version", metavar="VERSION", help="only runs of this strategyVersion")
+    p.add_argument(
+        "--field",
+        type=_payload_field,
+        metavar="PATH=VALUE",
+        help="only runs whose input payload holds VALUE at PATH (keys joined by dots), e.g. "
+        "applicant.country=DE",
+    )
     p.set_defaults(run=lazy("reading:failures"))
+
+
+def _add_find(sub: Any) -> None:
+    p = _reader(
+        sub,
+        "find",
+        "every run of one request id, in every strategy",
+        "The runs of a request id (as a support ticket names it), in every strategy and at "
+        "any time, newest first: an index lookup.",
+    )
+    p.add_argument("request", metavar="REQUEST_ID", help="the request id, exact")
+    p.add_argument(
+        "--limit",
+        type=_list_limit,
+        default=50,
+        metavar="N",
+        help=f"how many runs, 1-{LIST_LIMIT_MAX} (default: 50)",
+    )
+    p.set_defaults(run=lazy("reading:find"))
 
 
 def _add_show(sub: Any) -> None:
@@ -260,6 +335,7 @@ def _add_snapshot(sub: Any, now: datetime) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory of the zip")
     p.add_argument("--name", help="zip name without .zip (default: from strategy and window)")
     _top_arg(p)
+    _baseline_arg(p, None)
     p.set_defaults(run=lazy("snapshot:snapshot"))
 
 
@@ -374,7 +450,9 @@ def build_parser(now: datetime | None = None) -> Parser:
     _add_strategies(sub)
     _add_health(sub)
     _add_summary(sub, now)
+    _add_compare(sub, now)
     _add_failures(sub, now)
+    _add_find(sub)
     _add_show(sub)
     _add_snapshot(sub, now)
     _add_demo(sub, now)

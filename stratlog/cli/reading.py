@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import itertools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -108,16 +108,24 @@ def open_window(args: argparse.Namespace) -> Window | None:
 
 
 async def fetch_failures(
-    repo: Repo, strategy: str, statuses: Sequence[str], limit: int, window: Window | None
+    repo: Repo,
+    strategy: str,
+    statuses: Sequence[str],
+    limit: int,
+    window: Window | None,
+    **narrow: Any,
 ) -> list[StrategyExecutionLog]:
-    """The newest ``limit`` runs with one of ``statuses`` (in ``window`` when given).
+    """The newest ``limit`` runs with one of ``statuses`` (in ``window`` when given), with the
+    runbook's other filters ``narrow`` (``strategyVersion``, ``payloadPath`` / ``payloadValue``).
 
     One runbook query per status (each reaches back through the whole window), merged.
     """
     since, until = (window.since, window.until) if window else (None, None)
     lists = await asyncio.gather(
         *(
-            repo.list_runs(strategyId=strategy, sinceDt=since, untilDt=until, status=s, limit=limit)
+            repo.list_runs(
+                strategyId=strategy, sinceDt=since, untilDt=until, status=s, limit=limit, **narrow
+            )
             for s in statuses
         )
     )
@@ -133,7 +141,12 @@ async def failures(args: argparse.Namespace, repo: Repo, console: Console) -> in
     window = open_window(args)
     await require_strategy(repo, args.strategy)
     statuses = [args.status] if args.status else list(FAILURE_STATUSES)
-    found = await fetch_failures(repo, args.strategy, statuses, args.limit, window)
+    narrow: dict[str, Any] = {}
+    if args.version is not None:
+        narrow["strategyVersion"] = args.version
+    if args.field is not None:
+        narrow["payloadPath"], narrow["payloadValue"] = list(args.field[0]), args.field[1]
+    found = await fetch_failures(repo, args.strategy, statuses, args.limit, window, **narrow)
     if args.json:
         print_json([row.to_dict() for row in found])
         return 0
@@ -143,8 +156,34 @@ async def failures(args: argparse.Namespace, repo: Repo, console: Console) -> in
     return 0
 
 
+@reader
+async def find(args: argparse.Namespace, repo: Repo, console: Console) -> int:
+    """``stratlog find REQUEST_ID``: every run of a request id in every strategy, newest first."""
+    found = await repo.find_request(requestId=args.request, limit=args.limit)
+    if args.json:
+        print_json([row.to_dict() for row in found])
+        return 0
+    if not found:
+        console.print(Text(f"no run has the request id {clean(args.request)!r}", style="bold"))
+        return 0
+    strategies = sorted({row.strategyId for row in found})
+    console.print(
+        Text(
+            f"{len(found)} run(s) of request id {clean(args.request)!r} in "
+            f"{', '.join(clean(s) for s in strategies)}, newest first",
+            style="bold",
+        )
+    )
+    console.print(failures_table(found, console.width))
+    return 0
+
+
 def _failures_caption(args: argparse.Namespace, window: Window | None, shown: int) -> str:
     which = args.status or "error, timeout or limit"
+    if args.version is not None:
+        which += f", version {clean(args.version)}"
+    if args.field is not None:
+        which += f", {clean('.'.join(args.field[0]))} = {clean(args.field[1])!r}"
     where = f" in {window.label()}" if window else ""
     if not shown:
         return f"{clean(args.strategy)}: no runs with status {which}{where}"

@@ -24,9 +24,17 @@ if TYPE_CHECKING:
 @reader
 async def snapshot(args: argparse.Namespace, repo: Repo, console: Console) -> int:
     """Write ``OUT/NAME.zip`` for the strategy and window; say what it holds."""
-    overview = await fetch(args, repo, args.now)
+    comparison = None
+    if args.baseline is None:
+        overview = await fetch(args, repo, args.now)
+    else:
+        from stratlog.cli.compare import fetch as fetch_comparison
+        from stratlog.service.compare import trimmed
+
+        comparison = await fetch_comparison(args, repo)
+        overview = trimmed(comparison.current, args.top)
     _output_dir(args.out)  # fail before the slow part: rendering the charts
-    bundle = report.build_snapshot(overview, name=args.name)
+    bundle = report.build_snapshot(overview, name=args.name, comparison=comparison)
     try:
         target = bundle.write(args.out)
     except OSError as exc:

@@ -33,6 +33,8 @@ class StrategyExecutionLog(Base):
         # PostgreSQL 15 (Index Only Scan, Heap Fetches: 0 after VACUUM) and SQLite (USING
         # COVERING INDEX); see bench/bench_scale.py --explain.
         Index("ix_strategy_execution_log_covering", *COVERING_INDEX_COLUMNS),
+        # "Find a run" by the request id of a support ticket, across every strategy.
+        Index("ix_strategy_execution_log_request_id", "request_id"),
         # The rollup job reads new rows by id range: the primary key serves it.
         CheckConstraint("status IN ('ok', 'error', 'timeout', 'limit')", name="ck_sel_status"),
         CheckConstraint("duration_ms >= 0", name="ck_sel_duration_nonnegative"),

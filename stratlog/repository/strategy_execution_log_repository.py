@@ -9,6 +9,7 @@ only asks that module what it can do (``has_array_agg``).
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -45,6 +46,7 @@ from stratlog.dialect import (
     SessionFactory,
     epoch_bucket,
     has_array_agg,
+    json_text,
     one_read_transaction,
 )
 from stratlog.model.strategy_execution_log import STATUSES, StrategyExecutionLog
@@ -64,6 +66,10 @@ from stratlog.sketch import merge_packed, rank_ranges
 from stratlog.timewindow import Window, as_utc
 
 LIST_LIMIT_MAX = 200
+#: The keyword filters of ``list_runs`` and ``neighbours`` beyond status, code and case.
+RUN_FILTERS = frozenset(
+    {"strategyVersion", "versionIsNull", "requestId", "payloadPath", "payloadValue"}
+)
 SAMPLE_LIMIT_MAX = 1000
 TOP_LIMIT_MAX = 1000
 
@@ -183,16 +189,20 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         caseIsNull: bool = False,
         before: tuple[datetime, int] | None = None,
         limit: int = 50,
+        **more: Any,
     ) -> list[StrategyExecutionLog]:
         """The runbook: runs of a window and filters, newest first, ``limit`` capped at 200.
 
         ``before=(createdAt, id)`` continues a listing after its last row (keyset paging);
-        ``caseIsNull`` selects the "no rule matched" bucket (``caseName`` null).
+        ``caseIsNull`` selects the "no rule matched" bucket (``caseName`` null). More filters
+        (:data:`RUN_FILTERS`): ``strategyVersion`` (``versionIsNull`` for runs without one),
+        ``requestId``, and ``payloadPath`` (a list of keys into ``inputPayload``) with
+        ``payloadValue`` (its value as text, see :class:`~stratlog.dialect.json_text`).
         """
         limit = min(_positive_limit(limit), LIST_LIMIT_MAX)
         m = self.model
         terms = self._run_filters(
-            strategyId, sinceDt, untilDt, status, errorCode, caseName, caseIsNull
+            strategyId, sinceDt, untilDt, status, errorCode, caseName, caseIsNull, **more
         )
         if before is not None:
             at, row_id = as_utc(before[0]), int(before[1])
@@ -212,11 +222,12 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         errorCode: str | None = None,
         caseName: str | None = None,
         caseIsNull: bool = False,
+        **more: Any,
     ) -> tuple[int | None, int | None]:
         """Ids of the next newer and next older run with the same filters, in one statement."""
         m = self.model
         terms = self._run_filters(
-            strategyId, sinceDt, untilDt, status, errorCode, caseName, caseIsNull
+            strategyId, sinceDt, untilDt, status, errorCode, caseName, caseIsNull, **more
         )
         anchor = aliased(m)
         at = select(anchor.createdAt).where(anchor.id == id).scalar_subquery()
@@ -246,7 +257,11 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         errorCode: str | None,
         caseName: str | None,
         caseIsNull: bool,
+        **more: Any,
     ) -> list[ColumnElement[bool]]:
+        unknown = set(more) - RUN_FILTERS
+        if unknown:
+            raise TypeError(f"unknown run filter(s): {', '.join(sorted(unknown))}")
         if status is not None and status not in STATUSES:
             raise ValueError(f"unknown status {status!r}: expected one of {', '.join(STATUSES)}")
         if caseIsNull and caseName is not None:
@@ -261,7 +276,53 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
             terms.append(m.caseName == caseName)
         if caseIsNull:
             terms.append(m.caseName.is_(None))
+        return terms + self._more_filters(**more)
+
+    def _more_filters(
+        self,
+        *,
+        strategyVersion: str | None = None,
+        versionIsNull: bool = False,
+        requestId: str | None = None,
+        payloadPath: Sequence[str] | None = None,
+        payloadValue: str | None = None,
+    ) -> list[ColumnElement[bool]]:
+        """The version, request id and payload terms of :meth:`list_runs`."""
+        m = self.model
+        if versionIsNull and strategyVersion is not None:
+            raise ValueError("strategyVersion and versionIsNull exclude each other")
+        if (payloadPath is None) != (payloadValue is None):
+            raise ValueError("payloadPath and payloadValue go together")
+        terms: list[ColumnElement[bool]] = []
+        if strategyVersion is not None:
+            terms.append(m.strategyVersion == strategyVersion)
+        if versionIsNull:
+            terms.append(m.strategyVersion.is_(None))
+        if requestId is not None:
+            terms.append(m.requestId == requestId)
+        if payloadPath is not None:
+            keys = [str(k) for k in payloadPath]
+            if not keys:
+                raise ValueError("payloadPath needs at least one key")
+            path = bindparam("payload_path", json.dumps(keys), type_=String())
+            terms.append(json_text(m.inputPayload, path) == payloadValue)
         return terms
+
+    async def find_request(self, *, requestId: str, limit: int = 50) -> list[StrategyExecutionLog]:
+        """Every run of one request id across all strategies, newest first (an index lookup);
+        ``limit`` is capped at 200."""
+        if not isinstance(requestId, str):
+            raise TypeError(f"requestId must be a string, got {type(requestId).__name__}")
+        limit = min(_positive_limit(limit), LIST_LIMIT_MAX)
+        m = self.model
+        stmt = (
+            select(m)
+            .where(m.requestId == requestId)
+            .order_by(m.createdAt.desc(), m.id.desc())
+            .limit(limit)
+        )
+        async with self.session_factory() as session:
+            return list((await session.scalars(stmt)).all())
 
     def _scope(self, strategyId: str, sinceDt: datetime | None, untilDt: datetime | None) -> Scope:
         if not isinstance(strategyId, str):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from stratlog.baselines import BASELINES
 from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.repository.strategy_execution_log_repository import (
     TOP_LIMIT_MAX,
@@ -28,13 +29,6 @@ from stratlog.repository.strategy_execution_log_repository import (
 from stratlog.service.overview import Overview, fetch_overview
 from stratlog.timewindow import Window
 
-#: The baselines a view can compare with, by the value of ``compare=`` in a link.
-BASELINES: dict[str, str] = {
-    "previous": "the previous window of the same length",
-    "1d": "the same window 1 day earlier",
-    "7d": "the same window 7 days earlier",
-}
-DEFAULT_BASELINE = "previous"
 #: |z| at or above this is "beyond noise": a two-sided test at the 1 % level. Stricter than the
 #: usual 5 %: an operator scans a dozen figures per page, and a false alarm costs trust.
 Z_BEYOND_NOISE = 2.576
@@ -61,9 +55,13 @@ class Baseline:
         raise ValueError(f"unknown baseline {text[:60]!r}: use one of {choices}")
 
     def window(self, since: datetime, until: datetime) -> tuple[datetime, datetime]:
-        """The baseline's bounds for the window ``[since, until)``."""
+        """The baseline's bounds for the window ``[since, until)``; ``ValueError`` when they
+        would fall before the year 1."""
         shift = self.offset(since, until)
-        return since - shift, until - shift
+        try:
+            return since - shift, until - shift
+        except OverflowError:
+            raise ValueError(f"{self.label} would start before the year 1") from None
 
     def offset(self, since: datetime, until: datetime) -> timedelta:
         """How far back the baseline lies: add it to a baseline time to align it with now."""

@@ -9,6 +9,7 @@ many runs match. The page glue is :mod:`stratlog.ui.runs`.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +38,46 @@ ROW_FIELDS = (
 )
 #: How many error codes / cases the filter pickers offer (the most frequent of the window).
 PICKER_LIMIT = 100
+#: The ``version`` filter's value for runs that carry no strategyVersion.
+NO_VERSION = "__none__"
+
+
+def payload_text(payload: Any, keys: tuple[str, ...]) -> str | None:
+    """The value at ``keys`` of a payload as the database compares it (``json_text``):
+    strings bare, booleans as ``true`` / ``false``, numbers as written, JSON null as ``None``."""
+    value = payload
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return repr(value) if isinstance(value, float) else str(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
+def parse_field(text: str) -> tuple[tuple[str, ...], str]:
+    """``applicant.country=BR`` as ``(("applicant", "country"), "BR")``; raises ``ValueError``."""
+    path, sep, value = text.partition("=")
+    keys = tuple(k.strip() for k in path.split("."))
+    if not sep or not all(keys):
+        raise ValueError(
+            f"a payload filter reads path=value, e.g. applicant.country=BR (got {text[:60]!r})"
+        )
+    return keys, value.strip()
+
+
+async def fetch_request(
+    repository: StrategyExecutionLogRepository, requestId: str, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Every run of one request id, in every strategy and at any time, newest first."""
+    rows = await repository.find_request(requestId=requestId, limit=limit)
+    return [{**slim(row), "strategyId": row.strategyId} for row in rows]
 
 
 @dataclass(frozen=True)
@@ -51,6 +92,13 @@ class RunbookQuery:
     case: str | None = None  # NO_RULE selects the runs where no rule matched
     limit: int = 50
     before: int | None = None  # list the runs older than this run (keyset paging)
+    version: str | None = None  # NO_VERSION selects the runs without a strategyVersion
+    payload: tuple[tuple[str, ...], str] | None = None  # (keys into inputPayload, value as text)
+
+    @property
+    def narrowed(self) -> bool:
+        """True when a filter beyond status, code and case applies (no rollup counts it)."""
+        return self.version is not None or self.payload is not None
 
     @property
     def contradictory(self) -> bool:
@@ -64,6 +112,13 @@ class RunbookQuery:
         runs carry no case either, and are not listed under it.
         """
         status = "ok" if self.case == NO_RULE and self.status is None else self.status
+        more: dict[str, Any] = {}
+        if self.version == NO_VERSION:
+            more["versionIsNull"] = True
+        elif self.version is not None:
+            more["strategyVersion"] = self.version
+        if self.payload is not None:
+            more["payloadPath"], more["payloadValue"] = list(self.payload[0]), self.payload[1]
         return {
             "strategyId": self.strategyId,
             "sinceDt": self.since,
@@ -72,6 +127,7 @@ class RunbookQuery:
             "errorCode": self.errorCode,
             "caseName": None if self.case in (None, NO_RULE) else self.case,
             "caseIsNull": self.case == NO_RULE,
+            **more,
         }
 
     def matches(self, row: Mapping[str, Any]) -> bool:
@@ -83,6 +139,15 @@ class RunbookQuery:
         if self.status is not None and row["status"] != self.status:
             return False
         if self.errorCode is not None and row["errorCode"] != self.errorCode:
+            return False
+        if self.version is not None:
+            wanted = None if self.version == NO_VERSION else self.version
+            if row["strategyVersion"] != wanted:
+                return False
+        if (
+            self.payload is not None
+            and payload_text(row.get("inputPayload"), self.payload[0]) != (self.payload[1])
+        ):
             return False
         if self.case is None:
             return True
@@ -135,6 +200,8 @@ def _matched(
     """How many runs of the window match, when the counts say it exactly (else None)."""
     if query.contradictory:
         return 0
+    if query.narrowed:
+        return None  # version and payload filters are not in the counts
     if query.errorCode is None and query.case is None:
         total = sum(statuses.values())
         return total if query.status is None else statuses.get(query.status, 0)

@@ -8,6 +8,7 @@ asks the database again: the app recovers by itself when the database comes back
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import time
 from collections.abc import Callable
@@ -22,7 +23,14 @@ from stratlog.config import load_settings
 from stratlog.service.compare import Baseline, Comparison, fetch_comparison
 from stratlog.service.health import Health, fetch_health
 from stratlog.service.overview import Overview, fetch_overview
-from stratlog.service.runbook import Runbook, RunbookQuery, fetch_neighbours, fetch_runbook
+from stratlog.service.runbook import (
+    Runbook,
+    RunbookQuery,
+    fetch_neighbours,
+    fetch_request,
+    fetch_runbook,
+    parse_field,
+)
 from stratlog.ui import nav
 from stratlog.ui.bridge import Backend
 from stratlog.ui.errors import DATABASE_ERRORS, describe
@@ -69,8 +77,14 @@ def _overview(url: str, strategy: str, since: str, until: str) -> Overview:
     return b.run(fetch_overview(b.repository, strategy, parse_utc(since), parse_utc(until)))
 
 
-def _query(strategy: str, since: str, until: str, *filters: Any) -> RunbookQuery:
-    return RunbookQuery(strategy, parse_utc(since), parse_utc(until), *filters)
+def _query(
+    strategy: str, since: str, until: str, *filters: Any, narrow: tuple[str | None, ...] = ()
+) -> RunbookQuery:
+    """A runbook query; ``narrow`` = (version, payload field as path=value)."""
+    version, field = (*narrow, None, None)[:2]
+    query = RunbookQuery(strategy, parse_utc(since), parse_utc(until), *filters)
+    payload = parse_field(field) if field else None
+    return dataclasses.replace(query, version=version, payload=payload)
 
 
 @st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=128)
@@ -93,10 +107,20 @@ def _runbook(
     case: str | None,
     limit: int,
     before: int | None,
+    version: str | None = None,
+    field: str | None = None,
 ) -> Runbook:
     b = backend(url)
-    query = _query(strategy, since, until, status, code, case, limit, before)
+    query = _query(
+        strategy, since, until, status, code, case, limit, before, narrow=(version, field)
+    )
     return b.run(fetch_runbook(b.repository, query))
+
+
+@st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=64)
+def _request(url: str, request: str) -> list[dict[str, Any]]:
+    b = backend(url)
+    return b.run(fetch_request(b.repository, request))
 
 
 @st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=256)
@@ -109,9 +133,11 @@ def _neighbours(
     status: str | None,
     code: str | None,
     case: str | None,
+    version: str | None = None,
+    field: str | None = None,
 ) -> tuple[int | None, int | None]:
     b = backend(url)
-    query = _query(strategy, since, until, status, code, case)
+    query = _query(strategy, since, until, status, code, case, narrow=(version, field))
     return b.run(fetch_neighbours(b.repository, query, row_id))
 
 
@@ -149,7 +175,7 @@ def overview_specs(overview: Overview, before: Overview | None = None) -> dict[s
 
 def clear_data() -> None:
     """Forget every cached result (the engine stays)."""
-    loaders = (_strategies, _overview, _comparison, _runbook, _neighbours, _row, _health)
+    loaders = (_strategies, _overview, _comparison, _runbook, _request, _neighbours, _row, _health)
     for cached in (*loaders, overview_specs):
         cached.clear()
 
@@ -243,6 +269,10 @@ def comparison(app: AppState) -> Comparison | None:
     if v.compare is None:
         return None
     assert v.strategy is not None
+    try:
+        Baseline(v.compare).window(v.since, v.until)
+    except ValueError:
+        return None  # a window near the year 1 has no baseline: the plain Overview
     window = (iso_utc(v.since), iso_utc(v.until))
     return _guard(app.url, _comparison, app.url, v.strategy, *window, v.compare)
 
@@ -253,20 +283,30 @@ def runbook(app: AppState) -> Runbook:
     assert v.strategy is not None
     window = (iso_utc(v.since), iso_utc(v.until))
     args = (app.url, v.strategy, *window, v.status, v.code, v.case, v.limit, v.before)
-    return _guard(app.url, _runbook, *args)
+    return _guard(app.url, _runbook, *args, v.version, v.field)
+
+
+def request_runs(app: AppState) -> list[dict[str, Any]]:
+    """Every run of the view's request id, in every strategy, newest first (cached)."""
+    assert app.view.request is not None
+    return _guard(app.url, _request, app.url, app.view.request)
 
 
 def runbook_query(app: AppState, strategy: str) -> RunbookQuery:
     """The view's window and filters as a query over ``strategy``."""
     v = app.view
-    return RunbookQuery(strategy, v.since, v.until, v.status, v.code, v.case, v.limit, v.before)
+    payload = parse_field(v.field) if v.field else None
+    return RunbookQuery(
+        strategy, v.since, v.until, v.status, v.code, v.case, v.limit, v.before,
+        version=v.version, payload=payload,
+    )  # fmt: skip
 
 
 def neighbours(app: AppState, strategy: str, row_id: int) -> tuple[int | None, int | None]:
     """Newer and older run around ``row_id`` with the view's window and filters (cached)."""
     v = app.view
     window = (iso_utc(v.since), iso_utc(v.until))
-    args = (app.url, row_id, strategy, *window, v.status, v.code, v.case)
+    args = (app.url, row_id, strategy, *window, v.status, v.code, v.case, v.version, v.field)
     return _guard(app.url, _neighbours, *args)
 
 

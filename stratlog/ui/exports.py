@@ -16,6 +16,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import streamlit as st
 
 from stratlog import charts, export, report
+from stratlog.service.compare import Comparison
 from stratlog.service.overview import Overview
 from stratlog.ui import nav
 from stratlog.ui.state import View
@@ -152,17 +153,20 @@ def overview_link(overview: Overview) -> str:
     return share_url(view, nav.OVERVIEW.url_path)
 
 
-def dashboard_snapshot(overview: Overview, link: str | None) -> bytes:
+def dashboard_snapshot(
+    overview: Overview, link: str | None, comparison: Comparison | None = None
+) -> bytes:
     """The snapshot zip as the dashboard makes it: it says so and links back to the view."""
-    return report.snapshot_zip(overview, source=report.DASHBOARD, link=link)
+    return report.snapshot_zip(overview, source=report.DASHBOARD, link=link, comparison=comparison)
 
 
-def snapshot_button(overview: Overview) -> None:
-    """The incident snapshot (Markdown, 6 PNGs, 6 CSVs in one zip), built when clicked."""
+def snapshot_button(overview: Overview, comparison: Comparison | None = None) -> None:
+    """The incident snapshot (Markdown, 6 PNGs, 6 CSVs in one zip), built when clicked; with
+    the page's comparison, what changed against the baseline too."""
     link = overview_link(overview)  # now: the click runs in a thread without the page's URL
     st.download_button(
         "Incident snapshot (zip)",
-        lambda: dashboard_snapshot(overview, link),
+        lambda: dashboard_snapshot(overview, link, comparison),
         file_name=report.default_name(overview) + ".zip",
         mime="application/zip",
         on_click="ignore",

@@ -68,12 +68,14 @@ def link_action(view: View, page: nav.PageSpec) -> Callable[[], None]:
     return lambda: exports.copy_link(view, page.url_path)
 
 
-def overview_actions(ov: Overview, view: View, page: nav.PageSpec) -> Callable[[], None]:
+def overview_actions(
+    ov: Overview, view: View, page: nav.PageSpec, comparison: Comparison | None = None
+) -> Callable[[], None]:
     """The Overview header's actions: "Copy link" and the incident snapshot download."""
 
     def actions() -> None:
         exports.copy_link(view, page.url_path)
-        exports.snapshot_button(ov)
+        exports.snapshot_button(ov, comparison)
 
     return actions
 

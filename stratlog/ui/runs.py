@@ -9,7 +9,7 @@ import streamlit as st
 
 from stratlog import vocabulary as fmt
 from stratlog.model.strategy_execution_log import STATUSES
-from stratlog.service.runbook import ROW_FIELDS, Runbook
+from stratlog.service.runbook import NO_VERSION, ROW_FIELDS, Runbook
 from stratlog.ui import exports, nav, tables
 from stratlog.ui.state import DEFAULT_LIMIT, MAX_LIMIT, View
 from stratlog.vocabulary import NO_RULE
@@ -18,6 +18,9 @@ K_STATUS = "f_status"
 K_CODE = "f_code"
 K_CASE = "f_case"
 K_LIMIT = "f_limit"
+K_VERSION = "f_version"
+K_FIELD = "f_field"
+K_REQUEST = "f_request"
 ANY = "__any__"
 ALL = "all"
 LIMITS = (25, 50, 100, 200)
@@ -40,9 +43,14 @@ def _on_filter(name: str, key: str, default: str) -> None:
     _set_param(name, None if value in (default, "None") else value)
 
 
+def _on_text(name: str, key: str) -> None:
+    value = str(st.session_state.get(key) or "").strip()
+    _set_param(name, value or None)
+
+
 def _on_clear() -> None:
     params = st.query_params.to_dict()
-    for name in ("status", "code", "case", "before", "row"):
+    for name in ("status", "code", "case", "version", "field", "request", "before", "row"):
         params.pop(name, None)
     st.query_params.from_dict(params)
 
@@ -88,10 +96,68 @@ def filters(view: View, runbook: Runbook) -> None:
     _pick(code, "Error code", codes, K_CODE, "code", format_func=_code_option)
     _pick(case, "Case", cases, K_CASE, "case", format_func=_case_option)
     _pick(limit, "Limit", limits, K_LIMIT, "limit", help=f"At most {MAX_LIMIT} runs.")
+    filtered = view.status or view.code or view.case or view.version or view.field
     clear.button(
         "Clear", icon=":material/filter_alt_off:", on_click=_on_clear, width="stretch",
-        disabled=not (view.status or view.code or view.case), help="Remove every filter.",
+        disabled=not filtered, help="Remove every filter.",
     )  # fmt: skip
+    narrow_filters(view)
+
+
+def narrow_filters(view: View) -> None:
+    """Version, one input payload field and a request id: typed, applied on Enter."""
+    st.session_state.update(
+        {K_VERSION: view.version or "", K_FIELD: view.field or "", K_REQUEST: view.request or ""}
+    )
+    version, field, request = st.columns([1, 2, 2], gap="small")
+    version.text_input(
+        "Version", key=K_VERSION, on_change=_on_text, args=("version", K_VERSION),
+        placeholder="e.g. 1.5.0", max_chars=100,
+        help=f"Runs of this strategyVersion exactly; {NO_VERSION} for runs without one.",
+    )  # fmt: skip
+    field.text_input(
+        "Input payload field", key=K_FIELD, on_change=_on_text, args=("field", K_FIELD),
+        placeholder="path=value, e.g. applicant.country=BR", max_chars=300,
+        help="Runs whose inputPayload holds this value at this path (keys joined by dots). "
+        "Strings as they are, true / false, numbers as written.",
+    )  # fmt: skip
+    request.text_input(
+        "Request id", key=K_REQUEST, on_change=_on_text, args=("request", K_REQUEST),
+        placeholder="exact; searched in every strategy", max_chars=200,
+        help="The runs of this request id in every strategy and at any time.",
+    )  # fmt: skip
+
+
+def request_table(view: View, rows: list[dict[str, Any]]) -> None:
+    """The runs of one request id in every strategy; selecting one opens it."""
+    request = fmt.md_escape(fmt.clip(view.request or "", 80))
+    if not rows:
+        st.info(
+            f"No run has the request id “{request}”, in any strategy, at any time.",
+            icon=":material/search_off:",
+        )
+        return
+    strategies = len({r["strategyId"] for r in rows})
+    st.caption(
+        f"{len(rows):,} run(s) of request id “{request}” in {strategies} strategy(ies), at any "
+        "time, newest first (the window and the other filters do not apply)."
+    )
+    frame = tables.runbook_frame(rows)
+    event = st.dataframe(
+        frame.style.map(tables.status_cell_style, subset=["Status"]),
+        key="rq_table",
+        on_select="rerun",
+        selection_mode="single-row",
+        hide_index=True,
+        width="stretch",
+        placeholder="–",
+        column_config=_RUNBOOK_COLUMNS,
+    )
+    selected = event.selection.rows
+    if selected:
+        run = rows[selected[0]]
+        nav.go(nav.ROW, view.replace(row=int(run["id"]), strategy=str(run["strategyId"])))
+    st.caption("Select a row to open the run.")
 
 
 def summary(view: View, runbook: Runbook) -> None:
@@ -153,10 +219,16 @@ _RUNBOOK_COLUMNS = {
     "Time (UTC)": st.column_config.TextColumn(width=175),
     "Status": st.column_config.TextColumn(width=66),
     "Error code": st.column_config.TextColumn(width=175),
-    "Case": st.column_config.TextColumn(width=215),
+    "Case": st.column_config.TextColumn(width=160),
+    "Message": st.column_config.TextColumn(
+        width=260, help="First line of the error message (the whole one is in the run's detail)"
+    ),
     "Duration (ms)": st.column_config.NumberColumn(format="%.2f", width=105),
     "Nodes": st.column_config.NumberColumn(format="localized", width=68),
     "Points": st.column_config.NumberColumn(format="%.1f", width=68),
+    "Version": st.column_config.TextColumn(width=80),
+    "Request id": st.column_config.TextColumn(width=150),
+    "Strategy": st.column_config.TextColumn(width=140),
 }
 
 

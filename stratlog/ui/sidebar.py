@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from stratlog import vocabulary as fmt
-from stratlog.service.compare import BASELINES, DEFAULT_BASELINE
+from stratlog.baselines import BASELINES, DEFAULT_BASELINE
 from stratlog.ui import context, nav
 from stratlog.ui.state import (
     CUSTOM,
@@ -75,7 +75,7 @@ def _strategy_label(info: dict[str, Any]) -> str:
 def _on_strategy() -> None:
     params = _params()
     params["strategy"] = str(st.session_state[K_STRATEGY])
-    for key in ("code", "case", "before", "row"):  # they belong to the old strategy
+    for key in ("code", "case", "version", "before", "row"):  # they belong to the old strategy
         params.pop(key, None)
     _write(params)
 
@@ -222,6 +222,19 @@ def compare_picker(view: View) -> None:
     )
 
 
+def request_finder(view: View) -> None:
+    """Find the runs of a request id (a support ticket's), in every strategy: Enter or Find
+    opens the Runbook listing them; a click on one opens it."""
+    with st.form("find_request", border=False, enter_to_submit=True):
+        value = st.text_input(
+            "Find a request id", max_chars=200, placeholder="exact, any strategy",
+            help="The runs of this request id in every strategy and at any time.",
+        )  # fmt: skip
+        found = st.form_submit_button("Find", icon=":material/search:", width="stretch")
+    if found and value.strip():
+        nav.go(nav.RUNBOOK, view.without_filters().replace(request=value.strip()))
+
+
 def _refresh_now() -> None:
     """Drop cached results; a preset window chosen in this session slides to end now."""
     context.clear_data()
@@ -262,4 +275,5 @@ def controls(view: View, strategies: list[dict[str, Any]]) -> None:
         strategy_picker(view, strategies)
         window_picker(view)
         compare_picker(view)
+        request_finder(view)
         freshness()

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
+from stratlog.baselines import BASELINES, DEFAULT_BASELINE
 from stratlog.model.strategy_execution_log import STATUSES
-from stratlog.service.compare import BASELINES, DEFAULT_BASELINE
+from stratlog.service.runbook import parse_field
 from stratlog.timewindow import Window
 from stratlog.vocabulary import clip, md_escape
 
@@ -42,8 +43,8 @@ MAX_LIMIT = 200
 MAX_WINDOW = timedelta(days=400)
 #: Every query parameter the dashboard owns, in the order links show them.
 PARAMS = (
-    "strategy", "window", "since", "until", "compare", "status", "code", "case", "limit",
-    "before", "row",
+    "strategy", "window", "since", "until", "compare", "status", "code", "case", "version",
+    "field", "request", "limit", "before", "row",
 )  # fmt: skip
 #: ``compare=none`` switches the baseline off; without ``compare`` the view compares with this.
 NO_COMPARE = "none"
@@ -61,7 +62,9 @@ class Notice:
 
 #: The runbook's filters and the selected row: the Overview, Runbook and Row detail carry them
 #: in their links; the Health page reads none of them, so it does not talk about them.
-FILTER_PARAMS = frozenset({"status", "code", "case", "limit", "before", "row", "compare"})
+FILTER_PARAMS = frozenset(
+    {"status", "code", "case", "version", "field", "request", "limit", "before", "row", "compare"}
+)
 NO_FILTER_PAGES = frozenset({"health"})
 
 
@@ -105,6 +108,11 @@ class View:
     row: int | None = None
     #: The baseline (a key of ``BASELINES``), or ``None``: no comparison.
     compare: str | None = DEFAULT_BASELINE
+    #: Runbook filters: a strategyVersion (``__none__``: runs without one), one input payload
+    #: field as ``path=value``, and a request id (searched in every strategy, at any time).
+    version: str | None = None
+    field: str | None = None
+    request: str | None = None
 
     @property
     def window(self) -> Window:
@@ -131,6 +139,9 @@ class View:
             "status": self.status,
             "code": self.code,
             "case": self.case,
+            "version": self.version,
+            "field": self.field,
+            "request": self.request,
             "limit": None if self.limit == DEFAULT_LIMIT else str(self.limit),
             "before": None if self.before is None else str(self.before),
             "row": None if self.row is None else str(self.row),
@@ -139,7 +150,10 @@ class View:
 
     def without_filters(self) -> View:
         """The same strategy and window: no runbook filters, the newest page, no row."""
-        return self.replace(status=None, code=None, case=None, before=None, row=None)
+        return self.replace(
+            status=None, code=None, case=None, version=None, field=None, request=None,
+            before=None, row=None,
+        )  # fmt: skip
 
 
 def iso_utc(value: datetime) -> str:
@@ -285,6 +299,22 @@ def _run_id(params: Mapping[str, str], key: str, notices: list[Notice]) -> int |
     return None
 
 
+def _field(params: Mapping[str, str], notices: list[Notice]) -> str | None:
+    value = _text(params, "field", 300, notices)
+    if value is None:
+        return None
+    try:
+        parse_field(value)
+    except ValueError:
+        text = (
+            f"The payload filter “{_shown(value)}” is not path=value (e.g. "
+            "applicant.country=BR): ignored."
+        )
+        notices.append(Notice("warning", text, "field"))
+        return None
+    return value
+
+
 def _compare(params: Mapping[str, str], notices: list[Notice]) -> str | None:
     raw = params.get("compare", "").strip()
     if not raw:
@@ -321,6 +351,9 @@ def parse_view(params: Mapping[str, str], now: datetime) -> tuple[View, list[Not
         before=_run_id(params, "before", notices),
         row=_run_id(params, "row", notices),
         compare=_compare(params, notices),
+        version=_text(params, "version", 100, notices),
+        field=_field(params, notices),
+        request=_text(params, "request", 200, notices),
     )
     return view, notices
 

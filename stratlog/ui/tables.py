@@ -19,10 +19,15 @@ RUNBOOK_COLUMNS = (
     "Status",
     "Error code",
     "Case",
+    "Message",
     "Duration (ms)",
     "Nodes",
     "Points",
+    "Version",
+    "Request id",
 )
+#: The runbook shows this much of an error message's first line.
+MESSAGE_CHARS = 90
 
 
 def error_codes_frame(overview: Overview) -> pd.DataFrame:
@@ -96,13 +101,27 @@ def runbook_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
             "Status": row["status"],
             "Error code": _text(row["errorCode"]),
             "Case": _text(case_text(row["caseName"], row["status"])),
+            "Message": _text(first_line(row.get("errorMessage"))),
             "Duration (ms)": row["durationMs"],
             "Nodes": row["nodes"],
             "Points": row["points"],
+            "Version": _text(row.get("strategyVersion")),
+            "Request id": _text(row.get("requestId")),
         }
         for row in rows
     ]
-    return pd.DataFrame(data, columns=list(RUNBOOK_COLUMNS))
+    frame = pd.DataFrame(data, columns=list(RUNBOOK_COLUMNS))
+    if "strategyId" in (rows[0] if rows else {}):  # a request searched in every strategy
+        frame.insert(2, "Strategy", [fmt.visible(r["strategyId"]) for r in rows])
+    return frame
+
+
+def first_line(message: str | None) -> str | None:
+    """The first non-empty line of an error message, cut to :data:`MESSAGE_CHARS` with '…'."""
+    if not message:
+        return None
+    line = next((ln.strip() for ln in message.splitlines() if ln.strip()), "")
+    return line if len(line) <= MESSAGE_CHARS else line[: MESSAGE_CHARS - 1] + "…"
 
 
 def status_cell_style(status: Any) -> str:

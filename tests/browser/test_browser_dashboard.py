@@ -268,3 +268,44 @@ def test_an_unknown_page_and_a_repeated_parameter_are_named(
     expect(warnings.filter(has_text="The link gives strategy 2 times")).to_contain_text(
         "fraud-screen"
     )
+
+
+def test_the_baseline_is_drawn_and_a_new_code_opens_its_runs(
+    page: Page, dashboard: Dashboard, artifacts: Path
+) -> None:
+    """pricing-tier's last 6 h against the same hours a day earlier (before its deploy)."""
+    since, until = iso_utc(dashboard.end - timedelta(hours=6)), iso_utc(dashboard.end)
+    query = f"?strategy=pricing-tier&window=custom&since={since}&until={until}&compare=1d"
+    open_page(page, dashboard.at(query), "Overview")
+    expect(page.get_by_text("Compared with the same window 1 day earlier")).to_be_visible()
+    # The baseline dashed over the bars and the failure-rate line with its dots.
+    expect(page.locator('g.mark-line path[stroke-dasharray="5,3"]').first).to_be_attached()
+    expect(page.locator("g.mark-line").first).to_be_attached()
+    expect(page.get_by_text("stopped firing").first).to_be_visible()
+    screenshot(page, artifacts, "overview-compared")
+    assert first_cell(page, 1) == "TIER_TABLE_STALE"
+    assert first_cell(page, 6) == "new"
+    click_first_row(page)
+    page.wait_for_url(re.compile(r"/runbook\?"))
+    settle(page, "Runbook")
+    assert params(page)["code"] == "TIER_TABLE_STALE" and params(page)["compare"] == "1d"
+
+
+def test_a_request_id_from_the_sidebar_opens_its_run_in_two_clicks(
+    page: Page, dashboard: Dashboard, artifacts: Path
+) -> None:
+    open_page(page, dashboard.at(f"runbook?strategy=kyc-depth&{day(dashboard)}"), "Runbook")
+    request, run = first_cell(page, 11), first_cell(page, 1)
+    open_page(page, dashboard.at(f"?strategy=credit-limit&{day(dashboard)}"), "Overview")
+    box = page.get_by_label("Find a request id")
+    box.fill(request)
+    box.press("Enter")  # click 1
+    page.wait_for_url(re.compile(r"/runbook\?"))
+    settle(page, "Runbook")
+    assert params(page)["request"] == request
+    assert first_cell(page, 3) == "kyc-depth"  # the Strategy column of a request search
+    click_first_row(page)  # click 2
+    page.wait_for_url(re.compile(r"/row\?"))
+    settle(page, re.compile("Run"))
+    assert params(page)["row"] == run.replace(",", "")
+    screenshot(page, artifacts, "row-from-request-search")

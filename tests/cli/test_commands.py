@@ -289,8 +289,8 @@ def test_database_option_after_the_command(demo_url: str):
 
 
 def test_every_command_has_help_with_examples():
-    commands = ["strategies", "summary", "failures", "show", "snapshot", "demo", "db",
-                "db upgrade"]  # fmt: skip
+    commands = ["strategies", "summary", "compare", "failures", "find", "show", "snapshot",
+                "demo", "db", "db upgrade"]  # fmt: skip
     runs = run_all({c: [*c.split(), "--help"] for c in commands} | {"": ["--help"]})
     for command in commands:
         assert runs[command].returncode == 0, runs[command].stderr

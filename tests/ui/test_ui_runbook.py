@@ -160,3 +160,38 @@ def test_a_lost_page_start_falls_back_to_the_newest(
     assert not at.exception
     assert any("not in this database" in w.value for w in at.warning)
     assert len(table(at)) == 50
+
+
+def test_version_and_payload_filters_from_the_url(
+    open_app: OpenApp, demo_url: str, window: dict[str, str], backend_for: Any
+) -> None:
+    at = open_app(demo_url, RUNBOOK, strategy="pricing-tier", version="1.5.0",
+                  field="applicant.country=DE", **window)  # fmt: skip
+    assert not at.exception and not at.warning
+    rows = table(at)
+    assert len(rows) > 0 and set(rows["Version"]) == {"1.5.0"}
+    assert at.text_input(key="f_version").value == "1.5.0"
+    backend = backend_for(demo_url)
+    for run_id in list(rows["Run"])[:5]:
+        run = backend.run(backend.repository.get(int(run_id)))
+        assert run.inputPayload["applicant"]["country"] == "DE"
+    bad = open_app(demo_url, RUNBOOK, strategy="pricing-tier", field="no-equals-sign", **window)
+    assert any("not path=value" in w.value for w in bad.warning)
+    assert "field" not in bad.query_params
+
+
+def test_a_request_id_lists_its_runs_in_every_strategy(
+    open_app: OpenApp, demo_url: str, backend_for: Any
+) -> None:
+    backend = backend_for(demo_url)
+    [run] = backend.run(backend.repository.list_for_strategy(strategyId="kyc-depth", limit=1))
+    # From another strategy's view: a support ticket names a request, not a strategy.
+    at = open_app(demo_url, RUNBOOK, strategy="credit-limit", request=run.requestId)
+    assert not at.exception and not at.warning
+    rows = table(at)
+    assert list(rows["Run"]) == [run.id] and list(rows["Strategy"]) == ["kyc-depth"]
+    assert list(rows["Request id"]) == [run.requestId]
+    none = open_app(demo_url, RUNBOOK, strategy="credit-limit", request="x" * 10_000)
+    assert any("too long" in w.value for w in none.warning)
+    missing = open_app(demo_url, RUNBOOK, strategy="credit-limit", request="req-nope")
+    assert any("No run has the request id" in i.value for i in missing.info)

@@ -1,0 +1,81 @@
+"""``stratlog compare`` through the console script, against the service on the same file."""
+
+from __future__ import annotations
+
+import json
+
+from stratlog.service.compare import Baseline, fetch_comparison
+from tests.cli.helpers import SPIKE, SPIKE_SINCE, SPIKE_UNTIL, one_error_line, repository, run_all
+
+RUNS = {
+    "json": ["compare", "fraud-screen", *SPIKE, "--baseline", "previous", "--json"],
+    "table": ["compare", "fraud-screen", *SPIKE],
+    "banana": ["compare", "fraud-screen", "--baseline", "banana"],
+    "unknown": ["compare", "fraud-scren", "--since", "6h"],
+}
+
+
+async def test_compare_prints_the_service_comparison(demo_url: str):
+    done = run_all({k: ["--database", demo_url, *v] for k, v in RUNS.items()})
+    assert done["json"].returncode == 0, done["json"].stderr
+    got = json.loads(done["json"].stdout)
+    async with repository(demo_url) as repo:
+        expected = await fetch_comparison(
+            repo, "fraud-screen", SPIKE_SINCE, SPIKE_UNTIL, Baseline("previous")
+        )
+    head = expected.headline()
+    assert got["baseline"]["name"] == "previous"
+    assert got["baseline"]["since"] == expected.before.since.isoformat()
+    assert got["headline"]["runs"]["now"] == expected.current.total
+    assert got["headline"]["runs"]["baseline"] == expected.before.total
+    assert got["headline"]["failure"]["verdict"] == head["failure"].verdict
+    # The demo's story: UPSTREAM_UNAVAILABLE spikes in this hour, and not in the one before.
+    codes = {c["errorCode"]: c for c in got["errorCodes"]}
+    assert codes["UPSTREAM_UNAVAILABLE"]["now"] > codes["UPSTREAM_UNAVAILABLE"]["baseline"]
+    assert [c["errorCode"] for c in got["errorCodes"]] == [c.errorCode for c in expected.codes(10)]
+    assert [c["stoppedFiring"] for c in got["caseNames"]] == [c.stopped for c in expected.cases(10)]
+
+    table = done["table"]
+    assert table.returncode == 0, table.stderr
+    assert "compared with the previous window of the same length" in table.stdout
+    assert "UPSTREAM_UNAVAILABLE" in table.stdout
+    assert head["failure"].verdict in table.stdout and "Rule cases" in table.stdout
+
+    assert done["banana"].returncode == 2
+    assert "invalid choice: 'banana'" in one_error_line(done["banana"])
+    assert done["unknown"].returncode == 2
+    assert "did you mean 'fraud-screen'" in one_error_line(done["unknown"])
+
+
+def test_compare_has_help_with_examples():
+    done = run_all({"help": ["compare", "--help"]})["help"]
+    assert done.returncode == 0, done.stderr
+    assert "examples:\n  stratlog compare" in done.stdout and "--baseline" in done.stdout
+
+
+async def test_a_snapshot_with_a_baseline_says_what_changed(demo_url: str, tmp_path):
+    import csv
+    import io
+    import zipfile
+
+    out = tmp_path / "incidents"
+    args = ["snapshot", "fraud-screen", *SPIKE, "--baseline", "1d", "--out", str(out)]
+    done = run_all({"snap": ["--database", demo_url, *args, "--name", "INC-2"]})["snap"]
+    assert done.returncode == 0, done.stderr
+    assert "7 tables" in done.stdout  # comparison.csv beside the six
+    with zipfile.ZipFile(out / "INC-2.zip") as archive:
+        document = archive.read("snapshot.md").decode()
+        rows = list(csv.DictReader(io.StringIO(archive.read("comparison.csv").decode())))
+    async with repository(demo_url) as repo:
+        expected = await fetch_comparison(
+            repo, "fraud-screen", SPIKE_SINCE, SPIKE_UNTIL, Baseline("1d")
+        )
+    assert "## Compared with the baseline" in document
+    assert "the same window 1 day earlier" in document
+    runs = next(r for r in rows if r["figure"] == "runs")
+    assert (float(runs["now"]), float(runs["baseline"])) == (
+        expected.current.total,
+        expected.before.total,
+    )
+    failure = next(r for r in rows if r["figure"] == "failure rate")
+    assert failure["verdict"] == expected.headline()["failure"].verdict
