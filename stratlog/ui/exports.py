@@ -39,6 +39,10 @@ SHOWN_HEADERS: dict[str, dict[str, str]] = {
         "Error code": "errorCode",
         "Runs": "count",
         "Share of failures": "shareOfFailures",
+        # With a comparison (the columns after the snapshot's own):
+        "Baseline": "baseline",
+        "Change": "change",
+        "New": "new",
     },
 }
 #: The Duration panel's CSV: one row, the percentiles' columns with min, mean and max added.
@@ -97,7 +101,8 @@ def shown_csv(
     import pandas as pd  # only this download needs it
 
     renamed = pd.DataFrame(frame).rename(columns=headers)
-    return export.csv_bytes(renamed, report.COLUMNS[kind])
+    extra = [c for c in renamed.columns if c not in report.COLUMNS[kind]]
+    return export.csv_bytes(renamed, [*report.COLUMNS[kind], *extra])
 
 
 def _file(overview: Overview, kind: str, ext: str) -> str:

@@ -227,8 +227,14 @@ def timeseries_panel(ov: Overview, before: Overview | None = None) -> None:
 
 def error_codes_panel(ov: Overview, view: View, comparison: Comparison | None = None) -> None:
     """Top error codes with their share of failures (and, with a comparison, their runs in the
-    baseline and "new" for a code it did not have); selecting one opens the runbook."""
-    frame = tables.error_codes_frame(ov)
+    baseline and "new" for a code it did not have); selecting one opens the runbook. The CSV
+    holds the table as shown."""
+    compared = comparison is not None
+    frame = (
+        tables.error_codes_frame(ov)
+        if comparison is None
+        else tables.error_codes_comparison_frame(comparison, len(ov.errorCodes))
+    )
 
     def buttons() -> None:
         exports.png_button(ov, "errors")
@@ -247,9 +253,6 @@ def error_codes_panel(ov: Overview, view: View, comparison: Comparison | None = 
     if frame.empty:
         st.success("No failures in this window.", icon=":material/check_circle:")
         return
-    compared = comparison is not None
-    if comparison is not None:
-        frame = tables.error_codes_comparison_frame(comparison, len(ov.errorCodes))
     shown = frame.assign(**{"Error code": frame["Error code"].map(fmt.visible)})
     event = st.dataframe(
         shown,

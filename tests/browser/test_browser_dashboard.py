@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import sqlite3
 import struct
 import zipfile
 from datetime import timedelta
@@ -14,6 +15,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from stratlog.db import sqlite_path
 from stratlog.ui.state import iso_utc
 from tests.browser.chromium import READY
 from tests.browser.conftest import Dashboard
@@ -281,10 +283,15 @@ def test_the_baseline_is_drawn_and_a_new_code_opens_its_runs(
     # The baseline dashed over the bars and the failure-rate line with its dots.
     expect(page.locator('g.mark-line path[stroke-dasharray="5,3"]').first).to_be_attached()
     expect(page.locator("g.mark-line").first).to_be_attached()
-    expect(page.get_by_text("stopped firing").first).to_be_visible()
+    expect(page.get_by_text("fired in the baseline and not once now")).to_be_visible()
     screenshot(page, artifacts, "overview-compared")
     assert first_cell(page, 1) == "TIER_TABLE_STALE"
-    assert first_cell(page, 6) == "new"
+    _, data = download(page, "csv_error_codes", artifacts)  # the table as shown
+    codes = pd.read_csv(io.BytesIO(data), keep_default_na=False)
+    assert list(codes.columns) == ["errorCode", "count", "shareOfFailures", "baseline",
+                                   "change", "new"]  # fmt: skip
+    assert codes.iloc[0]["errorCode"] == "TIER_TABLE_STALE" and codes.iloc[0]["new"] == "new"
+    assert codes.iloc[0]["baseline"] == 0
     click_first_row(page)
     page.wait_for_url(re.compile(r"/runbook\?"))
     settle(page, "Runbook")
@@ -294,10 +301,15 @@ def test_the_baseline_is_drawn_and_a_new_code_opens_its_runs(
 def test_a_request_id_from_the_sidebar_opens_its_run_in_two_clicks(
     page: Page, dashboard: Dashboard, artifacts: Path
 ) -> None:
-    open_page(page, dashboard.at(f"runbook?strategy=kyc-depth&{day(dashboard)}"), "Runbook")
-    request, run = first_cell(page, 11), first_cell(page, 1)
+    path = sqlite_path(dashboard.url)
+    assert path is not None
+    with sqlite3.connect(path) as db:
+        run, request = db.execute(
+            "SELECT id, request_id FROM strategy_execution_log WHERE strategy_id = 'kyc-depth' "
+            "ORDER BY created_at DESC LIMIT 1"
+        ).fetchone()
     open_page(page, dashboard.at(f"?strategy=credit-limit&{day(dashboard)}"), "Overview")
-    box = page.get_by_label("Find a request id")
+    box = page.get_by_role("textbox", name="Find a request id")
     box.fill(request)
     box.press("Enter")  # click 1
     page.wait_for_url(re.compile(r"/runbook\?"))
@@ -307,5 +319,5 @@ def test_a_request_id_from_the_sidebar_opens_its_run_in_two_clicks(
     click_first_row(page)  # click 2
     page.wait_for_url(re.compile(r"/row\?"))
     settle(page, re.compile("Run"))
-    assert params(page)["row"] == run.replace(",", "")
+    assert params(page)["row"] == str(run)
     screenshot(page, artifacts, "row-from-request-search")

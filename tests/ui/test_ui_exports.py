@@ -128,7 +128,11 @@ def clicks(monkeypatch: pytest.MonkeyPatch) -> dict[str, Callable[[], bytes]]:
 def test_the_error_code_download_has_the_snapshots_headers_and_rows(
     open_app: OpenApp, demo_url: str, window: dict[str, str], overview: Overview, clicks: Any
 ) -> None:
-    at = open_app(demo_url, strategy="fraud-screen", window="custom", **window)
+    compared = open_app(demo_url, strategy="fraud-screen", window="custom", **window)
+    assert not compared.exception
+    head = clicks["csv_error_codes"]().split(b"\r\n")[0]  # the table as shown: with baseline
+    assert head == b"errorCode,count,shareOfFailures,baseline,change,new"
+    at = open_app(demo_url, strategy="fraud-screen", window="custom", compare="none", **window)
     assert not at.exception
     data = clicks["csv_error_codes"]()
     assert data.split(b"\r\n")[0] == b"errorCode,count,shareOfFailures"  # report.COLUMNS
