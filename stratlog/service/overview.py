@@ -33,10 +33,10 @@ BUCKET_CHOICES = (
     604800,
 )  # fmt: skip
 MAX_BUCKETS = 150
-#: Windows up to this long with at most ``SHORT_WINDOW_RUNS`` runs are read in one statement
-#: from the covering index and computed here: a dozen rollup and edge reads cost more than
-#: reading a few thousand rows once (1 h on PostgreSQL, 10M rows: 54 ms against 25 ms for
-#: seven plain GROUP BYs in parallel).
+#: Windows up to this long with at most ``SHORT_WINDOW_RUNS`` runs are computed from their audit
+#: rows in one statement (``window_figures``): a dozen rollup and edge reads cost more than one
+#: pass over a few thousand rows (1 h on PostgreSQL, 10M rows: 26 ms against 29 ms for seven
+#: plain GROUP BYs in parallel; the rollup path took 54 ms).
 SHORT_WINDOW_S = 2 * 3600
 SHORT_WINDOW_RUNS = 20_000
 #: Windows with at most this many runs get exact percentiles; larger ones use the histograms.
