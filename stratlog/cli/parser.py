@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from stratlog.baselines import BASELINES, DEFAULT_BASELINE
 from stratlog.cli.database import Handler
 from stratlog.cli.reading import FAILURE_STATUSES
+from stratlog.payload import parse_field
 from stratlog.timeparse import TimeArgumentError, parse_time
 
 #: The repository's cap on listed rows (``LIST_LIMIT_MAX``; a test keeps the two equal).
@@ -126,13 +127,10 @@ def _list_limit(text: str) -> int:
 
 
 def _payload_field(text: str) -> tuple[tuple[str, ...], str]:
-    path, sep, value = text.partition("=")
-    keys = tuple(k.strip() for k in path.split("."))
-    if not sep or not all(keys):
-        raise argparse.ArgumentTypeError(
-            f"expected PATH=VALUE such as applicant.country=DE, got {text[:60]!r}"
-        )
-    return keys, value.strip()
+    try:
+        return parse_field(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected PATH=VALUE: {exc}") from None
 
 
 def _positive_float(text: str) -> float:

@@ -9,13 +9,13 @@ many runs match. The page glue is :mod:`stratlog.ui.runs`.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
+from stratlog.payload import payload_text
 from stratlog.repository.strategy_execution_log_repository import (
     LIST_LIMIT_MAX,
     StrategyExecutionLogRepository,
@@ -40,36 +40,6 @@ ROW_FIELDS = (
 PICKER_LIMIT = 100
 #: The ``version`` filter's value for runs that carry no strategyVersion.
 NO_VERSION = "__none__"
-
-
-def payload_text(payload: Any, keys: tuple[str, ...]) -> str | None:
-    """The value at ``keys`` of a payload as the database compares it (``json_text``):
-    strings bare, booleans as ``true`` / ``false``, numbers as written, JSON null as ``None``."""
-    value = payload
-    for key in keys:
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float):
-        return repr(value) if isinstance(value, float) else str(value)
-    return json.dumps(value, separators=(",", ":"))
-
-
-def parse_field(text: str) -> tuple[tuple[str, ...], str]:
-    """``applicant.country=BR`` as ``(("applicant", "country"), "BR")``; raises ``ValueError``."""
-    path, sep, value = text.partition("=")
-    keys = tuple(k.strip() for k in path.split("."))
-    if not sep or not all(keys):
-        raise ValueError(
-            f"a payload filter reads path=value, e.g. applicant.country=BR (got {text[:60]!r})"
-        )
-    return keys, value.strip()
 
 
 async def fetch_request(

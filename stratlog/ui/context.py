@@ -20,6 +20,7 @@ import streamlit as st
 
 from stratlog import charts
 from stratlog.config import load_settings
+from stratlog.payload import parse_field
 from stratlog.service.compare import Baseline, Comparison, fetch_comparison
 from stratlog.service.health import Health, fetch_health
 from stratlog.service.overview import Overview, fetch_overview
@@ -29,7 +30,6 @@ from stratlog.service.runbook import (
     fetch_neighbours,
     fetch_request,
     fetch_runbook,
-    parse_field,
 )
 from stratlog.ui import nav
 from stratlog.ui.bridge import Backend

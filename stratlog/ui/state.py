@@ -16,7 +16,7 @@ from typing import Literal
 
 from stratlog.baselines import BASELINES, DEFAULT_BASELINE
 from stratlog.model.strategy_execution_log import STATUSES
-from stratlog.service.runbook import parse_field
+from stratlog.payload import parse_field
 from stratlog.timewindow import Window
 from stratlog.vocabulary import clip, md_escape
 
