@@ -112,17 +112,49 @@ def test_selections_carry_the_runbook_filter_values() -> None:
     assert charts.CASE_SELECTION in values
 
 
+def layers(chart: dict[str, Any], data: Any = None) -> list[dict[str, Any]]:
+    """Every leaf view of a (possibly layered) spec, in drawing order, with the data it draws
+    (its own or its layer's: Altair hoists a lone layer's data)."""
+    data = chart.get("data", data)
+    if "layer" not in chart:
+        return [{**chart, "data": data}]
+    return [leaf for sub in chart["layer"] for leaf in layers(sub, data)]
+
+
+def values(chart: dict[str, Any], view: dict[str, Any]) -> list[dict[str, Any]]:
+    """The data rows of one leaf view (inline or in the top-level datasets)."""
+    data = view.get("data", {})
+    if "values" in data:
+        return list(data["values"])
+    return list(chart["datasets"][data["name"]])
+
+
 def test_time_axis_is_utc_and_stacks_add_up() -> None:
     ov = make_overview()
     chart = spec(charts.timeseries(ov.timeseries, ov.bucketSeconds, ov.since, ov.until))
-    assert chart["encoding"]["x"]["scale"]["type"] == "utc"
-    rows = (
-        chart["data"]["values"]
-        if "values" in chart.get("data", {})
-        else next(iter(chart["datasets"].values()))
-    )
-    first = [r for r in rows if r["start"] == "2026-01-15T11:00:00Z"]
+    bars, rate = layers(chart)  # the stacked bars, then the failure-rate line
+    assert bars["encoding"]["x"]["scale"]["type"] == "utc"
+    first = [r for r in values(chart, bars) if r["start"] == "2026-01-15T11:00:00Z"]
     assert [(r["status"], r["low"], r["high"]) for r in first] == [("ok", 0, 50), ("error", 50, 57)]
+    rates = {r["start"]: r["rate"] for r in values(chart, rate)}
+    assert rates["2026-01-15T11:15:00Z"] == pytest.approx(7 / 57)  # at the bucket's middle
+
+
+def test_the_baseline_is_dashed_and_moved_onto_the_window() -> None:
+    ov = make_overview()
+    shift = ov.until - ov.since
+    before = [{**r, "bucketStart": r["bucketStart"] - shift} for r in ov.timeseries]
+    chart = spec(
+        charts.timeseries(
+            ov.timeseries, ov.bucketSeconds, ov.since, ov.until, baseline=before, offset=shift
+        )
+    )
+    bars, dashed, _ = layers(chart)
+    assert dashed["mark"]["strokeDash"] == charts.BASELINE_DASH
+    totals: dict[str, int] = {}
+    for r in values(chart, bars):
+        totals[r["start"]] = totals.get(r["start"], 0) + r["count"]
+    assert {r["start"]: r["runs"] for r in values(chart, dashed)} == totals
 
 
 @pytest.mark.parametrize("name", ["status", "timeseries", "errors", "cases", "durations", "points"])
