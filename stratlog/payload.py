@@ -30,11 +30,11 @@ def payload_text(payload: Any, keys: tuple[str, ...]) -> str | None:
 
 
 def parse_field(text: str) -> tuple[tuple[str, ...], str]:
-    """``applicant.country=BR`` as ``(("applicant", "country"), "BR")``; raises ``ValueError``."""
+    """``applicant.country=DE`` as ``(("applicant", "country"), "DE")``; raises ``ValueError``."""
     path, sep, value = text.partition("=")
     keys = tuple(k.strip() for k in path.split("."))
     if not sep or not all(keys):
         raise ValueError(
-            f"a payload filter reads path=value, e.g. applicant.country=BR (got {text[:60]!r})"
+            f"a payload filter reads path=value, e.g. applicant.country=DE (got {text[:60]!r})"
         )
     return keys, value.strip()

@@ -121,7 +121,7 @@ def _rate_delta(change: Change) -> tuple[str | None, DeltaColor, str]:
     if change.before is None:
         return None, "off", " The baseline window has no runs."
     points = 100.0 * (change.delta or 0.0)
-    delta = f"{points:+.1f} pp vs {fmt.rate(change.before)}"
+    delta = f"{points:+.1f} pp"  # the baseline's rate is in the help (the cell is narrow)
     colour: DeltaColor = "inverse" if change.significant else "off"
     z = f" (z = {change.z:+.1f})" if change.z is not None else ""
     return delta, colour, f" Baseline {fmt.rate(change.before)}; the change is {change.verdict}{z}."
@@ -329,12 +329,12 @@ def _case_changes(comparison: Comparison, top: int) -> None:
         hide_index=True,
         width="stretch",
         column_config={
-            "Case": st.column_config.TextColumn(width=170),
-            "Runs": st.column_config.NumberColumn(format="localized", width=60),
-            "Share": st.column_config.NumberColumn(format="percent", width=70),
-            "Baseline share": st.column_config.NumberColumn(format="percent", width=90),
-            "Change (pp)": st.column_config.NumberColumn(format="%+.1f", width=80),
-            "Note": st.column_config.TextColumn(width=110),
+            "Case": st.column_config.TextColumn(width=150),
+            "Note": st.column_config.TextColumn(width=105),
+            "Share": st.column_config.NumberColumn(format="percent", width=65),
+            "Baseline share": st.column_config.NumberColumn(format="percent", width=75),
+            "Change (pp)": st.column_config.NumberColumn(format="%+.1f", width=75),
+            "Runs": st.column_config.NumberColumn(format="localized", width=55),
         },
     )
 

@@ -117,7 +117,7 @@ def narrow_filters(view: View) -> None:
     )  # fmt: skip
     field.text_input(
         "Input payload field", key=K_FIELD, on_change=_on_text, args=("field", K_FIELD),
-        placeholder="path=value, e.g. applicant.country=BR", max_chars=300,
+        placeholder="path=value, e.g. applicant.country=DE", max_chars=300,
         help="Runs whose inputPayload holds this value at this path (keys joined by dots). "
         "Strings as they are, true / false, numbers as written.",
     )  # fmt: skip

@@ -308,7 +308,7 @@ def _field(params: Mapping[str, str], notices: list[Notice]) -> str | None:
     except ValueError:
         text = (
             f"The payload filter “{_shown(value)}” is not path=value (e.g. "
-            "applicant.country=BR): ignored."
+            "applicant.country=DE): ignored."
         )
         notices.append(Notice("warning", text, "field"))
         return None

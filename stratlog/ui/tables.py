@@ -51,15 +51,16 @@ def error_codes_comparison_frame(comparison: Comparison, top: int) -> pd.DataFra
     rows = [
         {
             "Error code": c.errorCode,
+            "New": "new" if c.new else "",
             "Runs": c.now,
-            "Share of failures": c.now / failures if failures else 0.0,
             "Baseline": c.before,
             "Change": c.delta,
-            "New": "new" if c.new else "",
+            "Share of failures": c.now / failures if failures else 0.0,
         }
         for c in comparison.codes(top)
     ]
-    columns = ["Error code", "Runs", "Share of failures", "Baseline", "Change", "New"]
+    # The marker first, beside the code: a half-page panel must show it without scrolling.
+    columns = ["Error code", "New", "Runs", "Baseline", "Change", "Share of failures"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -69,15 +70,15 @@ def cases_comparison_frame(comparison: Comparison, top: int) -> pd.DataFrame:
     rows = [
         {
             "Case": fmt.case_label(c.caseName),
-            "Runs": c.now,
+            "Note": "stopped firing" if c.stopped else "",
             "Share": c.shareNow,
             "Baseline share": c.shareBefore,
             "Change (pp)": None if c.delta is None else 100.0 * c.delta,
-            "Note": "stopped firing" if c.stopped else "",
+            "Runs": c.now,
         }
         for c in comparison.cases(top)
     ]
-    columns = ["Case", "Runs", "Share", "Baseline share", "Change (pp)", "Note"]
+    columns = ["Case", "Note", "Share", "Baseline share", "Change (pp)", "Runs"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -246,8 +246,10 @@ def test_overview_png_and_csv_downloads(page: Page, dashboard: Dashboard, artifa
     frame = pd.read_csv(io.BytesIO(data))
     cells = page.locator('[data-testid="stDataFrame"]').first
     shown = len(frame)
-    codes = [cells.locator(f'[data-testid="glide-cell-1-{i}"]').inner_text() for i in range(shown)]
-    runs = [cells.locator(f'[data-testid="glide-cell-2-{i}"]').inner_text() for i in range(shown)]
+    codes = [
+        cells.locator(f'[data-testid="glide-cell-1-{i}"]').inner_text() for i in range(shown)
+    ]  # "New" sits between
+    runs = [cells.locator(f'[data-testid="glide-cell-3-{i}"]').inner_text() for i in range(shown)]
     assert list(frame["errorCode"]) == codes  # the snapshot's headers: one table, one shape
     assert [f"{n:,}" for n in frame["count"]] == runs
     expect(cells.locator(f'[data-testid="glide-cell-1-{shown}"]')).to_have_count(0)  # no more
@@ -286,10 +288,11 @@ def test_the_baseline_is_drawn_and_a_new_code_opens_its_runs(
     expect(page.get_by_text("fired in the baseline and not once now")).to_be_visible()
     screenshot(page, artifacts, "overview-compared")
     assert first_cell(page, 1) == "TIER_TABLE_STALE"
+    assert first_cell(page, 2) == "new"  # beside the code, visible without scrolling
     _, data = download(page, "csv_error_codes", artifacts)  # the table as shown
     codes = pd.read_csv(io.BytesIO(data), keep_default_na=False)
-    assert list(codes.columns) == ["errorCode", "count", "shareOfFailures", "baseline",
-                                   "change", "new"]  # fmt: skip
+    assert list(codes.columns) == ["errorCode", "count", "shareOfFailures", "new", "baseline",
+                                   "change"]  # fmt: skip
     assert codes.iloc[0]["errorCode"] == "TIER_TABLE_STALE" and codes.iloc[0]["new"] == "new"
     assert codes.iloc[0]["baseline"] == 0
     click_first_row(page)

@@ -131,7 +131,7 @@ def test_the_error_code_download_has_the_snapshots_headers_and_rows(
     compared = open_app(demo_url, strategy="fraud-screen", window="custom", **window)
     assert not compared.exception
     head = clicks["csv_error_codes"]().split(b"\r\n")[0]  # the table as shown: with baseline
-    assert head == b"errorCode,count,shareOfFailures,baseline,change,new"
+    assert head == b"errorCode,count,shareOfFailures,new,baseline,change"
     at = open_app(demo_url, strategy="fraud-screen", window="custom", compare="none", **window)
     assert not at.exception
     data = clicks["csv_error_codes"]()
