@@ -16,6 +16,7 @@ from rich.text import Text
 from stratlog.cli.database import reader, require_strategy
 from stratlog.cli.render import cell, clean, heading, print_json, table
 from stratlog.cli.summary import closed_window
+from stratlog.report import COMPARED
 from stratlog.timewindow import Window
 from stratlog.vocabulary import case_label, count, ms, number, rate
 
@@ -25,15 +26,10 @@ if TYPE_CHECKING:
     )
     from stratlog.service.compare import Change, Comparison
 
-#: The headline's figures: (key of Comparison.headline(), label, how a value prints).
-FIGURES = (
-    ("runs", "runs", "count"),
-    ("failure", "failure rate", "rate"),
-    ("error", "error rate", "rate"),
-    ("timeout", "timeout rate", "rate"),
-    ("limit", "limit rate", "rate"),
-    ("avgNodes", "avg nodes", "number"),
-    ("sumPoints", "points awarded", "number"),
+#: The headline's figures, as the snapshot lists them: (key, label, how a value prints).
+FIGURES = tuple(
+    (key, label, "rate" if is_rate else "count" if key == "runs" else "number")
+    for key, label, is_rate in COMPARED
 )
 
 

@@ -187,6 +187,16 @@ def _window_args(parser: Parser, now: datetime, since_help: str, required: bool 
     )
 
 
+def _limit_arg(parser: Parser) -> None:
+    parser.add_argument(
+        "--limit",
+        type=_list_limit,
+        default=50,
+        metavar="N",
+        help=f"how many runs, 1-{LIST_LIMIT_MAX} (default: 50)",
+    )
+
+
 def _add_strategies(sub: Any) -> None:
     p = _reader(
         sub,
@@ -270,13 +280,7 @@ def _add_failures(sub: Any, now: datetime) -> None:
     )
     p.add_argument("strategy", metavar="STRATEGY", help=STRATEGY_HELP)
     p.add_argument("--status", choices=FAILURE_STATUSES, help="only this status (default: all 3)")
-    p.add_argument(
-        "--limit",
-        type=_list_limit,
-        default=50,
-        metavar="N",
-        help=f"how many runs, 1-{LIST_LIMIT_MAX} (default: 50)",
-    )
+    _limit_arg(p)
     _window_args(p, now, "only runs at or after this time (default: no lower bound)")
     p.add_argument("--version", metavar="VERSION", help="only runs of this strategyVersion")
     p.add_argument(
@@ -298,13 +302,7 @@ def _add_find(sub: Any) -> None:
         "any time, newest first: an index lookup.",
     )
     p.add_argument("request", metavar="REQUEST_ID", help="the request id, exact")
-    p.add_argument(
-        "--limit",
-        type=_list_limit,
-        default=50,
-        metavar="N",
-        help=f"how many runs, 1-{LIST_LIMIT_MAX} (default: 50)",
-    )
+    _limit_arg(p)
     p.set_defaults(run=lazy("reading:find"))
 
 

@@ -142,22 +142,9 @@ def request_table(view: View, rows: list[dict[str, Any]]) -> None:
         f"{len(rows):,} run(s) of request id “{request}” in {strategies} strategy(ies), at any "
         "time, newest first (the window and the other filters do not apply)."
     )
-    frame = tables.runbook_frame(rows)
-    event = st.dataframe(
-        frame.style.map(tables.status_cell_style, subset=["Status"]),
-        key="rq_table",
-        on_select="rerun",
-        selection_mode="single-row",
-        hide_index=True,
-        width="stretch",
-        placeholder="–",
-        column_config=_RUNBOOK_COLUMNS,
-    )
-    selected = event.selection.rows
-    if selected:
-        run = rows[selected[0]]
+    run = _runs_grid(rows, "rq_table")
+    if run is not None:
         nav.go(nav.ROW, view.replace(row=int(run["id"]), strategy=str(run["strategyId"])))
-    st.caption("Select a row to open the run.")
 
 
 def summary(view: View, runbook: Runbook) -> None:
@@ -241,11 +228,17 @@ def table(view: View, runbook: Runbook) -> None:
             icon=":material/filter_alt_off:",
         )
         return
+    picked = _runs_grid(rows, "rb_table")
+    if picked is not None:
+        nav.go(nav.ROW, view.replace(row=int(picked["id"])))
+
+
+def _runs_grid(rows: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
+    """The runs as the runbook's table, status cells tinted; the run a click selected."""
     frame = tables.runbook_frame(rows)
-    styled = frame.style.map(tables.status_cell_style, subset=["Status"])
     event = st.dataframe(
-        styled,
-        key="rb_table",
+        frame.style.map(tables.status_cell_style, subset=["Status"]),
+        key=key,
         on_select="rerun",
         selection_mode="single-row",
         hide_index=True,
@@ -254,10 +247,9 @@ def table(view: View, runbook: Runbook) -> None:
         placeholder="–",
         column_config=_RUNBOOK_COLUMNS,
     )
-    selected = event.selection.rows
-    if selected:
-        nav.go(nav.ROW, view.replace(row=int(rows[selected[0]]["id"])))
     st.caption("Select a row to open the run.")
+    selected = event.selection.rows
+    return rows[selected[0]] if selected else None
 
 
 # -- Row detail --------------------------------------------------------------------------------
