@@ -10,3 +10,7 @@ BASELINES: dict[str, str] = {
     "7d": "the same window 7 days earlier",
 }
 DEFAULT_BASELINE = "previous"
+#: ``compare=version:1.4.0``: the runs of that version in the same window.
+VERSION_PREFIX = "version:"
+#: The longest ``strategyVersion`` (the column's width).
+VERSION_MAX = 100

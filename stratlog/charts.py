@@ -32,6 +32,10 @@ from stratlog.vocabulary import (
 #: Names of the selection parameters the Overview listens to (``event.selection.<name>``).
 STATUS_SELECTION = "status_pick"
 CASE_SELECTION = "case_pick"
+#: The timeseries' selections: a click on a bucket (its ``start`` / ``end``), a dragged range.
+BUCKET_SELECTION = "bucket_pick"
+ZOOM_SELECTION = "zoom"
+VERSION_COLOR = "#B8560B"
 EMPTY_MESSAGE = "no runs in this window"
 #: Fill the container's width; ``height`` is the plot's own height (axes and legends extra).
 FIT_WIDTH = {"type": "fit-x", "contains": "padding"}
@@ -216,8 +220,14 @@ def timeseries(
     *,
     baseline: Sequence[Mapping[str, Any]] | None = None,
     offset: timedelta = timedelta(0),
+    marks: Sequence[tuple[str | None, datetime]] = (),
+    selectable: bool = False,
 ) -> AltChart:
     """Runs per time bucket stacked by status, UTC axis; ``series`` as ``Overview.timeseries``.
+
+    ``marks`` are (version, first seen): a labelled vertical rule each (deploy markers).
+    ``selectable`` adds a click on a bucket (:data:`BUCKET_SELECTION`, fields ``start`` and
+    ``end``) and a dragged time range (:data:`ZOOM_SELECTION`, over ``x``).
 
     A line on its own right-hand axis gives the failure rate (error + timeout + limit) per
     bucket, so that a spike shows even when ok runs dominate the bars. With ``baseline`` (the
@@ -257,6 +267,11 @@ def timeseries(
             ),
         )
     )  # fmt: skip
+    if selectable:
+        bars = bars.add_params(
+            alt.selection_point(name=BUCKET_SELECTION, fields=["start", "end"], on="click"),
+            alt.selection_interval(name=ZOOM_SELECTION, encodings=["x"]),
+        )
     counts = [bars]
     if before:
         counts.append(
@@ -295,8 +310,96 @@ def timeseries(
             ),
         )
     )
-    layered = alt.layer(alt.layer(*counts), rate_line).resolve_scale(y="independent")
+    layers = [alt.layer(*counts), rate_line, *version_rules(marks, x_scale, since, until)]
+    layered = alt.layer(*layers).resolve_scale(y="independent")
     return layered.properties(height=240, autosize=FIT_WIDTH)
+
+
+def version_rules(
+    marks: Sequence[tuple[str | None, datetime]], scale: Any, since: datetime, until: datetime
+) -> list[AltChart]:
+    """A vertical rule where each version was first seen, labelled with the version."""
+    data = [
+        {"at": _iso(at), "version": fmt.clip(fmt.visible(fmt.version_label(v)), 24),
+         "seen": fmt.utc(at)}
+        for v, at in marks
+        if since <= at < until
+    ]  # fmt: skip
+    if not data:
+        return []
+    tips = _tooltips(("version:N", "Version first seen", None), ("seen:N", "At (UTC)", None))
+    base = alt.Chart(_data(data)).encode(x=alt.X("at:T", scale=scale, title=None), tooltip=tips)
+    rule = base.mark_rule(color=VERSION_COLOR, strokeWidth=1.5, strokeDash=[2, 2])
+    label = base.mark_text(
+        color=VERSION_COLOR, align="left", baseline="top", dx=3, dy=2, fontSize=11,
+        fontWeight="bold",
+    ).encode(text="version:N", y=alt.value(0))  # fmt: skip
+    return [rule, label]
+
+
+def duration_lines(
+    points: Sequence[Any],
+    since: datetime,
+    until: datetime,
+    bucket_seconds: int,
+    *,
+    baseline: Sequence[Any] = (),
+    offset: timedelta = timedelta(0),
+    marks: Sequence[tuple[str | None, datetime]] = (),
+) -> AltChart:
+    """p50 and p95 of the durations per bucket (``DurationPoint``s), the baseline's dashed and
+    moved onto the window by ``offset``, and the version rules."""
+    if not points:
+        return empty(height=200)
+    axis = alt.Axis(format=_time_format((until - since).total_seconds()), grid=False)
+    x_scale = alt.Scale(type="utc", domain=[_iso(since), _iso(until)])
+    x = alt.X("start:T", scale=x_scale, title="time (UTC)", axis=axis)
+    size = fmt.duration_label(bucket_seconds)
+
+    def rows(found: Sequence[Any], shift: timedelta, side: str) -> list[dict[str, Any]]:
+        out = []
+        for p in found:
+            at = p.start + shift
+            if not since <= at < until:
+                continue
+            for name in ("p50", "p95"):
+                out.append(
+                    {"start": _iso(at + timedelta(seconds=bucket_seconds) / 2),
+                     "ms": float(getattr(p, name)), "line": f"{name} {side}".strip(),
+                     "bucket": f"{fmt.utc(p.start, seconds=False)} + {size}", "runs": p.n}
+                )  # fmt: skip
+        return out
+
+    now, then = rows(points, timedelta(0), ""), rows(baseline, offset, "baseline")
+    color = alt.Color(
+        "line:N",
+        scale=alt.Scale(
+            domain=["p50", "p95", "p50 baseline", "p95 baseline"],
+            range=["#009E73", "#6A3D9A", "#009E73", "#6A3D9A"],
+        ),
+        legend=alt.Legend(title=None, orient="top", direction="horizontal"),
+    )
+    dash = alt.StrokeDash(
+        "line:N",
+        scale=alt.Scale(
+            domain=["p50", "p95", "p50 baseline", "p95 baseline"],
+            range=[[1, 0], [1, 0], BASELINE_DASH, BASELINE_DASH],
+        ),
+        legend=None,
+    )
+    highest = max(r["ms"] for r in now + then)
+    y = alt.Y("ms:Q", title="duration (ms)", scale=alt.Scale(domain=[0, highest * 1.05]))
+    lines = (
+        alt.Chart(_data(now + then))
+        .mark_line(strokeWidth=1.6, point=alt.OverlayMarkDef(size=10))
+        .encode(
+            x=x, y=y, color=color, strokeDash=dash,
+            tooltip=_tooltips(("line:N", "Line", None), ("bucket:N", "Bucket (UTC)", None),
+                              ("ms:Q", "Duration (ms)", ",.1f"), ("runs:Q", "Runs", ",")),
+        )
+    )  # fmt: skip
+    chart = alt.layer(lines, *version_rules(marks, x_scale, since, until))
+    return chart.properties(height=200, autosize=FIT_WIDTH)
 
 
 def _case_rows(cases: Sequence[Mapping[str, Any]], total: int) -> list[dict[str, Any]]:
@@ -547,10 +650,15 @@ def error_code_bars(codes: Sequence[Mapping[str, Any]], failures: int) -> AltCha
 
 
 def overview_charts(
-    overview: Overview, *, selectable: bool = False, before: Overview | None = None
+    overview: Overview,
+    *,
+    selectable: bool = False,
+    before: Overview | None = None,
+    marks: Sequence[tuple[str | None, datetime]] = (),
 ) -> dict[str, AltChart]:
     """Every Overview chart by panel name (for PNG export: ``style(chart).save(...)``);
-    with ``before`` (the baseline's Overview), the timeseries and points show it too."""
+    with ``before`` (the baseline's Overview), the timeseries and points show it too, and the
+    timeseries draws a rule at each of ``marks`` (version, first seen)."""
     offset = overview.since - before.since if before is not None else timedelta(0)
     return {
         "status": status_donut(overview.status_rows(), selectable=selectable),
@@ -561,6 +669,8 @@ def overview_charts(
             overview.until,
             baseline=None if before is None else before.timeseries,
             offset=offset,
+            marks=marks,
+            selectable=selectable,
         ),
         "errors": error_code_bars(overview.errorCodes, overview.failures),
         "cases": case_bars(overview.caseNames, overview.ok, selectable=selectable),

@@ -23,6 +23,7 @@ from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.service.compare import Comparison
 from stratlog.service.overview import Overview
 from stratlog.service.stats import Percentiles
+from stratlog.service.versions import Versions
 from stratlog.timewindow import Window
 from stratlog.vocabulary import (
     DASH,
@@ -33,6 +34,7 @@ from stratlog.vocabulary import (
     md_escape,
     share,
     utc,
+    version_label,
     visible,
 )
 
@@ -456,6 +458,59 @@ def _comparison_md(comparison: Comparison) -> list[str]:
     return lines
 
 
+VERSION_CSV_COLUMNS = [
+    "version", "firstSeen", "lastSeen", "runs", "share", "errorRate", "timeoutRate", "limitRate",
+    "p95DurationMs", "meanPoints", "previousVersion", "newErrorCodes", "newCases", "casesStopped",
+]  # fmt: skip
+
+
+def _joined(values: Sequence[str | None] | None) -> str | None:
+    """Names joined by ``; `` (``None``: nothing to compare with)."""
+    return None if values is None else "; ".join(case_label(v) for v in values)
+
+
+def version_rows(versions: Versions) -> list[dict[str, Any]]:
+    """The Versions panel's rows (``versions.csv``), oldest first."""
+    return [
+        {
+            "version": r.version, "firstSeen": r.firstSeen, "lastSeen": r.lastSeen,
+            "runs": r.runs, "share": versions.share(r), "errorRate": r.rate("error"),
+            "timeoutRate": r.rate("timeout"), "limitRate": r.rate("limit"),
+            "p95DurationMs": r.p95DurationMs, "meanPoints": r.meanPoints,
+            "previousVersion": r.previous if r.hasPrevious else None,
+            "newErrorCodes": _joined(r.newCodes), "newCases": _joined(r.newCases),
+            "casesStopped": _joined(r.stoppedCases),
+        }
+        for r in versions.rows
+    ]  # fmt: skip
+
+
+def _versions_md(versions: Versions) -> list[str]:
+    """The "Versions" section: which versions ran, when each was first seen, what is new."""
+    lines = [
+        "",
+        "## Versions",
+        "",
+        "Each strategyVersion with runs in the window, in the order first seen (at any time); new "
+        "codes and cases against the version first seen before it.",
+        "",
+    ]
+    rows = [
+        [md_escape(version_label(r["version"])), _stamp(r["firstSeen"]), count(r["runs"]),
+         share(r["share"]), share(r["errorRate"]), figure(r["p95DurationMs"]),
+         md_escape(r["newErrorCodes"] if r["newErrorCodes"] is not None else DASH),
+         md_escape(r["casesStopped"] if r["casesStopped"] is not None else DASH)]
+        for r in version_rows(versions)
+    ]  # fmt: skip
+    headers = ["version", "first seen (UTC)", "runs", "share", "error rate", "p95 ms",
+               "new error codes", "cases stopped"]  # fmt: skip
+    return lines + (_md_table(headers, rows) if rows else ["No runs in this window."])
+
+
+def _stamp(value: datetime | None) -> str:
+    return DASH if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def markdown(
     overview: Overview,
     generated: datetime,
@@ -464,6 +519,7 @@ def markdown(
     source: str = COMMAND,
     link: str | None = None,
     comparison: Comparison | None = None,
+    versions: Versions | None = None,
 ) -> str:
     """The snapshot document: headline figures, tables, and links to the chart PNGs in ``files``.
 
@@ -473,6 +529,7 @@ def markdown(
     """
     head = _headline(overview, generated, source, link)
     compared = _comparison_md(comparison) if comparison is not None else []
+    compared += _versions_md(versions) if versions is not None else []
     return "\n".join(head + compared + _sections(overview, files) + _files_md(files)) + "\n"
 
 
@@ -526,13 +583,15 @@ def build_snapshot(
     source: str = COMMAND,
     link: str | None = None,
     comparison: Comparison | None = None,
+    versions: Versions | None = None,
 ) -> Snapshot:
     """The whole snapshot for an Overview: ``snapshot.md``, chart PNGs and table CSVs.
 
     ``source`` names where it was made (``stratlog snapshot`` unless told, e.g.
     :data:`DASHBOARD`), ``link`` is the dashboard's link to the view, shown in ``snapshot.md``.
     With a ``comparison`` (of this Overview), ``snapshot.md`` says what changed against its
-    baseline and ``comparison.csv`` holds the figures.
+    baseline and ``comparison.csv`` holds the figures; with ``versions``, a Versions section
+    and ``versions.csv``.
     """
     made = generated or datetime.now(UTC)
     before = comparison.before if comparison is not None else None
@@ -543,8 +602,10 @@ def build_snapshot(
         files["comparison.csv"] = export.csv_bytes(
             comparison_rows(comparison), ["figure", "now", "baseline", "change", "verdict", "z"]
         )
+    if versions is not None:
+        files["versions.csv"] = export.csv_bytes(version_rows(versions), VERSION_CSV_COLUMNS)
     document = markdown(
-        overview, made, files, source=source, link=link, comparison=comparison
+        overview, made, files, source=source, link=link, comparison=comparison, versions=versions
     ).encode("utf-8")
     return Snapshot(name or default_name(overview), {MARKDOWN_NAME: document, **files}, made)
 
@@ -555,6 +616,10 @@ def snapshot_zip(
     source: str = COMMAND,
     link: str | None = None,
     comparison: Comparison | None = None,
+    versions: Versions | None = None,
 ) -> bytes:
     """The snapshot of an Overview as zip bytes (one line for a dashboard download button)."""
-    return build_snapshot(overview, source=source, link=link, comparison=comparison).zip_bytes()
+    built = build_snapshot(
+        overview, source=source, link=link, comparison=comparison, versions=versions
+    )
+    return built.zip_bytes()

@@ -70,6 +70,14 @@ def case_label(case_name: str | None) -> str:
     return NO_RULE_LABEL if case_name is None else case_name
 
 
+NO_VERSION_LABEL = "(no version)"
+
+
+def version_label(version: str | None) -> str:
+    """The version, or the wording for runs recorded without one."""
+    return NO_VERSION_LABEL if version is None else version
+
+
 # -- numbers and times -----------------------------------------------------------------------
 
 

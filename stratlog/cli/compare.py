@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from stratlog.cli.database import reader, require_strategy
+from stratlog.cli.errors import UsageError
 from stratlog.cli.render import cell, clean, heading, print_json, table
 from stratlog.cli.summary import closed_window
 from stratlog.report import COMPARED
@@ -79,8 +80,10 @@ def comparison_json(comparison: Comparison, top: int) -> dict[str, Any]:
         "strategyId": now.strategyId,
         "since": now.since,
         "until": now.until,
+        "version": now.version,
         "baseline": {
             "name": comparison.baseline.name,
+            "version": before.version,
             "label": comparison.baseline.label,
             "since": before.since,
             "until": before.until,
@@ -113,7 +116,18 @@ async def fetch(args: argparse.Namespace, repo: Repo) -> Comparison:
     assert window.since is not None and window.until is not None
     await require_strategy(repo, args.strategy)
     baseline = Baseline.parse(args.baseline)
-    return await fetch_comparison(repo, args.strategy, window.since, window.until, baseline)
+    version = getattr(args, "version", None)
+    if baseline.is_version and version == baseline.version:
+        raise UsageError(f"--version {version} is the baseline's version: choose another")
+    try:
+        found = await fetch_comparison(
+            repo, args.strategy, window.since, window.until, baseline, version=version
+        )
+    except LookupError as exc:
+        raise UsageError(str(exc)) from None
+    if baseline.is_version and not found.before.total:
+        raise UsageError(f"no run of version {baseline.version} in this window to compare with")
+    return found
 
 
 @reader
@@ -133,7 +147,9 @@ def print_comparison(console: Console, comparison: Comparison, top: int) -> None
     window = Window.of(now.since, now.until).label()
     console.print(Text(f"{clean(now.strategyId)}  {window}", style="bold"))
     then = Window.of(before.since, before.until).label()
-    console.print(f"compared with {comparison.baseline.label}: {then}")
+    if now.version is not None:
+        console.print(Text(f"version {clean(now.version)} only"))
+    console.print(Text(f"compared with {clean(comparison.baseline.label)}: {then}"))
     heading(console, "Headline")
     changes = comparison.headline()
     rows = [

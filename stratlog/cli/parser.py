@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from stratlog.baselines import BASELINES, DEFAULT_BASELINE
+from stratlog.baselines import BASELINES, DEFAULT_BASELINE, VERSION_PREFIX
 from stratlog.cli.database import Handler
 from stratlog.cli.reading import FAILURE_STATUSES
 from stratlog.payload import parse_field
@@ -241,15 +241,33 @@ def _add_summary(sub: Any, now: datetime) -> None:
     p.set_defaults(run=lazy("summary:summary"))
 
 
+def baseline_text(text: str) -> str:
+    """``--baseline``: a key of BASELINES or ``version:X`` (argparse reports the error)."""
+    value = text.strip()
+    if value in BASELINES:
+        return value
+    if value.startswith(VERSION_PREFIX) and 0 < len(value[len(VERSION_PREFIX) :].strip()) <= 100:
+        return VERSION_PREFIX + value[len(VERSION_PREFIX) :].strip()
+    choices = ", ".join([*BASELINES, "version:X"])
+    raise argparse.ArgumentTypeError(f"unknown baseline {text[:60]!r}: use one of {choices}")
+
+
 def _baseline_arg(parser: Parser, default: str | None) -> None:
     choices = ", ".join(f"{k} ({v})" for k, v in BASELINES.items())
     told = f"default: {default}" if default else "default: no comparison"
     parser.add_argument(
         "--baseline",
-        choices=list(BASELINES),
+        type=baseline_text,
         default=default,
         metavar="WHICH",
-        help=f"the window to compare with: {choices}; {told}",
+        help=f"what to compare with: {choices}, or version:X (that version's runs in the same "
+        f"window); {told}",
+    )
+    parser.add_argument(
+        "--version",
+        metavar="VERSION",
+        help="only the runs of this strategyVersion (with --baseline version:X, the version "
+        "compared; default: the other version with the newest run)",
     )
 
 

@@ -24,17 +24,21 @@ if TYPE_CHECKING:
 @reader
 async def snapshot(args: argparse.Namespace, repo: Repo, console: Console) -> int:
     """Write ``OUT/NAME.zip`` for the strategy and window; say what it holds."""
-    comparison = None
+    comparison = versions = None
     if args.baseline is None:
         overview = await fetch(args, repo, args.now)
     else:
         from stratlog.cli.compare import fetch as fetch_comparison
         from stratlog.service.compare import trimmed
+        from stratlog.service.versions import fetch_versions
 
         comparison = await fetch_comparison(args, repo)
         overview = trimmed(comparison.current, args.top)
+        versions = await fetch_versions(repo, args.strategy, overview.since, overview.until)
     _output_dir(args.out)  # fail before the slow part: rendering the charts
-    bundle = report.build_snapshot(overview, name=args.name, comparison=comparison)
+    bundle = report.build_snapshot(
+        overview, name=args.name, comparison=comparison, versions=versions
+    )
     try:
         target = bundle.write(args.out)
     except OSError as exc:

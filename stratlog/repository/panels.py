@@ -9,6 +9,7 @@ buckets at the edges and every row above the rollup watermark from the audit row
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,9 +46,11 @@ from stratlog.rollups.plan import (
     WindowPlan,
     bind_plan,
     epoch_floor,
+    from_epoch,
     plan_buckets,
     plan_window,
     union_source,
+    watermark,
 )
 from stratlog.sketch import bin_sql
 from stratlog.timewindow import Window
@@ -76,17 +79,27 @@ def typed_null(type_: Any) -> ColumnElement[Any]:
 
 @dataclass(frozen=True)
 class Scope:
-    """One strategy (or every one) and a half-open window."""
+    """One strategy (or every one), a half-open window and, optionally, one version."""
 
     strategyId: str | None
     window: Window
+    #: Only the runs of this ``strategyVersion`` (``None``: every run, with or without one).
+    version: str | None = None
 
     @classmethod
-    def of(cls, strategyId: str | None, since: datetime | None, until: datetime | None) -> Scope:
-        """Validated: a string strategy id, a well-formed window."""
+    def of(
+        cls,
+        strategyId: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        version: str | None = None,
+    ) -> Scope:
+        """Validated: a string strategy id and version, a well-formed window."""
         if strategyId is not None and not isinstance(strategyId, str):
             raise TypeError(f"strategyId must be a string, got {type(strategyId).__name__}")
-        return cls(strategyId, Window.of(since, until))
+        if version is not None and not isinstance(version, str):
+            raise TypeError(f"strategyVersion must be a string, got {type(version).__name__}")
+        return cls(strategyId, Window.of(since, until), version)
 
     def raw_terms(self) -> list[ColumnElement[bool]]:
         """WHERE terms over the audit rows: this strategy, this window (named parameters)."""
@@ -98,7 +111,26 @@ class Scope:
             terms.append(L.createdAt >= bindparam("w_since", self.window.since, type_=stamp))
         if self.window.until is not None:
             terms.append(L.createdAt < bindparam("w_until", self.window.until, type_=stamp))
-        return terms
+        return terms + self.version_terms()
+
+    def version_terms(self) -> list[ColumnElement[bool]]:
+        """The version term over the audit rows (none without a version)."""
+        if self.version is None:
+            return []
+        return [L.strategyVersion == bindparam("ver", self.version, type_=String())]
+
+    def rollup_parts(self, parts: Sequence[RollupPart]) -> list[RollupPart]:
+        """``parts`` with the version term over their rollup table: the rollups key a version
+        as (``version``, ``version_null``), the text and whether it was NULL."""
+        if self.version is None:
+            return list(parts)
+        ver = bindparam("ver", self.version, type_=String())
+        return [
+            dataclasses.replace(
+                part, where=[*part.where, part.model.version == ver, part.model.versionNull == 0]
+            )
+            for part in parts
+        ]
 
     def strategy_bind(self) -> Any:
         """The strategy id as the named parameter ``sid``."""
@@ -106,11 +138,20 @@ class Scope:
 
     def values(self) -> dict[str, Any]:
         """The named parameters of :meth:`raw_terms` and :meth:`strategy_bind`."""
-        return {"sid": self.strategyId, "w_since": self.window.since, "w_until": self.window.until}
+        values: dict[str, Any] = {"sid": self.strategyId}
+        values.update(w_since=self.window.since, w_until=self.window.until)
+        if self.version is not None:
+            values["ver"] = self.version
+        return values
 
-    def shape(self) -> tuple[bool, bool, bool]:
-        """Which of strategy, since and until are open (the SQL depends on it)."""
-        return (self.strategyId is None, self.window.since is None, self.window.until is None)
+    def shape(self) -> tuple[bool, bool, bool, bool]:
+        """Which of strategy, since, until and version are open (the SQL depends on it)."""
+        return (
+            self.strategyId is None,
+            self.window.since is None,
+            self.window.until is None,
+            self.version is None,
+        )
 
 
 class Panels:
@@ -189,9 +230,13 @@ class Panels:
     ) -> Any:
         prefix = "s" if bucket is None else "b"
         plan, _ = bind_plan(self.plans(scope, bucket)[prefix], prefix)
-        part = RollupPart(S, {name: rollup for name, (rollup, _) in columns.items()})
+        parts = scope.rollup_parts(
+            [RollupPart(S, {name: rollup for name, (rollup, _) in columns.items()})]
+        )
         raw = {name: expr for name, (_, expr) in columns.items()}
-        return union_source(plan, raw, [part], strategy_id=_sid(scope))
+        return union_source(
+            plan, raw, parts, strategy_id=_sid(scope), raw_where=scope.version_terms()
+        )
 
     # -- detail rollups: error codes, rule cases -------------------------------------------
 
@@ -249,6 +294,36 @@ class Panels:
         union = union_all(blobs, counted).subquery("bins")
         return select(union.c.blob, union.c.bin, union.c.n)
 
+    def bins_series(self, scope: Scope, kind: str, bucket: int) -> tuple[Select[Any], WindowPlan]:
+        """Per epoch-aligned bucket: rows of (bucket, packed histogram, NULL, n) from the
+        detail rollups and (bucket, NULL, bin, count) from the audit rows; and the plan (bind
+        prefix ``h``). Buckets finer than the hourly rollups read the audit rows only."""
+        column, code = value_column(kind)
+        n: ColumnElement[int] = literal_column(str(int(bucket)))
+        plan = plan_buckets(scope.window, bucket, DETAIL_GRAINS, self.use_rollups)
+        bound, _ = bind_plan(plan, "h")
+        part = RollupPart(
+            B,
+            {"bucket": epoch_floor(B.bucketEpoch, n), "blob": B.bins,
+             "bin": typed_null(Integer), "n": B.n},
+            [B.kind == code],
+        )  # fmt: skip
+        raw = {"bucket": epoch_bucket(L.createdAt, n), "blob": typed_null(LargeBinary),
+               "bin": bin_sql(column), "n": ONE}  # fmt: skip
+        c = union_source(
+            bound, raw, scope.rollup_parts([part]), strategy_id=_sid(scope),
+            raw_where=[column.is_not(None), *scope.version_terms()],
+        ).c  # fmt: skip
+        blobs = select(c.bucket, c.blob, c.bin, c.n).where(c.blob.is_not(None))
+        counted = (
+            select(c.bucket, typed_null(LargeBinary).label("blob"), c.bin,
+                   func.sum(c.n).label("n"))
+            .where(c.blob.is_(None))
+            .group_by(c.bucket, c.bin)
+        )  # fmt: skip
+        u = union_all(blobs, counted).subquery("hbins")
+        return select(u.c.bucket, u.c.blob, u.c.bin, u.c.n), plan
+
     def _detail_source(
         self,
         scope: Scope,
@@ -257,7 +332,129 @@ class Panels:
         raw_where: Sequence[ColumnElement[bool]] = (),
     ) -> Any:
         plan, _ = bind_plan(self.plans(scope)["d"], "d")
-        return union_source(plan, raw, parts, strategy_id=_sid(scope), raw_where=raw_where)
+        return union_source(
+            plan, raw, scope.rollup_parts(parts), strategy_id=_sid(scope),
+            raw_where=[*raw_where, *scope.version_terms()],
+        )  # fmt: skip
+
+    # -- per version: the Versions panel -----------------------------------------------------
+
+    def version_status(self, scope: Scope) -> Select[Any]:
+        """(ver, vnull, status, n, dur_sum, points_sum, points_n, last) per version and status;
+        ``last`` is the newest run's time in whole epoch seconds."""
+        one: ColumnElement[int] = literal_column("1")
+        columns = {
+            **_version_columns(S),
+            "status": (S.status, L.status),
+            "n": FIGURES["n"],
+            "dur_sum": FIGURES["dur_sum"],
+            "points_sum": FIGURES["points_sum"],
+            "points_n": FIGURES["points_n"],
+            "last": (epoch_bucket(S.createdMax, one), epoch_bucket(L.createdAt, one)),
+        }
+        c = self._status_source(scope, columns).c
+        return select(
+            c.ver, c.vnull, c.status, func.sum(c.n).label("n"),
+            func.sum(c.dur_sum).label("dur_sum"), func.sum(c.points_sum).label("points_sum"),
+            func.sum(c.points_n).label("points_n"), func.max(c.last).label("last"),
+        ).group_by(c.ver, c.vnull, c.status)  # fmt: skip
+
+    def version_codes(self, scope: Scope) -> Select[Any]:
+        """(ver, vnull, key, n): runs per version and error code."""
+        part = RollupPart(C, {**_version_rollup(C), "key": C.errorCode, "n": C.n})
+        src = self._detail_source(scope, {**_version_raw(), "key": L.errorCode, "n": ONE}, [part])
+        c = src.c
+        return (
+            select(c.ver, c.vnull, c.key, func.sum(c.n).label("n"))
+            .where(c.key.is_not(None))
+            .group_by(c.ver, c.vnull, c.key)
+        )
+
+    def version_cases(self, scope: Scope) -> Select[Any]:
+        """(ver, vnull, key, n): ok runs per version and rule case (``None``: no case)."""
+        parts = [
+            RollupPart(K, {**_version_rollup(K), "key": K.caseName, "n": K.n}, [K.status == "ok"]),
+            RollupPart(
+                S, {**_version_rollup(S), "key": typed_null(String), "n": S.noCaseN},
+                [S.status == "ok", S.noCaseN > 0],
+            ),
+        ]  # fmt: skip
+        raw = {**_version_raw(), "key": L.caseName, "n": ONE}
+        c = self._detail_source(scope, raw, parts, [L.status == "ok"]).c
+        return select(c.ver, c.vnull, c.key, func.sum(c.n).label("n")).group_by(
+            c.ver, c.vnull, c.key
+        )
+
+    def version_bins(self, scope: Scope, kind: str) -> Select[Any]:
+        """Per version: rows of (ver, vnull, packed histogram, NULL, n) from the rollups and
+        (ver, vnull, NULL, bin, count) from the audit rows."""
+        column, code = value_column(kind)
+        blob_cols = {"blob": B.bins, "bin": typed_null(Integer), "n": B.n}
+        part = RollupPart(B, {**_version_rollup(B), **blob_cols}, [B.kind == code])
+        raw = {**_version_raw(), "blob": typed_null(LargeBinary), "bin": bin_sql(column), "n": ONE}
+        c = self._detail_source(scope, raw, [part], [column.is_not(None)]).c
+        blobs = select(c.ver, c.vnull, c.blob, c.bin, c.n).where(c.blob.is_not(None))
+        counted = (
+            select(c.ver, c.vnull, typed_null(LargeBinary).label("blob"), c.bin,
+                   func.sum(c.n).label("n"))
+            .where(c.blob.is_(None))
+            .group_by(c.ver, c.vnull, c.bin)
+        )  # fmt: skip
+        u = union_all(blobs, counted).subquery("vbins")
+        return select(u.c.ver, u.c.vnull, u.c.blob, u.c.bin, u.c.n)
+
+    def first_buckets(self, strategy_id: str) -> Select[Any]:
+        """(ver, vnull, first): per version of a strategy, the start of the first finest-grain
+        bucket holding one of its runs, or the first unfolded run's whole second.
+
+        Every version, at any time: the finest status grain is kept for all time, and its key
+        starts (strategy, grain, bucket), so this reads one index range of the rollup.
+        """
+        sid = bindparam("sid", strategy_id, type_=String())
+        one: ColumnElement[int] = literal_column("1")
+        raw_ver = _version_raw()
+        raw = select(
+            raw_ver["ver"].label("ver"), raw_ver["vnull"].label("vnull"),
+            func.min(epoch_bucket(L.createdAt, one)).label("first"),
+        ).where(L.strategyId == sid)  # fmt: skip
+        if not self.use_rollups:
+            return raw.group_by(raw_ver["ver"], raw_ver["vnull"])
+        rolled = (
+            select(S.version.label("ver"), S.versionNull.label("vnull"),
+                   func.min(S.bucketEpoch).label("first"))
+            .where(S.strategyId == sid, S.grain == STATUS_GRAINS[0])
+            .group_by(S.version, S.versionNull)
+        )  # fmt: skip
+        fresh = raw.where(L.id > watermark()).group_by(raw_ver["ver"], raw_ver["vnull"])
+        u = union_all(rolled, fresh).subquery("firsts")
+        return select(u.c.ver, u.c.vnull, func.min(u.c.first).label("first")).group_by(
+            u.c.ver, u.c.vnull
+        )
+
+    def first_in_bucket(
+        self, strategy_id: str, buckets: Sequence[tuple[str | None, int]]
+    ) -> Select[Any]:
+        """(i, first) per (version, bucket start): the first run of that version of the strategy
+        in that finest-grain bucket, as a timestamp; ``i`` is the position in ``buckets``."""
+        grain = STATUS_GRAINS[0]
+        selects = []
+        for i, (version, start) in enumerate(buckets):
+            ver = (
+                L.strategyVersion.is_(None)
+                if version is None
+                else L.strategyVersion == bindparam(f"fv{i}", version, type_=String())
+            )
+            stamp = L.createdAt.type
+            terms = [
+                L.createdAt >= bindparam(f"flo{i}", from_epoch(start), type_=stamp),
+                L.createdAt < bindparam(f"fhi{i}", from_epoch(start + grain), type_=stamp),
+            ]
+            selects.append(
+                select(
+                    literal(i, BigInteger()).label("i"), func.min(L.createdAt).label("first")
+                ).where(L.strategyId == bindparam("sid", strategy_id, type_=String()), *terms, ver)
+            )
+        return union_all(*selects)  # type: ignore[return-value]
 
     # -- raw only: order statistics ----------------------------------------------------------
 
@@ -298,6 +495,25 @@ class Panels:
             inside = [and_(value >= low, value <= high) for low, high in ranges]
             parts[f"{kind}_values"] = select(value.label("value")).where(or_(*inside))
         return parts
+
+
+def _version_rollup(model: Any) -> dict[str, Any]:
+    """A rollup table's version key by label: ``ver`` (text, ``''`` for none), ``vnull``."""
+    return {"ver": model.version, "vnull": model.versionNull}
+
+
+def _version_raw() -> dict[str, Any]:
+    """The audit rows' version keyed as the rollups key it."""
+    return {
+        "ver": func.coalesce(L.strategyVersion, literal("")),
+        "vnull": case((L.strategyVersion.is_(None), 1), else_=0),
+    }
+
+
+def _version_columns(model: Any) -> dict[str, tuple[Any, Any]]:
+    """(rollup column, raw expression) of the version key, for the status source."""
+    rollup, raw = _version_rollup(model), _version_raw()
+    return {name: (rollup[name], raw[name]) for name in rollup}
 
 
 def _sid(scope: Scope) -> Any:

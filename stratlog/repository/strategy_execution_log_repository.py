@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -61,7 +61,7 @@ from stratlog.repository.panels import (
     typed_null,
     value_column,
 )
-from stratlog.rollups.plan import plan_shape
+from stratlog.rollups.plan import STATUS_GRAINS, bind_plan, plan_shape
 from stratlog.sketch import merge_packed, rank_ranges
 from stratlog.timewindow import Window, as_utc
 
@@ -324,10 +324,16 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         async with self.session_factory() as session:
             return list((await session.scalars(stmt)).all())
 
-    def _scope(self, strategyId: str, sinceDt: datetime | None, untilDt: datetime | None) -> Scope:
+    def _scope(
+        self,
+        strategyId: str,
+        sinceDt: datetime | None,
+        untilDt: datetime | None,
+        strategyVersion: str | None = None,
+    ) -> Scope:
         if not isinstance(strategyId, str):
             raise TypeError(f"strategyId must be a string, got {type(strategyId).__name__}")
-        return Scope.of(strategyId, sinceDt, untilDt)
+        return Scope.of(strategyId, sinceDt, untilDt, strategyVersion)
 
     async def count_by_status(
         self,
@@ -506,6 +512,7 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         top: int,
         exactLimit: int,
         quantiles: Sequence[float],
+        strategyVersion: str | None = None,
     ) -> dict[str, Any]:
         """Every Overview panel's rows: one statement, then (small windows) one more.
 
@@ -518,8 +525,10 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         ``duration_ranks`` / ``points_ranks`` map rank to value. The histograms say which
         narrow value range holds each rank, so the database neither sorts the window nor ships
         it: it counts the values below each range and returns the few inside.
+
+        ``strategyVersion`` keeps the runs of that version only (rollups and audit rows alike).
         """
-        scope = self._scope(strategyId, sinceDt, untilDt)
+        scope = self._scope(strategyId, sinceDt, untilDt, strategyVersion)
         top = min(_positive_limit(top, "top"), TOP_LIMIT_MAX)
         bucket = _positive_limit(bucketSeconds, "bucketSeconds")
         plans = self.panels.plans(scope, bucket)
@@ -553,6 +562,7 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         untilDt: datetime,
         bucketSeconds: int,
         cap: int,
+        strategyVersion: str | None = None,
     ) -> tuple[int, WindowFigures | None]:
         """(runs in the window, the Overview's figures) from the audit rows in one statement;
         ``None`` for the figures when there are more than ``cap`` runs (the database counts
@@ -563,8 +573,9 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         Where the database returns arrays (PostgreSQL), it groups the counts and ships the
         window's durations and points as two arrays; elsewhere it returns the runs from the
         covering index and the counting happens here, in C (``map`` and ``Counter``).
+        ``strategyVersion`` keeps the runs of that version only.
         """
-        scope = self._scope(strategyId, sinceDt, untilDt)
+        scope = self._scope(strategyId, sinceDt, untilDt, strategyVersion)
         seconds = _positive_limit(bucketSeconds, "bucketSeconds")
         values = {**scope.values(), "cap": _positive_limit(cap, "cap")}
         async with self._connection() as conn:
@@ -583,6 +594,107 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         if n > cap:
             return n, None
         return n, (WindowFigures.of_groups if arrays else WindowFigures.of_rows)(rows)
+
+    async def version_rows(
+        self,
+        *,
+        strategyId: str,
+        sinceDt: datetime,
+        untilDt: datetime,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Per version of the strategy in the window, one statement (one snapshot), tags:
+        ``status`` (``ver``, ``vnull``, ``status``, ``n``, ``dur_sum``, ``points_sum``,
+        ``points_n``, ``last`` in epoch seconds), ``codes`` and ``cases`` (``ver``, ``vnull``,
+        ``key``, ``n``; cases of ok runs) and ``bins`` (the durations' histogram rows).
+
+        A version is keyed as the rollups key it: its text (``''`` for none) and ``vnull``.
+        """
+        scope = self._scope(strategyId, sinceDt, untilDt)
+        plans = self.panels.plans(scope)
+        key = ("versions", self.use_rollups, scope.shape(),
+               *(plan_shape(plan) for plan in plans.values()))  # fmt: skip
+        cached = _OVERVIEW_STATEMENTS.get(key)
+        if cached is None:
+            panels = self.panels
+            keyed = {"ver": "t1", "vnull": "i1", "key": "t2", "n": "i2"}
+            parts = {
+                "status": (panels.version_status(scope), {
+                    "ver": "t1", "vnull": "i1", "status": "t2", "n": "i2", "points_n": "i3",
+                    "last": "i4", "dur_sum": "f1", "points_sum": "f2"}),
+                "codes": (panels.version_codes(scope), keyed),
+                "cases": (panels.version_cases(scope), keyed),
+                "bins": (panels.version_bins(scope, "duration"), {
+                    "ver": "t1", "vnull": "i1", "blob": "b1", "bin": "i3", "n": "i2"}),
+            }  # fmt: skip
+            cached = _OVERVIEW_STATEMENTS.put(key, (parts, gather(parts)))
+        parts, statement = cached
+        async with self._snapshot() as conn:
+            result = await conn.execute(statement, scope_values(scope, plans))
+            return split(result.all(), parts)
+
+    async def bins_by_bucket(
+        self,
+        *,
+        strategyId: str,
+        sinceDt: datetime,
+        untilDt: datetime,
+        bucketSeconds: int,
+        kind: str = "duration",
+        strategyVersion: str | None = None,
+    ) -> dict[int, list[tuple[int, int]]]:
+        """The log histogram of ``kind`` per epoch-aligned bucket: {bucket start (epoch s):
+        sorted (bin, n)}, buckets without a value left out. Whole hours come from the hourly
+        rollups (buckets of an hour or more), the rest from the audit rows."""
+        value_column(kind)
+        scope = self._scope(strategyId, sinceDt, untilDt, strategyVersion)
+        seconds = _positive_limit(bucketSeconds, "bucketSeconds")
+        stmt, plan = self.panels.bins_series(scope, kind, seconds)
+        values = {**scope.values(), **bind_plan(plan, "h")[1]}
+        rows: dict[int, list[Any]] = {}
+        for bucket, blob, bin_, n in await self._rows_with(stmt, values):
+            rows.setdefault(int(bucket), []).append((blob, bin_, n))
+        return {bucket: bins_of(found) for bucket, found in sorted(rows.items())}
+
+    async def _rows_with(self, stmt: Executable, values: Mapping[str, Any]) -> list[Any]:
+        async with self.session_factory() as session:
+            return list((await session.execute(stmt, dict(values))).all())
+
+    async def first_seen(
+        self, *, strategyId: str, versions: Iterable[str | None] | None = None
+    ) -> dict[str | None, datetime]:
+        """When each version of the strategy ran first, at any time (``None``: runs without a
+        version); ``versions`` limits the answer to those.
+
+        The finest status rollup says which 10-minute bucket holds a version's first run; the
+        audit rows in that bucket say when exactly. Where retention has removed those rows the
+        bucket's start stands.
+        """
+        if not isinstance(strategyId, str):
+            raise TypeError(f"strategyId must be a string, got {type(strategyId).__name__}")
+        wanted = None if versions is None else set(versions)
+        async with self._snapshot() as conn:
+            rows = (await conn.execute(self.panels.first_buckets(strategyId))).all()
+            firsts: dict[str | None, int] = {}
+            for ver, vnull, first in rows:
+                version = None if vnull else ver
+                if first is not None and (wanted is None or version in wanted):
+                    firsts[version] = int(first)
+            if not firsts:
+                return {}
+            grain = STATUS_GRAINS[0]
+            buckets = [(v, first - first % grain) for v, first in firsts.items()]
+            exact: dict[str | None, datetime] = {}
+            for start in range(0, len(buckets), 100):  # bounded statements
+                chunk = buckets[start : start + 100]
+                stmt = self.panels.first_in_bucket(strategyId, chunk)
+                for i, at in (await conn.execute(stmt)).all():
+                    found = as_utc(_parse_dt(at))
+                    if found is not None:
+                        exact[chunk[int(i)][0]] = found
+        return {
+            v: exact.get(v, datetime.fromtimestamp(first - first % grain, UTC))
+            for v, first in sorted(firsts.items(), key=lambda kv: kv[1])
+        }
 
     def _window_rows(self, scope: Scope, seconds: int) -> Any:
         """Every run of the window when the count allows, then the count:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from stratlog.baselines import BASELINES
+from stratlog.baselines import BASELINES, VERSION_MAX, VERSION_PREFIX
 from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.repository.strategy_execution_log_repository import (
     TOP_LIMIT_MAX,
@@ -41,18 +41,37 @@ Verdict = Literal["beyond noise", "within noise", "too few runs to tell", "no te
 
 @dataclass(frozen=True)
 class Baseline:
-    """Which window a view is compared with."""
+    """Which runs a view is compared with: another window of the same length, or another
+    version of the strategy in the same window."""
 
-    name: str  # a key of BASELINES
+    name: str  # a key of BASELINES, or "version"
+    version: str | None = None  # with name "version": the version compared with
 
     @classmethod
     def parse(cls, text: str) -> Baseline:
-        """``previous``, ``1d`` or ``7d``; raises ``ValueError`` naming the choices."""
+        """``previous``, ``1d``, ``7d`` or ``version:X``; raises ``ValueError`` naming them."""
         value = text.strip()
         if value in BASELINES:
             return cls(value)
-        choices = ", ".join(BASELINES)
+        if value.startswith(VERSION_PREFIX):
+            version = value[len(VERSION_PREFIX) :].strip()
+            if not version:
+                raise ValueError("version: needs a version, e.g. version:1.4.0")
+            if len(version) > VERSION_MAX:
+                raise ValueError(f"a version is at most {VERSION_MAX} characters")
+            return cls("version", version)
+        choices = ", ".join([*BASELINES, "version:X"])
         raise ValueError(f"unknown baseline {text[:60]!r}: use one of {choices}")
+
+    @property
+    def is_version(self) -> bool:
+        """True when the baseline is another version in the same window."""
+        return self.name == "version"
+
+    @property
+    def text(self) -> str:
+        """The value that parses back to this baseline (``compare=`` in a link)."""
+        return f"{VERSION_PREFIX}{self.version}" if self.is_version else self.name
 
     def window(self, since: datetime, until: datetime) -> tuple[datetime, datetime]:
         """The baseline's bounds for the window ``[since, until)``; ``ValueError`` when they
@@ -65,6 +84,8 @@ class Baseline:
 
     def offset(self, since: datetime, until: datetime) -> timedelta:
         """How far back the baseline lies: add it to a baseline time to align it with now."""
+        if self.is_version:
+            return timedelta(0)
         if self.name == "previous":
             return until - since
         return timedelta(days=1 if self.name == "1d" else 7)
@@ -72,6 +93,8 @@ class Baseline:
     @property
     def label(self) -> str:
         """Plain words: "the previous window of the same length"."""
+        if self.is_version:
+            return f"version {self.version} in the same window"
         return BASELINES[self.name]
 
 
@@ -257,8 +280,15 @@ async def fetch_comparison(
     sinceDt: datetime,
     untilDt: datetime,
     baseline: Baseline,
+    *,
+    version: str | None = None,
 ) -> Comparison:
     """The Overview of ``[sinceDt, untilDt)`` and of its baseline, fetched at once.
+
+    ``version`` limits both sides to that ``strategyVersion`` (with a time baseline: the same
+    version then and now). With a version baseline the baseline is that version in the same
+    window, and the current side is ``version`` or, without one, the version other than the
+    baseline's with the newest run in the window (``LookupError`` when there is none).
 
     Both carry every error code and rule case (up to ``TOP_LIMIT_MAX``), so that "new" and
     "stopped firing" are decided on complete lists, not on two top-10s; :func:`trimmed` cuts an
@@ -267,8 +297,45 @@ async def fetch_comparison(
     window = Window.of(sinceDt, untilDt)
     assert window.since is not None and window.until is not None
     then_since, then_until = baseline.window(window.since, window.until)
+    then_version = version
+    if baseline.is_version:
+        then_version = baseline.version
+        if version is None:
+            version = await newest_version(
+                repository, strategyId, window.since, window.until, other_than=then_version
+            )
     current, before = await asyncio.gather(
-        fetch_overview(repository, strategyId, window.since, window.until, top=TOP_LIMIT_MAX),
-        fetch_overview(repository, strategyId, then_since, then_until, top=TOP_LIMIT_MAX),
-    )
+        fetch_overview(
+            repository, strategyId, window.since, window.until, top=TOP_LIMIT_MAX,
+            version=version,
+        ),
+        fetch_overview(
+            repository, strategyId, then_since, then_until, top=TOP_LIMIT_MAX,
+            version=then_version,
+        ),
+    )  # fmt: skip
     return Comparison(baseline, current, before)
+
+
+async def newest_version(
+    repository: StrategyExecutionLogRepository,
+    strategyId: str,
+    since: datetime,
+    until: datetime,
+    *,
+    other_than: str | None,
+) -> str:
+    """The version (other than ``other_than``) whose newest run in the window is the newest.
+
+    ``LookupError`` names the problem when no other named version ran in the window.
+    """
+    rows = await repository.version_rows(strategyId=strategyId, sinceDt=since, untilDt=until)
+    last: dict[str, int] = {}
+    for row in rows["status"]:
+        if not row["vnull"] and row["ver"] != other_than and row["last"] is not None:
+            last[row["ver"]] = max(last.get(row["ver"], 0), int(row["last"]))
+    if not last:
+        raise LookupError(
+            f"no version other than {other_than} ran in this window: nothing to compare it with"
+        )
+    return max(last, key=lambda v: (last[v], v))

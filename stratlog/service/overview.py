@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Mapping
@@ -70,6 +71,8 @@ class Overview:
     points: Percentiles
     pointsHistogram: list[HistogramBin]
     timeseries: list[dict[str, Any]]
+    #: The ``strategyVersion`` the figures are limited to (``None``: every run).
+    version: str | None = None
     fetchedAt: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -106,8 +109,11 @@ async def fetch_overview(
     untilDt: datetime | None = None,
     *,
     top: int = 10,
+    version: str | None = None,
 ) -> Overview:
     """Every Overview panel from one statement (one snapshot); default: the last 24 h.
+
+    ``version`` limits every figure to the runs of that ``strategyVersion``.
 
     The status rollup's per-bucket figures give the timeseries, the status counts and the
     summary; exact percentiles come from order statistics when the window holds at most
@@ -121,10 +127,11 @@ async def fetch_overview(
     if (window.seconds or 0.0) <= SHORT_WINDOW_S:
         _, figures = await repository.window_figures(
             strategyId=strategyId, sinceDt=since, untilDt=until, bucketSeconds=bucket,
-            cap=SHORT_WINDOW_RUNS,
+            cap=SHORT_WINDOW_RUNS, strategyVersion=version,
         )  # fmt: skip
         if figures is not None:
-            return _from_figures(strategyId, since, until, bucket, figures, top)
+            overview = _from_figures(strategyId, since, until, bucket, figures, top)
+            return dataclasses.replace(overview, version=version)
     rows = await repository.overview_rows(
         strategyId=strategyId,
         sinceDt=since,
@@ -133,6 +140,7 @@ async def fetch_overview(
         top=top,
         exactLimit=EXACT_LIMIT,
         quantiles=QUANTILES,
+        strategyVersion=version,
     )
     series = sorted(rows["series"], key=lambda r: (r["bucket"], r["status"]))
     status_counts: dict[str, int] = {}
@@ -153,6 +161,7 @@ async def fetch_overview(
         cases=[(r["key"], int(r["count"])) for r in rows["cases"]],
         series=[((int(r["bucket"]), r["status"]), int(r["n"])) for r in series],
         summary=summary, durations=durations, points=points, point_bins=point_bins, top=None,
+        version=version,
     )  # fmt: skip
 
 
@@ -171,6 +180,7 @@ def _overview(
     points: Percentiles,
     point_bins: list[tuple[int, int]],
     top: int | None,
+    version: str | None = None,
 ) -> Overview:
     """The Overview of either path: codes and cases ranked (count desc, the ``None`` case last
     among equals, then by code point) and cut to ``top``, buckets in time then status order."""
@@ -192,6 +202,7 @@ def _overview(
             {"bucketStart": datetime.fromtimestamp(start, UTC), "status": status, "count": n}
             for (start, status), n in sorted(series)
         ],
+        version=version,
     )
 
 

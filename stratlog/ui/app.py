@@ -107,12 +107,19 @@ def start(page_path: str = "") -> context.AppState:
     from_link = any(key in raw for key in PARAMS)
     view, more = resolve_strategy(view, ids, from_link=from_link)
     sidebar.navigation(nav_box, view)
+    state = context.AppState(url=url, view=view, strategies=strategies, started=now)
     if strategies:
-        sidebar.controls(view, strategies)
+        sidebar.controls(view, strategies, lambda: _named_versions(state))
     with st.sidebar:
         auth.account(gate)
     _sync_url(raw, view)
     _show(for_page(notices + more, page_path))
-    state = context.AppState(url=url, view=view, strategies=strategies, started=now)
     context.remember(state)
     return state
+
+
+def _named_versions(state: context.AppState) -> list[str]:
+    """The named versions of the view's strategy that ran in its window (cached)."""
+    if state.view.strategy is None:
+        return []
+    return [r.version for r in context.versions(state).rows if r.version is not None]

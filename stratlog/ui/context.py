@@ -13,7 +13,7 @@ import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
 import streamlit as st
@@ -25,12 +25,15 @@ from stratlog.service.compare import Baseline, Comparison, fetch_comparison
 from stratlog.service.health import Health, fetch_health
 from stratlog.service.overview import Overview, fetch_overview
 from stratlog.service.runbook import (
+    NO_VERSION,
     Runbook,
     RunbookQuery,
     fetch_neighbours,
     fetch_request,
     fetch_runbook,
 )
+from stratlog.service.timeline import DurationPoint, duration_bucket, fetch_duration_series
+from stratlog.service.versions import Versions, fetch_versions
 from stratlog.ui import nav
 from stratlog.ui.bridge import Backend
 from stratlog.ui.errors import DATABASE_ERRORS, describe
@@ -45,7 +48,7 @@ HEALTH_TTL_S = 10
 #: Seconds between automatic retries while the database is unreachable.
 RETRY_EVERY_S = 5
 #: The charts the Overview page draws (the error codes are a table there).
-SHOWN_CHARTS = ("status", "timeseries", "cases", "durations", "points")
+SHOWN_CHARTS = ("status", "cases", "durations", "points")
 _APP_KEY = "stratlog.app"
 _FAILED_KEY = "stratlog.failed_at"
 
@@ -72,9 +75,31 @@ def _strategies(url: str) -> list[dict[str, Any]]:
 
 
 @st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=256)
-def _overview(url: str, strategy: str, since: str, until: str) -> Overview:
+def _overview(
+    url: str, strategy: str, since: str, until: str, version: str | None = None
+) -> Overview:
     b = backend(url)
-    return b.run(fetch_overview(b.repository, strategy, parse_utc(since), parse_utc(until)))
+    call = fetch_overview(
+        b.repository, strategy, parse_utc(since), parse_utc(until), version=version
+    )
+    return b.run(call)
+
+
+@st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=128)
+def _versions(url: str, strategy: str, since: str, until: str) -> Versions:
+    b = backend(url)
+    return b.run(fetch_versions(b.repository, strategy, parse_utc(since), parse_utc(until)))
+
+
+@st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=128)
+def _durations(
+    url: str, strategy: str, since: str, until: str, bucket: int, version: str | None
+) -> list[DurationPoint]:
+    b = backend(url)
+    call = fetch_duration_series(
+        b.repository, strategy, parse_utc(since), parse_utc(until), bucket, version=version
+    )
+    return b.run(call)
 
 
 def _query(
@@ -88,11 +113,14 @@ def _query(
 
 
 @st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=128)
-def _comparison(url: str, strategy: str, since: str, until: str, baseline: str) -> Comparison:
+def _comparison(
+    url: str, strategy: str, since: str, until: str, baseline: str, version: str | None = None
+) -> Comparison:
     b = backend(url)
     call = fetch_comparison(
-        b.repository, strategy, parse_utc(since), parse_utc(until), Baseline.parse(baseline)
-    )
+        b.repository, strategy, parse_utc(since), parse_utc(until), Baseline.parse(baseline),
+        version=version,
+    )  # fmt: skip
     return b.run(call)
 
 
@@ -168,15 +196,39 @@ def _fingerprint(overview: Overview) -> bytes:
 )
 def overview_specs(overview: Overview, before: Overview | None = None) -> dict[str, dict[str, Any]]:
     """Vega-Lite specs of the Overview charts, built and validated once per fetched result
-    (with ``before``, the baseline's Overview, drawn into the timeseries and points)."""
+    (with ``before``, the baseline's Overview, drawn into the timeseries and points). The
+    timeseries, which also draws the versions, is :func:`timeseries_spec`."""
     built = charts.overview_charts(overview, selectable=True, before=before)
     return {name: chart.to_dict() for name, chart in built.items() if name in SHOWN_CHARTS}
 
 
+@st.cache_data(
+    ttl=DATA_TTL_S, show_spinner=False, max_entries=64, hash_funcs={Overview: _fingerprint}
+)
+def timeseries_spec(
+    overview: Overview,
+    before: Overview | None = None,
+    marks: tuple[tuple[str | None, datetime], ...] = (),
+) -> dict[str, Any]:
+    """The Overview's timeseries (selectable: a bucket, a dragged range), with the baseline and
+    a rule where each of ``marks`` (version, first seen) starts."""
+    offset = overview.since - before.since if before is not None else timedelta(0)
+    chart = charts.timeseries(
+        overview.timeseries, overview.bucketSeconds, overview.since, overview.until,
+        baseline=None if before is None else before.timeseries, offset=offset, marks=marks,
+        selectable=True,
+    )  # fmt: skip
+    spec: dict[str, Any] = chart.to_dict()
+    return spec
+
+
 def clear_data() -> None:
     """Forget every cached result (the engine stays)."""
-    loaders = (_strategies, _overview, _comparison, _runbook, _request, _neighbours, _row, _health)
-    for cached in (*loaders, overview_specs):
+    loaders = (
+        _strategies, _overview, _comparison, _versions, _durations, _runbook, _request,
+        _neighbours, _row, _health,
+    )  # fmt: skip
+    for cached in (*loaders, overview_specs, timeseries_spec):
         cached.clear()
 
 
@@ -255,26 +307,69 @@ def forget_strategies() -> None:
     _strategies.clear()
 
 
+def overview_version(view: View) -> str | None:
+    """The version the Overview is limited to: the view's, unless it is "runs without one"
+    (which only the runbook filters)."""
+    return None if view.version in (None, NO_VERSION) else view.version
+
+
 def overview(app: AppState) -> Overview:
     """The Overview of the current strategy and window (one service call, cached)."""
     v = app.view
     assert v.strategy is not None
-    return _guard(app.url, _overview, app.url, v.strategy, iso_utc(v.since), iso_utc(v.until))
+    window = (iso_utc(v.since), iso_utc(v.until))
+    return _guard(app.url, _overview, app.url, v.strategy, *window, overview_version(v))
 
 
-def comparison(app: AppState) -> Comparison | None:
+def comparison(app: AppState) -> tuple[Comparison | None, str | None]:
     """The Overview of the view beside its baseline's (cached), or ``None`` when the view
-    compares with nothing."""
+    compares with nothing; and why not, when the chosen comparison cannot be made."""
     v = app.view
     if v.compare is None:
-        return None
+        return None, None
     assert v.strategy is not None
+    baseline = Baseline.parse(v.compare)
     try:
-        Baseline(v.compare).window(v.since, v.until)
-    except ValueError:
-        return None  # a window near the year 1 has no baseline: the plain Overview
+        baseline.window(v.since, v.until)
+    except ValueError as exc:
+        return None, str(exc)  # a window near the year 1 has no baseline: the plain Overview
     window = (iso_utc(v.since), iso_utc(v.until))
-    return _guard(app.url, _comparison, app.url, v.strategy, *window, v.compare)
+    version = overview_version(v)
+    if baseline.is_version and version == baseline.version:
+        return None, f"version {baseline.version} is compared with itself: choose another"
+    try:
+        found = _guard(app.url, _comparison, app.url, v.strategy, *window, baseline.text, version)
+    except LookupError as exc:
+        return None, str(exc)
+    if baseline.is_version and not found.before.total:
+        return None, f"no run of version {baseline.version} in this window to compare with"
+    return found, None
+
+
+def versions(app: AppState) -> Versions:
+    """The versions of the view's strategy with runs in the window (cached)."""
+    v = app.view
+    assert v.strategy is not None
+    window = (iso_utc(v.since), iso_utc(v.until))
+    return _guard(app.url, _versions, app.url, v.strategy, *window)
+
+
+def durations(
+    app: AppState, ov: Overview, before: Overview | None
+) -> tuple[int, list[DurationPoint], list[DurationPoint]]:
+    """The bucket size and the duration percentiles per bucket, now and in the baseline."""
+    bucket = duration_bucket((ov.until - ov.since).total_seconds(), ov.bucketSeconds)
+    now = _guard(
+        app.url, _durations, app.url, ov.strategyId, iso_utc(ov.since), iso_utc(ov.until),
+        bucket, ov.version,
+    )  # fmt: skip
+    then: list[DurationPoint] = []
+    if before is not None:
+        then = _guard(
+            app.url, _durations, app.url, before.strategyId, iso_utc(before.since),
+            iso_utc(before.until), bucket, before.version,
+        )  # fmt: skip
+    return bucket, now, then
 
 
 def runbook(app: AppState) -> Runbook:

@@ -18,6 +18,7 @@ import streamlit as st
 from stratlog import charts, export, report
 from stratlog.service.compare import Comparison
 from stratlog.service.overview import Overview
+from stratlog.service.versions import Versions
 from stratlog.ui import nav
 from stratlog.ui.state import View
 
@@ -159,19 +160,26 @@ def overview_link(overview: Overview) -> str:
 
 
 def dashboard_snapshot(
-    overview: Overview, link: str | None, comparison: Comparison | None = None
+    overview: Overview,
+    link: str | None,
+    comparison: Comparison | None = None,
+    versions: Versions | None = None,
 ) -> bytes:
     """The snapshot zip as the dashboard makes it: it says so and links back to the view."""
-    return report.snapshot_zip(overview, source=report.DASHBOARD, link=link, comparison=comparison)
+    return report.snapshot_zip(
+        overview, source=report.DASHBOARD, link=link, comparison=comparison, versions=versions
+    )
 
 
-def snapshot_button(overview: Overview, comparison: Comparison | None = None) -> None:
+def snapshot_button(
+    overview: Overview, comparison: Comparison | None = None, versions: Versions | None = None
+) -> None:
     """The incident snapshot (Markdown, 6 PNGs, 6 CSVs in one zip), built when clicked; with
-    the page's comparison, what changed against the baseline too."""
+    the page's comparison, what changed against the baseline too, and the versions table."""
     link = overview_link(overview)  # now: the click runs in a thread without the page's URL
     st.download_button(
         "Incident snapshot (zip)",
-        lambda: dashboard_snapshot(overview, link, comparison),
+        lambda: dashboard_snapshot(overview, link, comparison, versions),
         file_name=report.default_name(overview) + ".zip",
         mime="application/zip",
         on_click="ignore",

@@ -7,7 +7,8 @@ get fixed wording or values passed through :func:`stratlog.vocabulary.md_escape`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import streamlit as st
@@ -18,9 +19,12 @@ from stratlog import vocabulary as fmt
 from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.service.compare import Change, Comparison
 from stratlog.service.overview import Overview
+from stratlog.service.runbook import NO_VERSION
+from stratlog.service.timeline import DurationPoint
+from stratlog.service.versions import Versions
 from stratlog.ui import exports, nav, tables
-from stratlog.ui.context import AppState, overview_specs
-from stratlog.ui.state import PRESET_LABELS, View
+from stratlog.ui.context import AppState, overview_specs, timeseries_spec
+from stratlog.ui.state import PRESET_LABELS, View, parse_utc
 
 EMPTY = "No runs in this window."
 
@@ -31,6 +35,13 @@ def before_of(comparison: Comparison | None) -> Overview | None:
 
 
 EMPTY_HINT = "Pick a longer window or another strategy in the sidebar."
+
+
+def empty_text(ov: Overview) -> str:
+    """The Overview's "nothing here" sentence, naming the version it is limited to."""
+    if ov.version is None:
+        return EMPTY
+    return f"No runs of version {fmt.md_escape(fmt.clip(ov.version, 60))} in this window."
 
 
 def empty_state(text: str = EMPTY) -> None:
@@ -69,13 +80,17 @@ def link_action(view: View, page: nav.PageSpec) -> Callable[[], None]:
 
 
 def overview_actions(
-    ov: Overview, view: View, page: nav.PageSpec, comparison: Comparison | None = None
+    ov: Overview,
+    view: View,
+    page: nav.PageSpec,
+    comparison: Comparison | None = None,
+    versions: Versions | None = None,
 ) -> Callable[[], None]:
     """The Overview header's actions: "Copy link" and the incident snapshot download."""
 
     def actions() -> None:
         exports.copy_link(view, page.url_path)
-        exports.snapshot_button(ov, comparison)
+        exports.snapshot_button(ov, comparison, versions)
 
     return actions
 
@@ -172,10 +187,12 @@ def headline(ov: Overview, comparison: Comparison | None = None) -> None:
                 delta, colour, extra = _count_delta(change, _SHOWN[key])
             help_text += extra
         cell.metric(label, value, delta=delta, delta_color=colour, help=help_text, border=True)
+    if ov.version is not None:
+        st.caption(f"Only the runs of version {fmt.md_escape(fmt.clip(ov.version, 60))}.")
     if comparison is not None:
         before = comparison.before
         st.caption(
-            f"Compared with {comparison.baseline.label}: "
+            f"Compared with {fmt.md_escape(comparison.baseline.label)}: "
             f"{fmt.utc(before.since, seconds=False)} → {fmt.utc(before.until, seconds=False)} "
             f"({fmt.count(before.total)} runs). A rate's change is coloured only when it is beyond "
             "noise (two-proportion z test, 1 %); grey means within noise or too few runs to tell."
@@ -209,20 +226,165 @@ def status_panel(ov: Overview, view: View, before: Overview | None = None) -> No
         nav.go(nav.RUNBOOK, view.without_filters().replace(status=status, limit=view.limit))
 
 
-def timeseries_panel(ov: Overview, before: Overview | None = None) -> None:
-    """Runs per time bucket, stacked by status, the failure rate, and the baseline dashed."""
+def timeseries_panel(
+    ov: Overview,
+    view: View,
+    before: Overview | None = None,
+    marks: tuple[tuple[str | None, datetime], ...] = (),
+) -> None:
+    """Runs per time bucket, stacked by status, the failure rate, the baseline dashed and a
+    rule where each version was first seen. A click on a bucket lists its runs; a dragged time
+    range becomes the window."""
     bucket = fmt.duration_label(ov.bucketSeconds)
     baseline = " Dashed: the baseline's runs per bucket, moved onto this window." if before else ""
+    versions = " Orange rules: a version's first run." if marks else ""
     panel_title(
         "Runs over time",
         f"Buckets of {bucket}, stacked by status; the line with dots is the failure rate "
-        f"(error + timeout + limit, right axis).{baseline} Times in UTC.",
+        f"(error + timeout + limit, right axis).{baseline}{versions} Click a bucket to list its "
+        "runs; drag across a time range to zoom into it. Times in UTC.",
         _exports(ov, "timeseries"),
     )
     if not ov.total:
         empty_state()
         return
-    st.vega_lite_chart(overview_specs(ov, before)["timeseries"], width="stretch")
+    event = st.vega_lite_chart(
+        timeseries_spec(ov, before, marks),
+        # Keyed by the window: after a zoom the new window's chart starts unselected (the same
+        # key would carry the selection over and zoom again).
+        key=f"ov_timeseries_{ov.since.timestamp()}_{ov.until.timestamp()}",
+        on_select="rerun",
+        selection_mode=[charts.BUCKET_SELECTION, charts.ZOOM_SELECTION],
+        width="stretch",
+    )
+    picked = time_pick(event, ov)
+    if picked is None:
+        return
+    page, (since, until) = picked
+    if page == "zoom":
+        nav.go(nav.OVERVIEW, view.replace(since=since, until=until, preset=None, before=None))
+    nav.go(
+        nav.RUNBOOK,
+        view.without_filters().replace(since=since, until=until, preset=None, limit=view.limit),
+    )
+
+
+#: A dragged range narrower than this is taken for a click, not a zoom.
+MIN_ZOOM = timedelta(minutes=1)
+
+
+def time_pick(event: Any, ov: Overview) -> tuple[str, tuple[datetime, datetime]] | None:
+    """("zoom", window) for a dragged range, ("bucket", its bounds) for a clicked bucket, each
+    inside the Overview's window; ``None`` for no (usable) selection."""
+    selection = (event or {}).get("selection", {})
+    zoom = selection.get(charts.ZOOM_SELECTION)
+    if isinstance(zoom, dict) and zoom:
+        ends = next(iter(zoom.values()))
+        if isinstance(ends, list) and len(ends) == 2:
+            low, high = (_instant(v) for v in ends)
+            if low is not None and high is not None:
+                since, until = max(min(low, high), ov.since), min(max(low, high), ov.until)
+                since = since.replace(second=0, microsecond=0)
+                if until - since >= MIN_ZOOM:
+                    return "zoom", (since, until)
+    points = selection.get(charts.BUCKET_SELECTION)
+    if isinstance(points, list) and points and isinstance(points[0], dict):
+        low, high = _instant(points[0].get("start")), _instant(points[0].get("end"))
+        if low is not None and high is not None and low < high:
+            return "bucket", (max(low, ov.since), min(high, ov.until))
+    return None
+
+
+def _instant(value: Any) -> datetime | None:
+    """A selection's time: epoch milliseconds (an interval) or ISO text (a clicked datum)."""
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value / 1000.0, UTC)
+        if isinstance(value, str):
+            return parse_utc(value)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+def versions_panel(versions: Versions, view: View) -> None:
+    """Per version that ran in the window: first and last seen, runs, rates, p95, mean points
+    and what is new against the version before it; selecting one lists its runs."""
+    frame = tables.versions_frame(versions)
+
+    def buttons() -> None:
+        exports.frame_csv_button(
+            frame, strategy=versions.strategyId, since=versions.since, until=versions.until,
+            kind="versions",
+        )  # fmt: skip
+
+    panel_title(
+        "Versions",
+        "Each strategyVersion that ran in the window, in the order they were first seen (at any "
+        "time). New codes and cases, and cases stopped, are against the version first seen "
+        "before it. p95 from the log histograms (within 1 %). Select a row to list its runs.",
+        buttons if versions.rows else None,
+    )
+    if not versions.rows:
+        empty_state()
+        return
+    if len(versions.rows) == 1:
+        only = versions.rows[0]
+        st.caption(
+            f"One version ran in this window ({fmt.md_escape(fmt.version_label(only.version))}, "
+            f"first seen {fmt.utc(only.firstSeen) if only.firstSeen else fmt.DASH}): no deploy "
+            "inside it."
+        )
+    event = st.dataframe(
+        frame,
+        key="ov_versions",
+        on_select="rerun",
+        selection_mode="single-row",
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Version": st.column_config.TextColumn(width=90, pinned=True),
+            "Runs": st.column_config.NumberColumn(format="localized", width=70),
+            "Share": st.column_config.ProgressColumn(
+                format="percent", min_value=0.0, max_value=1.0, width=90
+            ),
+            **{
+                name: st.column_config.NumberColumn(format="percent", width=70)
+                for name in ("Error", "Timeout", "Limit")
+            },
+            "p95 (ms)": st.column_config.NumberColumn(format="%.1f", width=80),
+            "Mean points": st.column_config.NumberColumn(format="%.1f", width=90),
+        },
+    )
+    rows = event.selection.rows
+    if rows:
+        version = versions.rows[rows[0]].version
+        chosen = NO_VERSION if version is None else version
+        nav.go(nav.RUNBOOK, view.without_filters().replace(version=chosen, limit=view.limit))
+
+
+def duration_time_panel(
+    points: Sequence[DurationPoint],
+    baseline: Sequence[DurationPoint],
+    ov: Overview,
+    bucket: int,
+    offset: timedelta,
+    marks: tuple[tuple[str | None, datetime], ...] = (),
+) -> None:
+    """p50 / p95 of the durations per bucket, the baseline's dashed, and the version rules."""
+    dashed = " Dashed: the baseline's, moved onto this window." if baseline else ""
+    panel_title(
+        "Duration over time",
+        f"p50 and p95 per {fmt.duration_label(bucket)}, from the log histograms (within 1 %)."
+        f"{dashed} Times in UTC.",
+    )
+    if not points:
+        empty_state()
+        return
+    chart = charts.duration_lines(
+        points, ov.since, ov.until, bucket, baseline=baseline, offset=offset, marks=marks
+    )
+    st.vega_lite_chart(chart.to_dict(), width="stretch")
 
 
 def error_codes_panel(ov: Overview, view: View, comparison: Comparison | None = None) -> None:

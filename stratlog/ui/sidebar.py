@@ -7,7 +7,7 @@ and the entry point reads the URL back on the rerun that follows.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +15,8 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from stratlog import vocabulary as fmt
-from stratlog.baselines import BASELINES, DEFAULT_BASELINE
+from stratlog.baselines import BASELINES, DEFAULT_BASELINE, VERSION_PREFIX
+from stratlog.service.runbook import NO_VERSION
 from stratlog.ui import context, nav
 from stratlog.ui.state import (
     CUSTOM,
@@ -196,6 +197,14 @@ COMPARE_LABELS = {
     "7d": "7 days earlier",
     NO_COMPARE: "No comparison",
 }
+K_VERSION = "w_version"
+ALL_VERSIONS = ""
+
+
+def _compare_label(option: str) -> str:
+    if option.startswith(VERSION_PREFIX):
+        return f"Version {option[len(VERSION_PREFIX) :]} (same window)"
+    return COMPARE_LABELS.get(option, option)
 
 
 def _on_compare() -> None:
@@ -208,18 +217,58 @@ def _on_compare() -> None:
     _write(params)
 
 
-def compare_picker(view: View) -> None:
-    """The baseline every figure is compared with (``compare=`` in the URL)."""
-    st.session_state[K_COMPARE] = view.compare or NO_COMPARE
+def compare_picker(view: View, versions: list[str]) -> None:
+    """The baseline every figure is compared with (``compare=`` in the URL): another window
+    of the same length, or another version that ran in this window."""
+    current = view.compare or NO_COMPARE
+    options = [*BASELINES]
+    options += [f"{VERSION_PREFIX}{v}" for v in versions if v != view.version]
+    if current not in options and current != NO_COMPARE:
+        options.append(current)  # from the link: shown as chosen, even if it did not run here
+    options.append(NO_COMPARE)
+    st.session_state[K_COMPARE] = current
     st.selectbox(
         "Compare with",
-        COMPARE_OPTIONS,
+        options,
         key=K_COMPARE,
-        format_func=COMPARE_LABELS.__getitem__,
+        format_func=_compare_label,
         on_change=_on_compare,
-        help="The Overview shows every figure beside the same figure in this baseline window "
-        "of the same length, and says whether a rate's change is beyond noise.",
+        help="The Overview shows every figure beside the same figure in this baseline: a window "
+        "of the same length, or another version's runs in this window; it says whether a "
+        "rate's change is beyond noise.",
     )
+
+
+def _on_version() -> None:
+    params = _params()
+    choice = str(st.session_state.get(K_VERSION) or ALL_VERSIONS)
+    params.pop("before", None)
+    if choice == ALL_VERSIONS:
+        params.pop("version", None)
+    else:
+        params["version"] = choice
+    _write(params)
+
+
+def version_picker(view: View, versions: list[str]) -> None:
+    """Limit every page to one strategyVersion (``version=`` in the URL)."""
+    options = [ALL_VERSIONS, *versions]
+    if view.version and view.version not in options:
+        options.append(view.version)
+    st.session_state[K_VERSION] = view.version or ALL_VERSIONS
+    st.selectbox(
+        "Version",
+        options,
+        key=K_VERSION,
+        format_func=lambda v: "All versions" if v == ALL_VERSIONS else _version_option(v),
+        on_change=_on_version,
+        help="The versions that ran in this window. One chosen limits the Overview and the "
+        "Runbook to its runs.",
+    )
+
+
+def _version_option(version: str) -> str:
+    return fmt.NO_VERSION_LABEL if version == NO_VERSION else fmt.visible(version)
 
 
 def request_finder(view: View) -> None:
@@ -269,11 +318,16 @@ def _auto_refresh() -> None:
     st.rerun(scope="app")
 
 
-def controls(view: View, strategies: list[dict[str, Any]]) -> None:
-    """Strategy, window and freshness controls."""
+def controls(
+    view: View, strategies: list[dict[str, Any]], versions: Callable[[], list[str]]
+) -> None:
+    """Strategy, window, version, baseline and freshness controls (``versions`` lists the
+    named versions that ran in the view's window)."""
     with st.sidebar:
         strategy_picker(view, strategies)
         window_picker(view)
-        compare_picker(view)
+        named = versions()
+        version_picker(view, named)
+        compare_picker(view, named)
         request_finder(view)
         freshness()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from stratlog.baselines import BASELINES, DEFAULT_BASELINE
+from stratlog.baselines import BASELINES, DEFAULT_BASELINE, VERSION_MAX, VERSION_PREFIX
 from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.payload import parse_field
 from stratlog.timewindow import Window
@@ -323,13 +323,16 @@ def _compare(params: Mapping[str, str], notices: list[Notice]) -> str | None:
         return None
     if raw in BASELINES:
         return raw
-    choices = ", ".join([*BASELINES, NO_COMPARE])
-    if raw.startswith("version:"):
+    if raw.startswith(VERSION_PREFIX):
+        version = raw[len(VERSION_PREFIX) :].strip()
+        if version and len(version) <= VERSION_MAX:
+            return VERSION_PREFIX + version
         text = (
-            f"Comparing with a version (“{_shown(raw)}”) is not available yet: comparing with "
-            f"{BASELINES[DEFAULT_BASELINE]} instead."
+            f"“{_shown(raw)}” names no version (e.g. compare=version:1.4.0, at most "
+            f"{VERSION_MAX} characters): comparing with {BASELINES[DEFAULT_BASELINE]}."
         )
     else:
+        choices = ", ".join([*BASELINES, "version:X", NO_COMPARE])
         text = (
             f"Unknown comparison “{_shown(raw)}” in the link (use {choices}): comparing with "
             f"{BASELINES[DEFAULT_BASELINE]}."

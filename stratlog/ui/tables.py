@@ -11,6 +11,7 @@ import pandas as pd
 from stratlog import vocabulary as fmt
 from stratlog.service.compare import Comparison
 from stratlog.service.overview import Overview
+from stratlog.service.versions import Versions
 from stratlog.vocabulary import STATUS_COLORS, STATUS_TINTS
 
 RUNBOOK_COLUMNS = (
@@ -42,6 +43,48 @@ def error_codes_frame(overview: Overview) -> pd.DataFrame:
         for item in overview.errorCodes
     ]
     return pd.DataFrame(rows, columns=["Error code", "Runs", "Share of failures"])
+
+
+VERSION_COLUMNS = (
+    "Version", "First seen (UTC)", "Last seen (UTC)", "Runs", "Share", "Error", "Timeout",
+    "Limit", "p95 (ms)", "Mean points", "New error codes", "New cases", "Cases stopped",
+)  # fmt: skip
+
+
+def _names(values: Sequence[str | None] | None, counts: Any = None) -> str:
+    """``A (12), B (3)``: names with their runs; a dash when there is nothing to compare with."""
+    if values is None:
+        return fmt.DASH
+    if not values:
+        return "none"
+    shown = [fmt.visible(fmt.case_label(v)) for v in values]
+    if counts is not None:
+        shown = [f"{text} ({counts[v]:,})" for text, v in zip(shown, values, strict=True)]
+    return ", ".join(shown)
+
+
+def versions_frame(versions: Versions) -> pd.DataFrame:
+    """One row per version that ran in the window, oldest first; the raw versions are
+    ``versions.rows[i].version`` (the first column is for display)."""
+    rows = [
+        {
+            "Version": fmt.visible(fmt.version_label(r.version)),
+            "First seen (UTC)": None if r.firstSeen is None else fmt.utc(r.firstSeen),
+            "Last seen (UTC)": None if r.lastSeen is None else fmt.utc(r.lastSeen),
+            "Runs": r.runs,
+            "Share": versions.share(r),
+            "Error": r.rate("error"),
+            "Timeout": r.rate("timeout"),
+            "Limit": r.rate("limit"),
+            "p95 (ms)": r.p95DurationMs,
+            "Mean points": r.meanPoints,
+            "New error codes": _names(r.newCodes, r.codes),
+            "New cases": _names(r.newCases, r.cases),
+            "Cases stopped": _names(r.stoppedCases),
+        }
+        for r in versions.rows
+    ]
+    return pd.DataFrame(rows, columns=list(VERSION_COLUMNS))
 
 
 def error_codes_comparison_frame(comparison: Comparison, top: int) -> pd.DataFrame:
