@@ -375,7 +375,8 @@ def duration_time_panel(
     dashed = " Dashed: the baseline's, moved onto this window." if baseline else ""
     panel_title(
         "Duration over time",
-        f"p50 and p95 per {fmt.duration_label(bucket)}, from the log histograms (within 1 %)."
+        f"Milliseconds per run: p50 and p95 per {fmt.duration_label(bucket)}, from the log "
+        "histograms (within 1 %)."
         f"{dashed} Times in UTC.",
     )
     if not points:

@@ -169,6 +169,13 @@ def test_baselines_and_bad_names():
     assert Baseline.parse("previous").window(since, until) == (since - timedelta(hours=6), since)
     assert Baseline.parse("1d").window(since, until)[0] == since - timedelta(days=1)
     assert Baseline.parse(" 7d ").offset(since, until) == timedelta(days=7)
-    for bad in ("banana", "", "version:1.4.0", "x" * 10_000):
-        with pytest.raises(ValueError, match="previous, 1d, 7d"):
+    for bad in ("banana", "", "versions:1.4.0", "x" * 10_000):
+        with pytest.raises(ValueError, match="previous, 1d, 7d, version:X"):
+            Baseline.parse(bad)
+    version = Baseline.parse(" version: 1.4.0 ")
+    assert (version.is_version, version.version, version.text) == (True, "1.4.0", "version:1.4.0")
+    assert version.window(since, until) == (since, until)  # the same window
+    assert version.label == "version 1.4.0 in the same window"
+    for bad in ("version:", "version:  ", "version:" + "x" * 101):
+        with pytest.raises(ValueError, match="version"):
             Baseline.parse(bad)

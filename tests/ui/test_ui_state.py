@@ -172,11 +172,24 @@ def test_compare_round_trips_and_defaults_to_the_previous_window() -> None:
         assert view.without_filters().compare == view.compare  # drill-downs keep it
 
 
-@pytest.mark.parametrize("bad", ["banana", "version:1.4.0", "x" * 10_000, "<script>"])
+@pytest.mark.parametrize(
+    "bad", ["banana", "version:", "version:" + "x" * 101, "x" * 10_000, "<script>"]
+)
 def test_a_bad_compare_falls_back_with_a_notice(bad: str) -> None:
     view, notices = parse_view({"window": "24h", "compare": bad}, NOW)
     assert view.compare == "previous"
     assert [n.about for n in notices] == ["compare"]
     assert len(notices[0].text) < 400 and "<script>" not in notices[0].text
     if bad.startswith("version:"):
-        assert "not available yet" in notices[0].text
+        assert "names no version" in notices[0].text
+
+
+def test_compare_with_a_version_round_trips() -> None:
+    view, notices = parse_view(
+        {"window": "24h", "compare": "version: 1.4.0 ", "version": "1.5"}, NOW
+    )
+    assert notices == []
+    assert (view.compare, view.version) == ("version:1.4.0", "1.5")
+    assert view.params()["compare"] == "version:1.4.0"
+    again, _ = parse_view(view.params(), NOW)
+    assert again == view
