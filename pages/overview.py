@@ -41,14 +41,14 @@ with left:
 with right:
     panels.timeseries_panel(overview, state.view, before, marks)
 
-with st.container(border=True):
-    panels.versions_panel(versions, state.view)
-
 left, right = st.columns(2, gap="medium", border=True)
 with left:
     panels.error_codes_panel(overview, state.view, comparison)
 with right:
     panels.cases_panel(overview, state.view, comparison)
+
+with st.container(border=True):
+    panels.versions_panel(versions, state.view)
 
 left, right = st.columns(2, gap="medium", border=True)
 with left:

@@ -153,6 +153,16 @@ def frame_csv_button(
     csv_button(lambda: shown_csv(frame, kind, columns), name, f"csv_{kind}")
 
 
+def versions_csv_button(versions: Versions) -> None:
+    """The Versions table as CSV: the snapshot's ``versions.csv`` (raw values, ISO times)."""
+    name = export.file_name(versions.strategyId, versions.since, versions.until, "versions", "csv")
+    csv_button(
+        lambda: export.csv_bytes(report.version_rows(versions), report.VERSION_CSV_COLUMNS),
+        name,
+        "csv_versions",
+    )
+
+
 def overview_link(overview: Overview) -> str:
     """The dashboard's link to the Overview of a strategy and window (the window pinned)."""
     view = View(since=overview.since, until=overview.until, strategy=overview.strategyId)

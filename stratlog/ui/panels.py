@@ -24,7 +24,7 @@ from stratlog.service.timeline import DurationPoint
 from stratlog.service.versions import Versions
 from stratlog.ui import exports, nav, tables
 from stratlog.ui.context import AppState, overview_specs, timeseries_spec
-from stratlog.ui.state import PRESET_LABELS, View, parse_utc
+from stratlog.ui.state import PRESET_LABELS, View, ceil_minute, parse_utc
 
 EMPTY = "No runs in this window."
 
@@ -284,7 +284,8 @@ def time_pick(event: Any, ov: Overview) -> tuple[str, tuple[datetime, datetime]]
             low, high = (_instant(v) for v in ends)
             if low is not None and high is not None:
                 since, until = max(min(low, high), ov.since), min(max(low, high), ov.until)
-                since = since.replace(second=0, microsecond=0)
+                since = since.replace(second=0, microsecond=0)  # whole minutes: a tidy link
+                until = min(ceil_minute(until), ov.until)
                 if until - since >= MIN_ZOOM:
                     return "zoom", (since, until)
     points = selection.get(charts.BUCKET_SELECTION)
@@ -313,10 +314,7 @@ def versions_panel(versions: Versions, view: View) -> None:
     frame = tables.versions_frame(versions)
 
     def buttons() -> None:
-        exports.frame_csv_button(
-            frame, strategy=versions.strategyId, since=versions.since, until=versions.until,
-            kind="versions",
-        )  # fmt: skip
+        exports.versions_csv_button(versions)
 
     panel_title(
         "Versions",

@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from stratlog.db import sqlite_path
-from stratlog.ui.state import iso_utc
+from stratlog.ui.state import iso_utc, parse_utc
 from tests.browser.chromium import READY
 from tests.browser.conftest import Dashboard
 
@@ -75,11 +75,15 @@ def first_cell(page: Page, column: int) -> str:
 
 def click_first_row(page: Page) -> None:
     """Select the first data row of the first dataframe (its row-marker checkbox)."""
-    grid = page.locator('[data-testid="stDataFrame"]').first
+    click_row(page, page.locator('[data-testid="stDataFrame"]').first, 0)
+
+
+def click_row(page: Page, grid: Locator, row: int) -> None:
+    """Select data row ``row`` of the dataframe ``grid`` (its row-marker checkbox)."""
     grid.scroll_into_view_if_needed()
     box = grid.bounding_box()
     assert box is not None
-    page.mouse.click(box["x"] + 18, box["y"] + 35 + 18)
+    page.mouse.click(box["x"] + 18, box["y"] + 35 * (row + 1) + 18)
 
 
 def test_every_page_renders(page: Page, dashboard: Dashboard, artifacts: Path) -> None:
@@ -324,3 +328,58 @@ def test_a_request_id_from_the_sidebar_opens_its_run_in_two_clicks(
     settle(page, re.compile("Run"))
     assert params(page)["row"] == str(run)
     screenshot(page, artifacts, "row-from-request-search")
+
+
+def test_versions_are_drawn_and_a_version_opens_its_runs(
+    page: Page, dashboard: Dashboard, artifacts: Path
+) -> None:
+    """pricing-tier deployed 1.5.0 inside the last day: a labelled rule on both time charts,
+    a Versions row saying what it brought; selecting the row lists 1.5.0's runs."""
+    open_page(page, dashboard.at(f"?strategy=pricing-tier&{day(dashboard)}"), "Overview")
+    labels = page.locator("g.mark-text text").filter(has_text=re.compile(r"^1\.5\.0$"))
+    expect(labels).to_have_count(2)  # Runs over time and Duration over time
+    expect(page.get_by_text("Duration over time")).to_be_visible()
+    versions = page.locator('.st-key-ov_versions [data-testid="stDataFrame"]')
+    versions.scroll_into_view_if_needed()
+    screenshot(page, artifacts, "overview-versions")
+    _, data = download(page, "csv_versions", artifacts)
+    table = pd.read_csv(io.BytesIO(data), keep_default_na=False)
+    assert list(table["version"]) == ["1.4.0", "1.5.0"]
+    assert table.iloc[1]["previousVersion"] == "1.4.0"
+    assert "TIER_TABLE_STALE" in table.iloc[1]["newErrorCodes"]
+    assert "gold" in table.iloc[1]["casesStopped"]
+    click_row(page, versions, 1)
+    page.wait_for_url(re.compile(r"/runbook\?"))
+    settle(page, "Runbook")
+    assert params(page)["version"] == "1.5.0"
+    expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible()  # runs listed
+    expect(page.get_by_text("No runs in this window match")).to_have_count(0)
+
+
+def test_a_dragged_range_zooms_and_a_bucket_opens_its_runs(
+    page: Page, dashboard: Dashboard
+) -> None:
+    open_page(page, dashboard.at(f"?strategy=fraud-screen&{day(dashboard)}"), "Overview")
+    chart = page.locator('[data-testid="stVegaLiteChart"]').nth(1)  # Runs over time
+    chart.scroll_into_view_if_needed()
+    box = chart.bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] * 0.6
+    page.mouse.move(box["x"] + box["width"] * 0.3, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, y, steps=8)
+    page.mouse.up()
+    page.wait_for_url(re.compile(r"window=custom"))
+    settle(page, "Overview")
+    since, until = parse_utc(params(page)["since"]), parse_utc(params(page)["until"])
+    assert dashboard.end - timedelta(hours=24) <= since < until <= dashboard.end
+    assert timedelta(hours=2) < until - since < timedelta(hours=8)  # about a fifth of the day
+    assert since.second == 0 and until.second == 0
+    bar = page.locator('g.mark-rect path[aria-label*="Bucket (UTC)"]').nth(2)
+    label = bar.get_attribute("aria-label") or ""
+    bar.click()
+    page.wait_for_url(re.compile(r"/runbook\?"))
+    settle(page, "Runbook")
+    start = parse_utc(params(page)["since"])
+    assert start.strftime("%Y-%m-%d %H:%M") in label  # the clicked bucket's start
+    assert parse_utc(params(page)["until"]) - start <= timedelta(minutes=10)

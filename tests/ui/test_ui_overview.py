@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from stratlog.service.overview import fetch_overview
@@ -278,3 +279,66 @@ def test_a_bad_compare_in_the_link_is_named_and_the_page_still_compares(
     assert any("Unknown comparison" in w.value for w in at.warning)
     assert "compare" not in at.query_params  # rewritten to the default
     assert any(m.delta for m in at.metric)
+
+
+def test_one_version_against_another_from_the_url(
+    open_app: OpenApp, demo_url: str, window: dict[str, str], backend_for: Any
+) -> None:
+    """pricing-tier deployed 1.5.0 inside the window: version=1.5.0&compare=version:1.4.0
+    shows 1.5.0's figures against 1.4.0's, the Versions table says what 1.5.0 brought."""
+    from stratlog.demo import DROPPED_CASE, NEW_VERSION_ERROR_CODE
+    from stratlog.service.compare import Baseline, fetch_comparison
+
+    params = {"strategy": "pricing-tier", "window": "custom", **window}
+    at = open_app(demo_url, version="1.5.0", compare="version:1.4.0", **params)
+    assert not at.exception and not at.warning
+    assert (at.query_params["version"], at.query_params["compare"]) == ("1.5.0", "version:1.4.0")
+    backend: Backend = backend_for(demo_url)
+    since, until = parse_utc(window["since"]), parse_utc(window["until"])
+    expected = backend.run(
+        fetch_comparison(backend.repository, "pricing-tier", since, until,
+                         Baseline.parse("version:1.4.0"), version="1.5.0")
+    )  # fmt: skip
+    assert metric(at, "Runs") == f"{expected.current.total:,}"
+    captions = [c.value.replace("\\", "") for c in at.caption]  # Markdown-escaped
+    assert any("Only the runs of version 1.5.0" in c for c in captions)
+    assert any("version 1.4.0 in the same window" in c for c in captions)
+    codes = frame_with(at, "Error code")
+    new = dict(zip(codes["Error code"], codes["New"], strict=True))
+    assert new[NEW_VERSION_ERROR_CODE] == "new"
+    versions = frame_with(at, "First seen (UTC)")
+    assert list(versions["Version"]) == ["1.4.0", "1.5.0"]
+    row = versions.set_index("Version").loc["1.5.0"]
+    assert NEW_VERSION_ERROR_CODE in row["New error codes"]
+    assert DROPPED_CASE in row["Cases stopped"]
+    # The sidebar offers the other version as a baseline and lists both as filters.
+    compare = next(s for s in at.selectbox if s.label == "Compare with")
+    assert "version:1.4.0" in compare.options or any("1.4.0" in o for o in compare.options)
+    version = next(s for s in at.selectbox if s.label == "Version")
+    assert version.value == "1.5.0"
+
+
+@pytest.mark.parametrize(
+    ("params", "said"),
+    [
+        ({"compare": "version:9.9.9"}, "no run of version 9.9.9 in this window"),
+        ({"compare": "version:1.5.0", "version": "1.5.0"}, "compared with itself"),
+    ],
+)
+def test_a_version_comparison_that_cannot_be_made_says_why(
+    open_app: OpenApp, demo_url: str, window: dict[str, str], params: dict[str, str], said: str
+) -> None:
+    at = open_app(demo_url, strategy="pricing-tier", window="custom", **window, **params)
+    assert not at.exception
+    assert any(said in w.value.replace("\\", "") for w in at.warning), [w.value for w in at.warning]
+    assert not any(m.delta for m in at.metric)  # the plain Overview
+
+
+def test_an_unknown_version_filter_shows_an_empty_overview_that_names_it(
+    open_app: OpenApp, demo_url: str, window: dict[str, str]
+) -> None:
+    at = open_app(demo_url, strategy="pricing-tier", window="custom", version="9<b>", **window)
+    assert not at.exception
+    assert any("No runs of version 9<b\\>" in i.value or "No runs of version 9" in i.value
+               for i in at.info)  # fmt: skip
+    assert metric(at, "Runs") == "0"
