@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -194,10 +193,50 @@ def unpack(blob: bytes) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
 
 def merge_packed(blobs: Iterable[bytes], extra: Iterable[tuple[int, int]] = ()) -> dict[int, int]:
     """Sum of packed histograms and (bin, count) pairs, as ``{bin: count}``."""
-    total: Counter[int] = Counter()
-    for blob in blobs:
-        keys, counts = unpack(blob)
-        total.update(dict(zip(keys.tolist(), counts.tolist(), strict=True)))
-    for bin_, n in extra:
-        total[int(bin_)] += int(n)
-    return dict(total)
+    keys, counts = merge_arrays(blobs, extra)
+    return dict(zip(keys.tolist(), counts.tolist(), strict=True))
+
+
+def merge_arrays(
+    blobs: Iterable[bytes], extra: Iterable[tuple[int, int]] = ()
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """:func:`merge_packed` as (sorted distinct bins, their counts) arrays.
+
+    The arrays are summed at once in numpy (one ``unique`` and one ``bincount``); a
+    ``Counter`` updated per histogram took most of a 30-day read's time.
+    """
+    parts = [unpack(blob) for blob in blobs]
+    pairs = list(extra)
+    if pairs:
+        parts.append(
+            (np.fromiter((int(b) for b, _ in pairs), np.int64, len(pairs)),
+             np.fromiter((int(n) for _, n in pairs), np.int64, len(pairs)))
+        )  # fmt: skip
+    empty = np.zeros(0, dtype=np.int64)
+    if not parts:
+        return empty, empty
+    keys = np.concatenate([k for k, _ in parts])
+    counts = np.concatenate([c for _, c in parts])
+    if not len(keys):
+        return empty, empty
+    unique, where = np.unique(keys, return_inverse=True)
+    # float64 sums are exact below 2**53 runs per bin.
+    summed = np.bincount(where, weights=counts, minlength=len(unique)).astype(np.int64)
+    return unique, summed
+
+
+def quantiles_of_arrays(
+    keys: np.ndarray[Any, Any], counts: np.ndarray[Any, Any], qs: Sequence[float]
+) -> list[float | None]:
+    """:func:`quantiles` of sorted distinct bins and their counts, in numpy."""
+    total = int(counts.sum()) if len(counts) else 0
+    if total == 0:
+        return [None for _ in qs]
+    ends = np.cumsum(counts)
+    answers: list[float | None] = []
+    for q in qs:
+        rank = q * (total - 1)
+        at = np.searchsorted(ends, [math.floor(rank), math.ceil(rank)], side="right")
+        low, high = (representative(int(keys[min(int(i), len(keys) - 1)])) for i in at)
+        answers.append(low + (high - low) * (rank - math.floor(rank)))
+    return answers

@@ -35,6 +35,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.orm import aliased
 
 from stratlog.dialect import binary_order, epoch_bucket
 from stratlog.model.rollup import BinsRollup, CaseRollup, CodeRollup, StatusRollup
@@ -50,7 +51,6 @@ from stratlog.rollups.plan import (
     plan_buckets,
     plan_window,
     union_source,
-    watermark,
 )
 from stratlog.sketch import bin_sql
 from stratlog.timewindow import Window
@@ -403,12 +403,14 @@ class Panels:
         u = union_all(blobs, counted).subquery("vbins")
         return select(u.c.ver, u.c.vnull, u.c.blob, u.c.bin, u.c.n)
 
-    def first_buckets(self, strategy_id: str) -> Select[Any]:
+    def first_buckets(self, strategy_id: str, above_id: int | None = None) -> Select[Any]:
         """(ver, vnull, first): per version of a strategy, the start of the first finest-grain
         bucket holding one of its runs, or the first unfolded run's whole second.
 
-        Every version, at any time: the finest status grain is kept for all time, and its key
-        starts (strategy, grain, bucket), so this reads one index range of the rollup.
+        Every version, at any time: the status grains are kept for all time. The daily rows
+        say which day a version ran first (one row per day), the 10-minute rows of that day
+        which bucket, both from the rollup's primary key. ``above_id`` is the watermark, read
+        before (a literal bound: the planner then sees how few rows lie above it).
         """
         sid = bindparam("sid", strategy_id, type_=String())
         one: ColumnElement[int] = literal_column("1")
@@ -419,13 +421,27 @@ class Panels:
         ).where(L.strategyId == sid)  # fmt: skip
         if not self.use_rollups:
             return raw.group_by(raw_ver["ver"], raw_ver["vnull"])
-        rolled = (
+        day, fine = STATUS_GRAINS[-1], STATUS_GRAINS[0]
+        days = (
             select(S.version.label("ver"), S.versionNull.label("vnull"),
-                   func.min(S.bucketEpoch).label("first"))
-            .where(S.strategyId == sid, S.grain == STATUS_GRAINS[0])
+                   func.min(S.bucketEpoch).label("day"))
+            .where(S.strategyId == sid, S.grain == day)
             .group_by(S.version, S.versionNull)
+            .subquery("first_days")
         )  # fmt: skip
-        fresh = raw.where(L.id > watermark()).group_by(raw_ver["ver"], raw_ver["vnull"])
+        inner = aliased(S, name="fine")
+        first_fine = (
+            select(func.min(inner.bucketEpoch))
+            .where(
+                inner.strategyId == sid, inner.grain == fine,
+                inner.bucketEpoch >= days.c.day, inner.bucketEpoch < days.c.day + day,
+                inner.version == days.c.ver, inner.versionNull == days.c.vnull,
+            )
+            .scalar_subquery()
+        )  # fmt: skip
+        rolled = select(days.c.ver, days.c.vnull, first_fine.label("first"))
+        above = bindparam("above", above_id or 0, type_=BigInteger())
+        fresh = raw.where(L.id > above).group_by(raw_ver["ver"], raw_ver["vnull"])
         u = union_all(rolled, fresh).subquery("firsts")
         return select(u.c.ver, u.c.vnull, func.min(u.c.first).label("first")).group_by(
             u.c.ver, u.c.vnull

@@ -61,8 +61,8 @@ from stratlog.repository.panels import (
     typed_null,
     value_column,
 )
-from stratlog.rollups.plan import STATUS_GRAINS, bind_plan, plan_shape
-from stratlog.sketch import merge_packed, rank_ranges
+from stratlog.rollups.plan import STATUS_GRAINS, bind_plan, plan_shape, watermark
+from stratlog.sketch import merge_arrays, merge_packed, rank_ranges
 from stratlog.timewindow import Window, as_utc
 
 LIST_LIMIT_MAX = 200
@@ -641,19 +641,27 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         bucketSeconds: int,
         kind: str = "duration",
         strategyVersion: str | None = None,
-    ) -> dict[int, list[tuple[int, int]]]:
+    ) -> dict[int, tuple[Any, Any]]:
         """The log histogram of ``kind`` per epoch-aligned bucket: {bucket start (epoch s):
-        sorted (bin, n)}, buckets without a value left out. Whole hours come from the hourly
-        rollups (buckets of an hour or more), the rest from the audit rows."""
+        (sorted distinct bins, counts) as numpy arrays}, buckets without a value left out.
+        Whole hours come from the hourly rollups (buckets of an hour or more), the rest from
+        the audit rows."""
         value_column(kind)
         scope = self._scope(strategyId, sinceDt, untilDt, strategyVersion)
         seconds = _positive_limit(bucketSeconds, "bucketSeconds")
         stmt, plan = self.panels.bins_series(scope, kind, seconds)
         values = {**scope.values(), **bind_plan(plan, "h")[1]}
-        rows: dict[int, list[Any]] = {}
+        blobs: dict[int, list[bytes]] = {}
+        counted: dict[int, list[tuple[int, int]]] = {}
         for bucket, blob, bin_, n in await self._rows_with(stmt, values):
-            rows.setdefault(int(bucket), []).append((blob, bin_, n))
-        return {bucket: bins_of(found) for bucket, found in sorted(rows.items())}
+            if blob is not None:
+                blobs.setdefault(int(bucket), []).append(blob)
+            else:
+                counted.setdefault(int(bucket), []).append((int(bin_), int(n)))
+        return {
+            bucket: merge_arrays(blobs.get(bucket, ()), counted.get(bucket, ()))
+            for bucket in sorted({*blobs, *counted})
+        }
 
     async def _rows_with(self, stmt: Executable, values: Mapping[str, Any]) -> list[Any]:
         async with self.session_factory() as session:
@@ -673,7 +681,9 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
             raise TypeError(f"strategyId must be a string, got {type(strategyId).__name__}")
         wanted = None if versions is None else set(versions)
         async with self._snapshot() as conn:
-            rows = (await conn.execute(self.panels.first_buckets(strategyId))).all()
+            above = (await conn.execute(select(watermark()))).scalar_one()
+            stmt = self.panels.first_buckets(strategyId, int(above or 0))
+            rows = (await conn.execute(stmt)).all()
             firsts: dict[str | None, int] = {}
             for ver, vnull, first in rows:
                 version = None if vnull else ver

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from stratlog.repository.strategy_execution_log_repository import StrategyExecutionLogRepository
-from stratlog.sketch import quantiles
+from stratlog.sketch import quantiles_of_arrays
 from stratlog.timewindow import Window
 
 #: Windows up to this long keep the Overview's bucket size for the durations; longer ones use
@@ -54,10 +54,10 @@ async def fetch_duration_series(
         bucketSeconds=bucketSeconds, kind="duration", strategyVersion=version,
     )  # fmt: skip
     points = []
-    for start, found in bins.items():
-        p50, p95 = quantiles(found, [0.5, 0.95])
+    for start, (keys, counts) in bins.items():
+        p50, p95 = quantiles_of_arrays(keys, counts, [0.5, 0.95])
         if p50 is None or p95 is None:
             continue
-        n = sum(count for _, count in found)
+        n = int(counts.sum())
         points.append(DurationPoint(datetime.fromtimestamp(start, UTC), p50, p95, n))
     return points

@@ -8,7 +8,8 @@ compared with the version before it (the one first seen just before it).
 
 "New" compares the version's codes in the window with those of the version before it in the
 window; when that version has no run in the window (the window lies after the deploy), with its
-runs in the window's length (at least an hour) before the later version was first seen.
+runs in the window's length (at least an hour, at most a day) before the later version was
+first seen.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from stratlog.timewindow import Window
 Version = str | None
 """A ``strategyVersion``; ``None`` for runs recorded without one."""
 
-#: The shortest lookback for a previous version that did not run in the window.
+#: The lookback for a previous version that did not run in the window: the window's length,
+#: within these bounds (a day of runs before a deploy says what the old version did).
 MIN_LOOKBACK = timedelta(hours=1)
+MAX_LOOKBACK = timedelta(days=1)
 #: At most this many versions of a window get a lookback read for their predecessor.
 MAX_LOOKBACKS = 5
 
@@ -176,7 +179,7 @@ async def fetch_versions(
     # A version before one in the window with no run here itself: its runs in the window's
     # length just before the later version was first seen (what it did before the deploy).
     context: dict[Version, dict[str, Any]] = {}
-    length = max(until - since, MIN_LOOKBACK)
+    length = min(max(until - since, MIN_LOOKBACK), MAX_LOOKBACK)
     for version in list(stats)[:MAX_LOOKBACKS]:
         has_before, previous = before(version)
         deployed = first_seen.get(version)

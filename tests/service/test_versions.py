@@ -205,3 +205,20 @@ async def test_durations_per_bucket_against_the_rows(loaded: Any) -> None:
         if DEPLOY <= r["createdAt"] < DEPLOY + timedelta(hours=1)
     )
     assert {int(p.start.timestamp()): p.n for p in fine} == dict(counted)
+
+
+def test_quantiles_of_arrays_match_the_list_version() -> None:
+    from stratlog import sketch
+
+    rng = np.random.default_rng(4)
+    for size in (1, 2, 7, 300):
+        values = rng.lognormal(3, 1, size)
+        bins = sorted(Counter(sketch.bins_of(values).tolist()).items())
+        blob = sketch.pack(dict(bins[: len(bins) // 2]))
+        keys, counts = sketch.merge_arrays([blob], bins[len(bins) // 2 :])
+        assert list(zip(keys.tolist(), counts.tolist(), strict=True)) == bins
+        qs = [0.0, 0.5, 0.95, 0.99, 1.0]
+        assert sketch.quantiles_of_arrays(keys, counts, qs) == sketch.quantiles(bins, qs)
+    empty = np.zeros(0, dtype=np.int64)
+    assert sketch.quantiles_of_arrays(empty, empty, [0.5]) == [None]
+    assert sketch.merge_arrays([], [])[0].tolist() == []
