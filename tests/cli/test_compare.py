@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from stratlog.service.compare import Baseline, fetch_comparison
 from tests.cli.helpers import SPIKE, SPIKE_SINCE, SPIKE_UNTIL, one_error_line, repository, run_all
@@ -66,6 +67,10 @@ async def test_a_snapshot_with_a_baseline_says_what_changed(demo_url: str, tmp_p
     with zipfile.ZipFile(out / "INC-2.zip") as archive:
         document = archive.read("snapshot.md").decode()
         rows = list(csv.DictReader(io.StringIO(archive.read("comparison.csv").decode())))
+        versions = list(csv.DictReader(io.StringIO(archive.read("versions.csv").decode())))
+    # fraud-screen ran one version throughout: one row, nothing before it to compare with.
+    assert [v["version"] for v in versions] == ["7.0.3"]
+    assert "## Versions" in document and "| 7.0.3 |" in document.replace("\\", "")
     async with repository(demo_url) as repo:
         expected = await fetch_comparison(
             repo, "fraud-screen", SPIKE_SINCE, SPIKE_UNTIL, Baseline("1d")
@@ -79,3 +84,39 @@ async def test_a_snapshot_with_a_baseline_says_what_changed(demo_url: str, tmp_p
     )
     failure = next(r for r in rows if r["figure"] == "failure rate")
     assert failure["verdict"] == expected.headline()["failure"].verdict
+
+
+async def test_compare_two_versions(demo_url: str):
+    """pricing-tier deploys 1.5.0 18 h before the demo's end: the last day holds both."""
+    from stratlog.demo import DROPPED_CASE, NEW_VERSION_ERROR_CODE
+
+    day = ["--since", "2026-02-28T12:00:00Z", "--until", "2026-03-01T12:00:00Z"]
+    base = ["--database", demo_url, "compare", "pricing-tier", *day]
+    done = run_all({
+        "json": [*base, "--baseline", "version:1.4.0", "--version", "1.5.0", "--json"],
+        "implied": [*base, "--baseline", "version:1.4.0", "--json"],
+        "table": [*base, "--baseline", "version:1.4.0"],
+        "itself": [*base, "--baseline", "version:1.5.0", "--version", "1.5.0"],
+        "absent": [*base, "--baseline", "version:9.9"],
+        "empty": [*base, "--baseline", "version:"],
+    })  # fmt: skip
+    got = json.loads(done["json"].stdout)
+    assert (got["version"], got["baseline"]["version"]) == ("1.5.0", "1.4.0")
+    assert got["baseline"]["since"] == got["since"]  # the same window
+    codes = {c["errorCode"]: c for c in got["errorCodes"]}
+    assert codes[NEW_VERSION_ERROR_CODE]["new"] and codes[NEW_VERSION_ERROR_CODE]["baseline"] == 0
+    assert any(c["caseName"] == DROPPED_CASE and c["stoppedFiring"] for c in got["caseNames"])
+    async with repository(demo_url) as repo:
+        expected = await fetch_comparison(
+            repo, "pricing-tier", datetime(2026, 2, 28, 12, tzinfo=UTC),
+            datetime(2026, 3, 1, 12, tzinfo=UTC), Baseline.parse("version:1.4.0"), version="1.5.0",
+        )  # fmt: skip
+    assert got["headline"]["runs"]["now"] == expected.current.total
+    assert got["headline"]["runs"]["baseline"] == expected.before.total
+    assert json.loads(done["implied"].stdout)["version"] == "1.5.0"  # the newest other version
+    assert "version 1.5.0 only" in done["table"].stdout
+    assert "compared with version 1.4.0 in the same window" in done["table"].stdout
+    for key, said in (("itself", "is the baseline's version"), ("absent", "no run of version 9.9"),
+                      ("empty", "unknown baseline")):  # fmt: skip
+        assert done[key].returncode == 2, done[key].stdout
+        assert said in one_error_line(done[key])
