@@ -342,3 +342,24 @@ def test_an_unknown_version_filter_shows_an_empty_overview_that_names_it(
     assert any("No runs of version 9<b\\>" in i.value or "No runs of version 9" in i.value
                for i in at.info)  # fmt: skip
     assert metric(at, "Runs") == "0"
+
+
+def test_the_sidebar_picks_a_version_and_a_version_baseline(
+    open_app: OpenApp, demo_url: str, window: dict[str, str]
+) -> None:
+    at = open_app(demo_url, strategy="pricing-tier", window="custom", **window)
+    version = next(s for s in at.selectbox if s.label == "Version")
+    assert version.options == ["All versions", "1.4.0", "1.5.0"]
+    version.select("1.5.0").run()
+    assert not at.exception
+    assert at.query_params["version"] == "1.5.0"
+    compare = next(s for s in at.selectbox if s.label == "Compare with")
+    assert "Version 1.4.0 (same window)" in compare.options
+    assert "Version 1.5.0 (same window)" not in compare.options  # not against itself
+    compare.select("version:1.4.0").run()
+    assert not at.exception and not at.warning
+    assert at.query_params["compare"] == "version:1.4.0"
+    captions = [c.value.replace("\\", "") for c in at.caption]
+    assert any("version 1.4.0 in the same window" in c for c in captions)
+    next(s for s in at.selectbox if s.label == "Version").select("").run()
+    assert "version" not in at.query_params
