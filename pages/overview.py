@@ -20,8 +20,7 @@ else:
     overview, before = context.overview(state), None
 versions = context.versions(state)
 # Rules where a version ran first: in the window, or in the baseline window shown beside it.
-shown_since = min(overview.since, before.since) if before is not None else overview.since
-marks = tuple(versions.marks(shown_since, overview.until))
+marks = panels.version_marks(versions, overview, before)
 panels.page_header(
     "Overview",
     state,

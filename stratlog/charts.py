@@ -220,12 +220,12 @@ def timeseries(
     *,
     baseline: Sequence[Mapping[str, Any]] | None = None,
     offset: timedelta = timedelta(0),
-    marks: Sequence[tuple[str | None, datetime]] = (),
+    marks: Sequence[tuple[str, datetime]] = (),
     selectable: bool = False,
 ) -> AltChart:
     """Runs per time bucket stacked by status, UTC axis; ``series`` as ``Overview.timeseries``.
 
-    ``marks`` are (version, first seen): a labelled vertical rule each (deploy markers).
+    ``marks`` are (label, time): a labelled vertical rule each (deploy markers).
     ``selectable`` adds a click on a bucket (:data:`BUCKET_SELECTION`, fields ``start`` and
     ``end``) and a dragged time range (:data:`ZOOM_SELECTION`, over ``x``).
 
@@ -246,7 +246,7 @@ def timeseries(
         {"start": _iso(start + offset), "end": _iso(start + offset + step), "runs": runs,
          "bucket": f"{fmt.utc(start, seconds=False)} + {size}"}
         for start, (runs, _) in bucket_totals(baseline or []).items()
-        if since <= start + offset < until
+        if since < start + offset + step and start + offset < until  # partial buckets too
     ]  # fmt: skip
     highest = max(_highest(rects, "high"), _highest(before, "runs"))
     y_axis = _count_axis(highest)
@@ -316,13 +316,13 @@ def timeseries(
 
 
 def version_rules(
-    marks: Sequence[tuple[str | None, datetime]], scale: Any, since: datetime, until: datetime
+    marks: Sequence[tuple[str, datetime]], scale: Any, since: datetime, until: datetime
 ) -> list[AltChart]:
-    """A vertical rule where each version was first seen, labelled with the version."""
+    """A vertical rule at each of ``marks`` (label, time on this axis) inside the window,
+    labelled: where a version was first seen."""
     data = [
-        {"at": _iso(at), "version": fmt.clip(fmt.visible(fmt.version_label(v)), 24),
-         "seen": fmt.utc(at)}
-        for v, at in marks
+        {"at": _iso(at), "version": fmt.clip(fmt.visible(label), 34), "seen": fmt.utc(at)}
+        for label, at in marks
         if since <= at < until
     ]  # fmt: skip
     if not data:
@@ -345,7 +345,7 @@ def duration_lines(
     *,
     baseline: Sequence[Any] = (),
     offset: timedelta = timedelta(0),
-    marks: Sequence[tuple[str | None, datetime]] = (),
+    marks: Sequence[tuple[str, datetime]] = (),
 ) -> AltChart:
     """p50 and p95 of the durations per bucket (``DurationPoint``s), the baseline's dashed and
     moved onto the window by ``offset``, and the version rules."""
@@ -360,8 +360,8 @@ def duration_lines(
         out = []
         for p in found:
             at = p.start + shift
-            if not since <= at < until:
-                continue
+            if not (since < at + timedelta(seconds=bucket_seconds) and at < until):
+                continue  # the window's first bucket may start before it: kept
             for name in ("p50", "p95"):
                 out.append(
                     {"start": _iso(at + timedelta(seconds=bucket_seconds) / 2),
@@ -371,6 +371,8 @@ def duration_lines(
         return out
 
     now, then = rows(points, timedelta(0), ""), rows(baseline, offset, "baseline")
+    if not now + then:
+        return empty(height=200)
     color = alt.Color(
         "line:N",
         scale=alt.Scale(
@@ -654,7 +656,7 @@ def overview_charts(
     *,
     selectable: bool = False,
     before: Overview | None = None,
-    marks: Sequence[tuple[str | None, datetime]] = (),
+    marks: Sequence[tuple[str, datetime]] = (),
 ) -> dict[str, AltChart]:
     """Every Overview chart by panel name (for PNG export: ``style(chart).save(...)``);
     with ``before`` (the baseline's Overview), the timeseries and points show it too, and the

@@ -289,6 +289,11 @@ def _headline(overview: Overview, generated: datetime, source: str, link: str | 
         f"# Incident snapshot: {md_escape(overview.strategyId)}",
         "",
         f"- **Window:** {window_label(overview)} ({_span(seconds)}, end excluded)",
+        *(
+            [f"- **Version:** only the runs of {md_escape(overview.version)}"]
+            if overview.version is not None
+            else []
+        ),
         f"- **Generated:** {utc(generated)} {_origin(source)}",
         *_link(link),
         f"- **Runs:** {count(overview.total)}, of which {count(overview.failures)} failed "
@@ -432,7 +437,7 @@ def _comparison_md(comparison: Comparison) -> list[str]:
         "",
         "## Compared with the baseline",
         "",
-        f"Baseline: {comparison.baseline.label}, {window_label(before)} "
+        f"Baseline: {md_escape(comparison.baseline.label)}, {window_label(before)} "
         f"({count(before.total)} runs). A rate's change is beyond noise when a two-proportion "
         "z test says so at 1 %.",
         "",

@@ -60,7 +60,10 @@ async def fetch(args: argparse.Namespace, repo: Repo, now: datetime) -> Overview
 
     window = closed_window(args, now)
     await require_strategy(repo, args.strategy)
-    return await fetch_overview(repo, args.strategy, window.since, window.until, top=args.top)
+    version = getattr(args, "version", None)  # snapshot's --version
+    return await fetch_overview(
+        repo, args.strategy, window.since, window.until, top=args.top, version=version
+    )
 
 
 @reader

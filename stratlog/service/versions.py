@@ -35,6 +35,8 @@ Version = str | None
 #: within these bounds (a day of runs before a deploy says what the old version did).
 MIN_LOOKBACK = timedelta(hours=1)
 MAX_LOOKBACK = timedelta(days=1)
+#: Versions first seen this soon after the oldest run on record get no deploy rule.
+RECORD_START = timedelta(days=1)
 #: At most this many versions of a window get a lookback read for their predecessor.
 MAX_LOOKBACKS = 5
 
@@ -104,11 +106,24 @@ class Versions:
         """The version's share of the window's runs."""
         return row.runs / self.total if self.total else None
 
+    @property
+    def dataStart(self) -> datetime | None:
+        """The strategy's oldest run the database still holds (any version)."""
+        return min(self.firstSeen.values(), default=None)
+
     def marks(self, since: datetime | None = None, until: datetime | None = None) -> list[Any]:
         """(version, first seen) of the versions first seen in ``[since, until)`` (default: the
-        window), oldest first: the deploy rules of a timeseries."""
+        window), oldest first: the deploy rules of a timeseries.
+
+        A version first seen within a day of the oldest run still held is left out: retention
+        removes old runs and rollups together, so the first day on record cannot tell a deploy
+        from a version that was running already."""
         lo, hi = since or self.since, until or self.until
-        return [(v, at) for v, at in self.firstSeen.items() if lo <= at < hi]
+        start = self.dataStart
+        if start is None:
+            return []
+        held = start + RECORD_START
+        return [(v, at) for v, at in self.firstSeen.items() if lo <= at < hi and at >= held]
 
     def get(self, version: Version) -> VersionStats | None:
         """The row of one version, if it ran in the window."""
@@ -180,7 +195,8 @@ async def fetch_versions(
     # length just before the later version was first seen (what it did before the deploy).
     context: dict[Version, dict[str, Any]] = {}
     length = min(max(until - since, MIN_LOOKBACK), MAX_LOOKBACK)
-    for version in list(stats)[:MAX_LOOKBACKS]:
+    newest_first = sorted(stats, key=lambda v: _order(first_seen, v), reverse=True)
+    for version in newest_first[:MAX_LOOKBACKS]:
         has_before, previous = before(version)
         deployed = first_seen.get(version)
         if not has_before or previous in stats or previous in context or deployed is None:

@@ -208,10 +208,10 @@ def overview_specs(overview: Overview, before: Overview | None = None) -> dict[s
 def timeseries_spec(
     overview: Overview,
     before: Overview | None = None,
-    marks: tuple[tuple[str | None, datetime], ...] = (),
+    marks: tuple[tuple[str, datetime], ...] = (),
 ) -> dict[str, Any]:
     """The Overview's timeseries (selectable: a bucket, a dragged range), with the baseline and
-    a rule where each of ``marks`` (version, first seen) starts."""
+    a rule at each of ``marks`` (label, time): where a version ran first."""
     offset = overview.since - before.since if before is not None else timedelta(0)
     chart = charts.timeseries(
         overview.timeseries, overview.bucketSeconds, overview.since, overview.until,

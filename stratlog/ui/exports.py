@@ -163,9 +163,14 @@ def versions_csv_button(versions: Versions) -> None:
     )
 
 
-def overview_link(overview: Overview) -> str:
-    """The dashboard's link to the Overview of a strategy and window (the window pinned)."""
-    view = View(since=overview.since, until=overview.until, strategy=overview.strategyId)
+def overview_link(overview: Overview, comparison: Comparison | None = None) -> str:
+    """The dashboard's link to the Overview of a strategy and window (the window pinned), its
+    version and its baseline (none without a comparison)."""
+    view = View(
+        since=overview.since, until=overview.until, strategy=overview.strategyId,
+        version=overview.version,
+        compare=None if comparison is None else comparison.baseline.text,
+    )  # fmt: skip
     return share_url(view, nav.OVERVIEW.url_path)
 
 
@@ -186,7 +191,8 @@ def snapshot_button(
 ) -> None:
     """The incident snapshot (Markdown, 6 PNGs, 6 CSVs in one zip), built when clicked; with
     the page's comparison, what changed against the baseline too, and the versions table."""
-    link = overview_link(overview)  # now: the click runs in a thread without the page's URL
+    # Now: the click runs in a thread without the page's URL.
+    link = overview_link(overview, comparison)
     st.download_button(
         "Incident snapshot (zip)",
         lambda: dashboard_snapshot(overview, link, comparison, versions),

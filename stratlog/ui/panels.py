@@ -21,7 +21,7 @@ from stratlog.service.compare import Change, Comparison
 from stratlog.service.overview import Overview
 from stratlog.service.runbook import NO_VERSION
 from stratlog.service.timeline import DurationPoint
-from stratlog.service.versions import Versions
+from stratlog.service.versions import RECORD_START, Versions
 from stratlog.ui import exports, nav, tables
 from stratlog.ui.context import AppState, overview_specs, timeseries_spec
 from stratlog.ui.state import PRESET_LABELS, View, ceil_minute, parse_utc
@@ -35,6 +35,28 @@ def before_of(comparison: Comparison | None) -> Overview | None:
 
 
 EMPTY_HINT = "Pick a longer window or another strategy in the sidebar."
+
+
+def version_marks(
+    versions: Versions, ov: Overview, before: Overview | None
+) -> tuple[tuple[str, datetime], ...]:
+    """The deploy rules of the time charts: (label, time on the window's axis) for each version
+    first seen in the window, and, moved onto the window, each first seen in the baseline
+    window beside it (labelled so)."""
+    marks = [(fmt.version_label(v), at) for v, at in versions.marks(ov.since, ov.until)]
+    if before is not None and before.since != ov.since:
+        shift = ov.since - before.since
+        marks += [
+            (f"{fmt.version_label(v)} (baseline)", at + shift)
+            for v, at in versions.marks(before.since, before.until)
+        ]
+    return tuple(sorted(marks, key=lambda m: m[1]))
+
+
+def drill(view: View, ov: Overview) -> View:
+    """The Runbook view a click on the Overview opens: no other filter, the same page size and
+    the version the Overview shows (with a version baseline, the version compared)."""
+    return view.without_filters().replace(version=ov.version, limit=view.limit)
 
 
 def empty_text(ov: Overview) -> str:
@@ -223,14 +245,14 @@ def status_panel(ov: Overview, view: View, before: Overview | None = None) -> No
         return
     status = _clicked(ov, "status", charts.STATUS_SELECTION, before=before)
     if status in STATUSES:
-        nav.go(nav.RUNBOOK, view.without_filters().replace(status=status, limit=view.limit))
+        nav.go(nav.RUNBOOK, drill(view, ov).replace(status=status))
 
 
 def timeseries_panel(
     ov: Overview,
     view: View,
     before: Overview | None = None,
-    marks: tuple[tuple[str | None, datetime], ...] = (),
+    marks: tuple[tuple[str, datetime], ...] = (),
 ) -> None:
     """Runs per time bucket, stacked by status, the failure rate, the baseline dashed and a
     rule where each version was first seen. A click on a bucket lists its runs; a dragged time
@@ -265,7 +287,7 @@ def timeseries_panel(
         nav.go(nav.OVERVIEW, view.replace(since=since, until=until, preset=None, before=None))
     nav.go(
         nav.RUNBOOK,
-        view.without_filters().replace(since=since, until=until, preset=None, limit=view.limit),
+        drill(view, ov).replace(since=since, until=until, preset=None),
     )
 
 
@@ -286,7 +308,9 @@ def time_pick(event: Any, ov: Overview) -> tuple[str, tuple[datetime, datetime]]
                 since, until = max(min(low, high), ov.since), min(max(low, high), ov.until)
                 since = since.replace(second=0, microsecond=0)  # whole minutes: a tidy link
                 until = min(ceil_minute(until), ov.until)
-                if until - since >= MIN_ZOOM:
+                # The whole window again (a drag past both edges) is no zoom: navigating to the
+                # same view would find the same selection and navigate again.
+                if until - since >= MIN_ZOOM and (since, until) != (ov.since, ov.until):
                     return "zoom", (since, until)
     points = selection.get(charts.BUCKET_SELECTION)
     if isinstance(points, list) and points and isinstance(points[0], dict):
@@ -326,6 +350,13 @@ def versions_panel(versions: Versions, view: View) -> None:
     if not versions.rows:
         empty_state()
         return
+    start = versions.dataStart
+    if start is not None and versions.since < start + RECORD_START:  # the window reaches it
+        st.caption(
+            f"The oldest run on record is from {fmt.utc(start)}: a version first seen within a "
+            "day of it may have run before (retention keeps no older runs); it gets no deploy "
+            "rule."
+        )
     if len(versions.rows) == 1:
         only = versions.rows[0]
         st.caption(
@@ -367,7 +398,7 @@ def duration_time_panel(
     ov: Overview,
     bucket: int,
     offset: timedelta,
-    marks: tuple[tuple[str | None, datetime], ...] = (),
+    marks: tuple[tuple[str, datetime], ...] = (),
 ) -> None:
     """p50 / p95 of the durations per bucket, the baseline's dashed, and the version rules."""
     dashed = " Dashed: the baseline's, moved onto this window." if baseline else ""
@@ -439,7 +470,7 @@ def error_codes_panel(ov: Overview, view: View, comparison: Comparison | None = 
     rows = event.selection.rows
     if rows:
         code = str(ov.errorCodes[rows[0]]["errorCode"])  # the raw code, not its display
-        nav.go(nav.RUNBOOK, view.without_filters().replace(code=code, limit=view.limit))
+        nav.go(nav.RUNBOOK, drill(view, ov).replace(code=code))
 
 
 def _clicked(
@@ -474,7 +505,7 @@ def cases_panel(ov: Overview, view: View, comparison: Comparison | None = None) 
     before = comparison.before if comparison is not None else None
     case = _clicked(ov, "cases", charts.CASE_SELECTION, field="case", before=before)
     if case is not None:
-        nav.go(nav.RUNBOOK, view.without_filters().replace(case=case, limit=view.limit))
+        nav.go(nav.RUNBOOK, drill(view, ov).replace(case=case))
     if comparison is not None:
         _case_changes(comparison, len(ov.caseNames))
 

@@ -44,7 +44,7 @@ def story(rng: random.Random) -> dict[str, list[dict[str, Any]]]:
     new = rows_between(rng, DEPLOY + timedelta(microseconds=1), new_hours, 700,
                        codes=[*codes, "E99"], cases=cases[:2], fail=0.08, slow=2.0)  # fmt: skip
     new.append(make_row(strategyVersion="2.0.0", createdAt=DEPLOY, status="ok"))
-    bare = rows_between(rng, T0, 12, 40, codes=codes, cases=cases, fail=0.0)
+    bare = rows_between(rng, T0, 12, 60, codes=codes, cases=cases, fail=0.15)
     return {
         "old_before": versioned(old_before, "1.0.0"),
         "old": versioned(old, "1.0.0"),
@@ -135,24 +135,25 @@ async def test_the_versions_panel(loaded: Any) -> None:
     assert new.newCodes is not None and "E99" in new.newCodes
 
 
-async def test_new_codes_against_the_version_before_when_it_did_not_run_here(
-    loaded: Any,
-) -> None:
+async def test_new_codes_in_a_window_after_the_deploy(loaded: Any) -> None:
+    """A window after 2.0.0's deploy: the version first seen before it (the runs without a
+    version) ran in this window too, so 2.0.0's codes are compared with theirs here."""
     repo, rows = loaded
-    after = (DEPLOY + timedelta(hours=1), UNTIL)  # 1.0.0 and the bare runs ran before it only
+    after = (DEPLOY + timedelta(hours=1), UNTIL)
     ours = [r for r in rows["new"] if after[0] <= r["createdAt"] < after[1]]
     bare = [r for r in rows["bare"] if after[0] <= r["createdAt"] < after[1]]
     versions = await fetch_versions(repo, "credit-limit", *after)
     new = versions.get("2.0.0")
     assert new is not None and new.runs == len(ours)
-    # The version before 2.0.0 (by first run) is "no version": it ran here too.
     assert new.previous is None and new.hasPrevious
     bare_codes = {r["errorCode"] for r in bare if r["errorCode"]}
+    assert bare_codes  # the bare runs fail too: the difference is not "every code"
     assert set(new.newCodes or ()) == {r["errorCode"] for r in ours if r["errorCode"]} - bare_codes
 
 
+@pytest.mark.parametrize("rolled_up", [False, True])
 async def test_a_deploy_with_the_previous_version_gone(
-    empty_repo: StrategyExecutionLogRepository, engine: AsyncEngine
+    empty_repo: StrategyExecutionLogRepository, engine: AsyncEngine, rolled_up: bool
 ) -> None:
     """1.0.0 ran only before the window: 2.0.0's new codes and stopped cases are against its
     runs in the hour before 2.0.0 was first seen."""
@@ -162,7 +163,8 @@ async def test_a_deploy_with_the_previous_version_gone(
     new = versioned(rows_between(rng, T0, 3, 300, codes=["E01", "E02"], cases=["a"], fail=0.05),
                     "2.0.0")  # fmt: skip
     await empty_repo.insert_many(old + new)
-    await RollupJob(engine).catch_up()
+    if rolled_up:
+        await RollupJob(engine).catch_up()
     versions = await fetch_versions(empty_repo, "credit-limit", T0 + timedelta(hours=1),
                                     T0 + timedelta(hours=3))  # fmt: skip
     (row,) = versions.rows
@@ -222,3 +224,42 @@ def test_quantiles_of_arrays_match_the_list_version() -> None:
     empty = np.zeros(0, dtype=np.int64)
     assert sketch.quantiles_of_arrays(empty, empty, [0.5]) == [None]
     assert sketch.merge_arrays([], [])[0].tolist() == []
+
+
+async def test_first_seen_mixes_rollups_and_rows_above_the_watermark(
+    empty_repo: StrategyExecutionLogRepository, engine: AsyncEngine
+) -> None:
+    """A late row (written after the fold, created before every rolled-up run of its version)
+    is the version's first run; a version only in unfolded rows is found too."""
+    rolled = [make_row(strategyVersion="1.0.0", createdAt=T0 + timedelta(hours=h, minutes=7))
+              for h in range(5)]  # fmt: skip
+    await empty_repo.insert_many(rolled)
+    await RollupJob(engine).catch_up()
+    late = T0 - timedelta(hours=3, seconds=13.25)
+    fresh = T0 + timedelta(hours=2, minutes=41, seconds=1.5)
+    await empty_repo.insert_many([
+        make_row(strategyVersion="1.0.0", createdAt=late),
+        make_row(strategyVersion="1.1.0", createdAt=fresh),
+        make_row(strategyVersion="1.1.0", createdAt=fresh + timedelta(minutes=1)),
+    ])  # fmt: skip
+    first = await empty_repo.first_seen(strategyId="credit-limit")
+    assert first == {"1.0.0": late, "1.1.0": fresh}
+    assert await empty_repo.first_seen(strategyId="credit-limit", versions=["1.1.0"]) == {
+        "1.1.0": fresh
+    }
+    assert await empty_repo.first_seen(strategyId="nobody") == {}
+
+
+async def test_no_deploy_rule_on_the_first_day_on_record(
+    empty_repo: StrategyExecutionLogRepository,
+) -> None:
+    """After retention the oldest day held cannot tell a deploy from a running version."""
+    await empty_repo.insert_many([
+        make_row(strategyVersion="1.0.0", createdAt=T0),
+        make_row(strategyVersion="1.1.0", createdAt=T0 + timedelta(hours=20)),  # day one
+        make_row(strategyVersion="1.2.0", createdAt=T0 + timedelta(days=1, hours=2)),
+    ])  # fmt: skip
+    versions = await fetch_versions(empty_repo, "credit-limit", T0, T0 + timedelta(days=2))
+    assert versions.dataStart == T0
+    assert versions.marks() == [("1.2.0", T0 + timedelta(days=1, hours=2))]
+    assert [r.version for r in versions.rows] == ["1.0.0", "1.1.0", "1.2.0"]
