@@ -354,6 +354,13 @@ def test_versions_are_drawn_and_a_version_opens_its_runs(
     assert params(page)["version"] == "1.5.0"
     expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible()  # runs listed
     expect(page.get_by_text("No runs in this window match")).to_have_count(0)
+    # A window after the deploy, compared with the previous one that holds it: the rule of the
+    # baseline window, moved onto this one.
+    since, until = (iso_utc(dashboard.end - timedelta(hours=h)) for h in (14, 8))
+    query = f"?strategy=pricing-tier&window=custom&since={since}&until={until}"
+    open_page(page, dashboard.at(query), "Overview")
+    moved = page.locator("g.mark-text text").filter(has_text="1.5.0 (baseline)")
+    expect(moved).to_have_count(2)
 
 
 def test_a_dragged_range_zooms_and_a_bucket_opens_its_runs(
