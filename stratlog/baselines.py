@@ -14,3 +14,17 @@ DEFAULT_BASELINE = "previous"
 VERSION_PREFIX = "version:"
 #: The longest ``strategyVersion`` (the column's width).
 VERSION_MAX = 100
+
+
+def canonical_baseline(text: str) -> str:
+    """``previous``, ``1d``, ``7d`` or ``version:X`` (X stripped, at most ``VERSION_MAX``
+    characters) as written in a link; ``ValueError`` naming the choices otherwise."""
+    value = text.strip()
+    if value in BASELINES:
+        return value
+    if value.startswith(VERSION_PREFIX):
+        version = value[len(VERSION_PREFIX) :].strip()
+        if 0 < len(version) <= VERSION_MAX:
+            return VERSION_PREFIX + version
+    choices = ", ".join([*BASELINES, "version:X"])
+    raise ValueError(f"unknown baseline {text[:60]!r}: use one of {choices}")

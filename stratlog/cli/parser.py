@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from stratlog.baselines import BASELINES, DEFAULT_BASELINE, VERSION_PREFIX
+from stratlog.baselines import BASELINES, DEFAULT_BASELINE, canonical_baseline
 from stratlog.cli.database import Handler
 from stratlog.cli.reading import FAILURE_STATUSES
 from stratlog.payload import parse_field
@@ -243,13 +243,10 @@ def _add_summary(sub: Any, now: datetime) -> None:
 
 def baseline_text(text: str) -> str:
     """``--baseline``: a key of BASELINES or ``version:X`` (argparse reports the error)."""
-    value = text.strip()
-    if value in BASELINES:
-        return value
-    if value.startswith(VERSION_PREFIX) and 0 < len(value[len(VERSION_PREFIX) :].strip()) <= 100:
-        return VERSION_PREFIX + value[len(VERSION_PREFIX) :].strip()
-    choices = ", ".join([*BASELINES, "version:X"])
-    raise argparse.ArgumentTypeError(f"unknown baseline {text[:60]!r}: use one of {choices}")
+    try:
+        return canonical_baseline(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _baseline_arg(parser: Parser, default: str | None) -> None:

@@ -285,14 +285,7 @@ class Panels:
         )
         raw = {"blob": typed_null(LargeBinary), "bin": bin_sql(column), "n": ONE}
         src = self._detail_source(scope, raw, [part], [column.is_not(None)])
-        blobs = select(src.c.blob, src.c.bin, src.c.n).where(src.c.blob.is_not(None))
-        counted = (
-            select(typed_null(LargeBinary).label("blob"), src.c.bin, func.sum(src.c.n).label("n"))
-            .where(src.c.blob.is_(None))
-            .group_by(src.c.bin)
-        )
-        union = union_all(blobs, counted).subquery("bins")
-        return select(union.c.blob, union.c.bin, union.c.n)
+        return histogram_rows(src, [], "bins")
 
     def bins_series(self, scope: Scope, kind: str, bucket: int) -> tuple[Select[Any], WindowPlan]:
         """Per epoch-aligned bucket: rows of (bucket, packed histogram, NULL, n) from the
@@ -310,19 +303,11 @@ class Panels:
         )  # fmt: skip
         raw = {"bucket": epoch_bucket(L.createdAt, n), "blob": typed_null(LargeBinary),
                "bin": bin_sql(column), "n": ONE}  # fmt: skip
-        c = union_source(
+        src = union_source(
             bound, raw, scope.rollup_parts([part]), strategy_id=_sid(scope),
             raw_where=[column.is_not(None), *scope.version_terms()],
-        ).c  # fmt: skip
-        blobs = select(c.bucket, c.blob, c.bin, c.n).where(c.blob.is_not(None))
-        counted = (
-            select(c.bucket, typed_null(LargeBinary).label("blob"), c.bin,
-                   func.sum(c.n).label("n"))
-            .where(c.blob.is_(None))
-            .group_by(c.bucket, c.bin)
         )  # fmt: skip
-        u = union_all(blobs, counted).subquery("hbins")
-        return select(u.c.bucket, u.c.blob, u.c.bin, u.c.n), plan
+        return histogram_rows(src, ["bucket"], "hbins"), plan
 
     def _detail_source(
         self,
@@ -392,16 +377,8 @@ class Panels:
         blob_cols = {"blob": B.bins, "bin": typed_null(Integer), "n": B.n}
         part = RollupPart(B, {**_version_rollup(B), **blob_cols}, [B.kind == code])
         raw = {**_version_raw(), "blob": typed_null(LargeBinary), "bin": bin_sql(column), "n": ONE}
-        c = self._detail_source(scope, raw, [part], [column.is_not(None)]).c
-        blobs = select(c.ver, c.vnull, c.blob, c.bin, c.n).where(c.blob.is_not(None))
-        counted = (
-            select(c.ver, c.vnull, typed_null(LargeBinary).label("blob"), c.bin,
-                   func.sum(c.n).label("n"))
-            .where(c.blob.is_(None))
-            .group_by(c.ver, c.vnull, c.bin)
-        )  # fmt: skip
-        u = union_all(blobs, counted).subquery("vbins")
-        return select(u.c.ver, u.c.vnull, u.c.blob, u.c.bin, u.c.n)
+        src = self._detail_source(scope, raw, [part], [column.is_not(None)])
+        return histogram_rows(src, ["ver", "vnull"], "vbins")
 
     def first_buckets(self, strategy_id: str, above_id: int | None = None) -> Select[Any]:
         """(ver, vnull, first): per version of a strategy, the start of the first finest-grain
@@ -511,6 +488,21 @@ class Panels:
             inside = [and_(value >= low, value <= high) for low, high in ranges]
             parts[f"{kind}_values"] = select(value.label("value")).where(or_(*inside))
         return parts
+
+
+def histogram_rows(src: Any, keys: Sequence[str], name: str) -> Select[Any]:
+    """A histogram source's rows per ``keys``: each rollup row's packed histogram as it is
+    (``*keys``, blob, NULL, n), the audit rows counted per bin (``*keys``, NULL, bin, count)."""
+    c = src.c
+    by = [c[k] for k in keys]
+    blobs = select(*by, c.blob, c.bin, c.n).where(c.blob.is_not(None))
+    counted = (
+        select(*by, typed_null(LargeBinary).label("blob"), c.bin, func.sum(c.n).label("n"))
+        .where(c.blob.is_(None))
+        .group_by(*by, c.bin)
+    )
+    u = union_all(blobs, counted).subquery(name)
+    return select(*(u.c[k] for k in keys), u.c.blob, u.c.bin, u.c.n)
 
 
 def _version_rollup(model: Any) -> dict[str, Any]:

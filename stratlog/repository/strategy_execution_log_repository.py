@@ -126,9 +126,9 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
             terms.append(m.createdAt < window.until)
         return terms
 
-    async def _rows(self, stmt: Executable) -> list[Any]:
+    async def _rows(self, stmt: Executable, values: Mapping[str, Any] | None = None) -> list[Any]:
         async with self.session_factory() as session:
-            return list((await session.execute(stmt)).all())
+            return list((await session.execute(stmt, dict(values or {}))).all())
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -653,7 +653,7 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         values = {**scope.values(), **bind_plan(plan, "h")[1]}
         blobs: dict[int, list[bytes]] = {}
         counted: dict[int, list[tuple[int, int]]] = {}
-        for bucket, blob, bin_, n in await self._rows_with(stmt, values):
+        for bucket, blob, bin_, n in await self._rows(stmt, values):
             if blob is not None:
                 blobs.setdefault(int(bucket), []).append(blob)
             else:
@@ -662,10 +662,6 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
             bucket: merge_arrays(blobs.get(bucket, ()), counted.get(bucket, ()))
             for bucket in sorted({*blobs, *counted})
         }
-
-    async def _rows_with(self, stmt: Executable, values: Mapping[str, Any]) -> list[Any]:
-        async with self.session_factory() as session:
-            return list((await session.execute(stmt, dict(values))).all())
 
     async def first_seen(
         self, *, strategyId: str, versions: Iterable[str | None] | None = None

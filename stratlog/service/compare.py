@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from stratlog.baselines import BASELINES, VERSION_MAX, VERSION_PREFIX
+from stratlog.baselines import BASELINES, VERSION_PREFIX, canonical_baseline
 from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.repository.strategy_execution_log_repository import (
     TOP_LIMIT_MAX,
     StrategyExecutionLogRepository,
 )
 from stratlog.service.overview import Overview, fetch_overview
+from stratlog.service.versions import per_version
 from stratlog.timewindow import Window
 
 #: |z| at or above this is "beyond noise": a two-sided test at the 1 % level. Stricter than the
@@ -50,18 +51,10 @@ class Baseline:
     @classmethod
     def parse(cls, text: str) -> Baseline:
         """``previous``, ``1d``, ``7d`` or ``version:X``; raises ``ValueError`` naming them."""
-        value = text.strip()
-        if value in BASELINES:
-            return cls(value)
+        value = canonical_baseline(text)
         if value.startswith(VERSION_PREFIX):
-            version = value[len(VERSION_PREFIX) :].strip()
-            if not version:
-                raise ValueError("version: needs a version, e.g. version:1.4.0")
-            if len(version) > VERSION_MAX:
-                raise ValueError(f"a version is at most {VERSION_MAX} characters")
-            return cls("version", version)
-        choices = ", ".join([*BASELINES, "version:X"])
-        raise ValueError(f"unknown baseline {text[:60]!r}: use one of {choices}")
+            return cls("version", value[len(VERSION_PREFIX) :])
+        return cls(value)
 
     @property
     def is_version(self) -> bool:
@@ -330,10 +323,11 @@ async def newest_version(
     ``LookupError`` names the problem when no other named version ran in the window.
     """
     rows = await repository.version_rows(strategyId=strategyId, sinceDt=since, untilDt=until)
-    last: dict[str, int] = {}
-    for row in rows["status"]:
-        if not row["vnull"] and row["ver"] != other_than and row["last"] is not None:
-            last[row["ver"]] = max(last.get(row["ver"], 0), int(row["last"]))
+    last = {
+        version: e["last"]
+        for version, e in per_version(rows).items()
+        if version is not None and version != other_than and e["last"] is not None
+    }
     if not last:
         raise LookupError(
             f"no version other than {other_than} ran in this window: nothing to compare it with"

@@ -134,7 +134,7 @@ def _key(ver: Any, vnull: Any) -> Version:
     return None if int(vnull or 0) else str(ver)
 
 
-def _stats(rows: Mapping[str, list[dict[str, Any]]]) -> dict[Version, dict[str, Any]]:
+def per_version(rows: Mapping[str, list[dict[str, Any]]]) -> dict[Version, dict[str, Any]]:
     """The repository's per-version rows folded into one dict per version."""
     out: dict[Version, dict[str, Any]] = {}
 
@@ -182,7 +182,7 @@ async def fetch_versions(
         repository.version_rows(strategyId=strategyId, sinceDt=since, untilDt=until),
         repository.first_seen(strategyId=strategyId),
     )
-    stats = _stats(rows)
+    stats = per_version(rows)
     order = list(first_seen)
     position = {v: i for i, v in enumerate(order)}
 
@@ -201,7 +201,7 @@ async def fetch_versions(
         deployed = first_seen.get(version)
         if not has_before or previous in stats or previous in context or deployed is None:
             continue
-        found = _stats(
+        found = per_version(
             await repository.version_rows(
                 strategyId=strategyId, sinceDt=deployed - length, untilDt=deployed
             )

@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from stratlog.baselines import BASELINES, DEFAULT_BASELINE, VERSION_MAX, VERSION_PREFIX
+from stratlog.baselines import (
+    BASELINES,
+    DEFAULT_BASELINE,
+    VERSION_MAX,
+    VERSION_PREFIX,
+    canonical_baseline,
+)
 from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.payload import parse_field
 from stratlog.timewindow import Window
@@ -321,12 +327,11 @@ def _compare(params: Mapping[str, str], notices: list[Notice]) -> str | None:
         return DEFAULT_BASELINE
     if raw == NO_COMPARE:
         return None
-    if raw in BASELINES:
-        return raw
+    try:
+        return canonical_baseline(raw)
+    except ValueError:
+        pass
     if raw.startswith(VERSION_PREFIX):
-        version = raw[len(VERSION_PREFIX) :].strip()
-        if version and len(version) <= VERSION_MAX:
-            return VERSION_PREFIX + version
         text = (
             f"“{_shown(raw)}” names no version (e.g. compare=version:1.4.0, at most "
             f"{VERSION_MAX} characters): comparing with {BASELINES[DEFAULT_BASELINE]}."
