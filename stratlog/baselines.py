@@ -10,10 +10,26 @@ BASELINES: dict[str, str] = {
     "7d": "the same window 7 days earlier",
 }
 DEFAULT_BASELINE = "previous"
+#: The insights' default baseline: the 7 days before the window, whatever its length (their
+#: rules compare shares, rates and hourly counts, not totals). Not an Overview baseline: the
+#: Overview compares run counts, which need windows of one length.
+PRECEDING_WEEK = "week"
+INSIGHTS_BASELINES: dict[str, str] = {PRECEDING_WEEK: "the 7 days before the window", **BASELINES}
 #: ``compare=version:1.4.0``: the runs of that version in the same window.
 VERSION_PREFIX = "version:"
 #: The longest ``strategyVersion`` (the column's width).
 VERSION_MAX = 100
+
+
+def canonical_insights_baseline(text: str) -> str:
+    """``week``, ``previous``, ``1d`` or ``7d`` as written in a link; ``ValueError`` naming the
+    choices otherwise (a version is no baseline for the insights: ``suspect_version`` compares
+    each version with the one before it)."""
+    value = text.strip()
+    if value in INSIGHTS_BASELINES:
+        return value
+    choices = ", ".join(INSIGHTS_BASELINES)
+    raise ValueError(f"unknown insights baseline {text[:60]!r}: use one of {choices}")
 
 
 def canonical_baseline(text: str) -> str:

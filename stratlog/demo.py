@@ -2,14 +2,22 @@
 
 Stories (times relative to ``end``, the last moment of the data, default: the current hour):
 
-- ``credit-limit``: healthy. Over 99 % ok, a long tail of rare, skewed error codes.
-- ``fraud-screen``: an error spike. During the hour starting ``SPIKE_HOURS_BEFORE_END`` hours
-  before ``end`` (floored to the hour), about 40 % of runs fail with ``UPSTREAM_UNAVAILABLE``.
-- ``kyc-depth``: hits the interpreter's node budget. About 7 % of runs end ``limit``
-  (``NODE_LIMIT_EXCEEDED``) with ``nodes`` at the budget of 5,000.
-- ``pricing-tier``: a slow deploy. Version ``1.4.0`` until the middle of the range (floored to
-  the hour), then ``1.5.0`` whose runs take twice as long.
-- ``promo-eligibility``: a small, quiet strategy with occasional timeouts.
+- ``credit-limit``: healthy. Over 99 % ok, a long tail of rare, skewed error codes. From
+  ``DRIFT_HOURS_BEFORE_END`` hours before ``end`` its ``young_applicant`` rule stops matching:
+  those runs fall through to no rule (a dormant case, a larger fallthrough share).
+- ``fraud-screen``: an error spike. ``UPSTREAM_UNAVAILABLE`` fails about 0.2 % of runs all along;
+  during the hour starting ``SPIKE_HOURS_BEFORE_END`` hours before ``end`` (floored to the hour),
+  about 40 %.
+- ``kyc-depth``: hits the interpreter's node budget. Runs end ``limit``
+  (``NODE_LIMIT_EXCEEDED``) with ``nodes`` at the budget of 5,000: about 10 % of them, most of
+  all for applicants from ``GB`` (twice the nodes: the failing runs' payloads say so). From
+  ``DRIFT_HOURS_BEFORE_END`` hours before ``end`` every run takes 40 % more nodes (a creep
+  towards the budget).
+- ``pricing-tier``: a slow deploy. Version ``1.4.0`` until ``VERSION_HOURS_BEFORE_END`` hours
+  before ``end``, then ``1.5.0``: runs take twice as long, a new error code, ``gold`` never
+  matches (its runs get ``silver``'s points).
+- ``promo-eligibility``: a small, quiet, steady strategy with occasional timeouts: nothing about
+  it changes (the insights find nothing).
 
 The same ``seed``, ``rows``, ``strategies``, ``days`` and ``end`` always give the same rows.
 """
@@ -37,6 +45,14 @@ from stratlog.repository.bulk import PreparedBulk, prepare_bulk_columns
 from stratlog.repository.strategy_execution_log_repository import StrategyExecutionLogRepository
 
 SPIKE_HOURS_BEFORE_END = 6
+#: credit-limit's dormant rule and kyc-depth's node creep start this many hours before the end:
+#: before any "last 24 hours" window that ends at or after ``end``.
+DRIFT_HOURS_BEFORE_END = 26
+DORMANT_CASE = "young_applicant"
+#: kyc-depth: GB applicants take this many times the nodes; after the drift, everybody 1.4 x.
+HEAVY_COUNTRY = "GB"
+HEAVY_NODES = 2.0
+CREEP_NODES = 1.4
 #: pricing-tier deploys 1.5.0 this many hours before the end: inside the last 24 h, so the
 #: Overview compared with the previous day shows what the deploy changed.
 VERSION_HOURS_BEFORE_END = 18
@@ -67,6 +83,7 @@ class DemoClock:
     end: datetime
     spike_start: datetime
     version_change: datetime
+    drift_start: datetime
 
 
 @dataclass(frozen=True)
@@ -92,7 +109,8 @@ def make_clock(end: datetime, days: float) -> DemoClock:
     start = end - timedelta(days=days)
     spike = max(floor_hour(end) - timedelta(hours=SPIKE_HOURS_BEFORE_END), floor_hour(start))
     change = max(floor_hour(end) - timedelta(hours=VERSION_HOURS_BEFORE_END), floor_hour(start))
-    return DemoClock(start, end, spike, change)
+    drift = max(floor_hour(end) - timedelta(hours=DRIFT_HOURS_BEFORE_END), floor_hour(start))
+    return DemoClock(start, end, spike, change, drift)
 
 
 def _micros(value: datetime) -> int:
@@ -212,6 +230,7 @@ def _credit_limit(rng: np.random.Generator, at: npt.NDArray[np.int64], clock: De
     duration = _lognormal(rng, 4.0, 0.45, size)
     nodes = (40 + duration * 18 + rng.integers(0, 31, size)).astype(np.int64)
     case = _choose(rng, CREDIT_CASES, size)
+    case[(at >= _micros(clock.drift_start)) & (case == DORMANT_CASE)] = None
     base = np.array([CREDIT_POINTS[c] for c in case], dtype=np.float64)
     points = base + np.round(rng.normal(0.0, 4.0, size), 1)
     columns = _outcomes("3.2.1", case, points, duration, nodes)
@@ -231,14 +250,18 @@ def _fraud_screen(rng: np.random.Generator, at: npt.NDArray[np.int64], clock: De
     spike = _micros(clock.spike_start)
     in_spike = (spike <= at) & (at < spike + 3_600_000_000)
     waited = duration + rng.uniform(20, 60, size)
-    ok = _fail(columns, in_spike & (rng.random(size) < 0.4), "error", SPIKE_ERROR_CODE, waited)
+    upstream = (in_spike & (rng.random(size) < 0.4)) | (rng.random(size) < 0.002)
+    ok = _fail(columns, upstream, "error", SPIKE_ERROR_CODE, waited)
     _background_failures(rng, columns, ok, 0.01)
     return columns
 
 
 def _kyc_depth(rng: np.random.Generator, at: npt.NDArray[np.int64], clock: DemoClock) -> Columns:
     size = len(at)
-    nodes = _lognormal(rng, 2100, 0.6, size).astype(np.int64)
+    country = COUNTRIES[rng.integers(0, len(COUNTRIES), size)]
+    factor = np.where(country == HEAVY_COUNTRY, HEAVY_NODES, 1.0)
+    factor *= np.where(at >= _micros(clock.drift_start), CREEP_NODES, 1.0)
+    nodes = np.minimum(_lognormal(rng, 2100, 0.6, size) * factor, NODE_BUDGET).astype(np.int64)
     duration = nodes * rng.uniform(0.004, 0.006, size)
     case = _choose(
         rng, (("sanctions_clear", 0.5), ("pep_review", 0.15), ("doc_expired", 0.1)), size
@@ -249,6 +272,7 @@ def _kyc_depth(rng: np.random.Generator, at: npt.NDArray[np.int64], clock: DemoC
     limited = nodes >= NODE_BUDGET
     ok = _fail(columns, limited, "limit", "NODE_LIMIT_EXCEEDED", NODE_BUDGET * 0.005, NODE_BUDGET)
     _background_failures(rng, columns, ok, 0.006)
+    columns["country"] = country
     return columns
 
 
@@ -418,7 +442,11 @@ def _finish(rng: np.random.Generator, columns: Columns, at: npt.NDArray[np.int64
     points = points.tolist()
     ids = rng.integers(0, 2**64, count, dtype=np.uint64).tolist()
     ages = (18 + rng.integers(0, 73, count)).tolist()
-    countries = COUNTRIES[rng.integers(0, len(COUNTRIES), count)].tolist()
+    countries = COUNTRIES[rng.integers(0, len(COUNTRIES), count)]
+    if "country" in columns:  # a story that chose its applicants' countries
+        chosen = columns["country"]
+        countries = np.where(chosen == None, countries, chosen)  # noqa: E711 (elementwise)
+    countries = countries.tolist()
     incomes = np.round(_lognormal(rng, 36_000, 0.5, count), 2).tolist()
     amounts = np.round(_lognormal(rng, 1_100, 1.0, count), 2).tolist()
     channels = CHANNELS[rng.integers(0, len(CHANNELS), count)].tolist()

@@ -31,3 +31,52 @@ MIN_FALLTHROUGH_CHANGE = 0.03
 #: 1 %; both versions need ``MIN_VERSION_RUNS`` runs in the window).
 SLOWER_P95 = 1.5
 MIN_VERSION_RUNS = 100
+
+# -- spiking_error_code: Sentry-style escalation, per hour ------------------------------------
+#: An hour spikes when its runs of a code exceed the baseline's hourly mean + SPIKE_K sigma
+#: (sigma at least sqrt(mean), the Poisson spread, so that a flat baseline does not make every
+#: wobble a spike), twice the mean, the baseline's busiest hour, and SPIKE_MIN_RUNS.
+SPIKE_K = 4.0
+SPIKE_MIN_RATIO = 2.0
+SPIKE_MIN_RUNS = 15
+#: The baseline needs this many hours with runs for its hourly spread to mean anything.
+MIN_SPIKE_BASELINE_HOURS = 24
+
+# -- points_shift, duration_shift, nodes_shift ------------------------------------------------
+#: Population stability index over PSI_GROUPS ranges of equal pooled mass: the usual reading.
+PSI_MODERATE = 0.10
+PSI_SIGNIFICANT = 0.20
+PSI_GROUPS = 10
+#: ... and the Kolmogorov-Smirnov statistic must exceed what two samples of one distribution
+#: exceed with this probability (the small-sample guard), each side with MIN_SHIFT_RUNS values.
+KS_ALPHA = 0.001
+MIN_SHIFT_RUNS = 500
+
+# -- failure_payload_lift: BubbleUp inside the payloads ---------------------------------------
+#: Failing and ok runs sampled evenly across the window, at most this many each, in slices.
+LIFT_SAMPLE = 1000
+LIFT_SLICES = 40
+#: The window needs this many failing runs (and ok runs) for a sample to tell anything.
+MIN_LIFT_FAILED = 50
+#: A field value is flagged when at least MIN_LIFT_SUPPORT of the failing sample (and
+#: MIN_LIFT_RUNS runs) has it, it is MIN_LIFT times as common there as among ok runs, and the
+#: two-proportion |z| reaches Z_LIFT (stricter than Z_FINDING: a sample has hundreds of fields).
+MIN_LIFT_SUPPORT = 0.25
+MIN_LIFT_RUNS = 10
+MIN_LIFT = 2.0
+Z_LIFT = 4.0
+MAX_LIFT_FINDINGS = 5
+#: A payload is read this deep, up to this many fields, values up to this many characters.
+MAX_PAYLOAD_DEPTH = 6
+MAX_PAYLOAD_FIELDS = 200
+MAX_VALUE_CHARS = 100
+
+# -- node_budget_headroom ---------------------------------------------------------------------
+#: Flagged when the p99 of nodes (runs that did not hit the budget) is within HEADROOM of it.
+HEADROOM = 0.10
+HEADROOM_QUANTILE = 0.99
+#: The budget is the fewest nodes of a ``limit`` run, given this many of them (or configured).
+MIN_BUDGET_LIMIT_RUNS = 3
+MIN_HEADROOM_RUNS = 200
+#: Critical when at least this share of the runs comes within HEADROOM of the budget.
+HEADROOM_CRITICAL_SHARE = 0.05

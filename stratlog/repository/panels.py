@@ -309,6 +309,38 @@ class Panels:
         )  # fmt: skip
         return histogram_rows(src, ["bucket"], "hbins"), plan
 
+    def codes_series(self, scope: Scope, bucket: int) -> tuple[Select[Any], WindowPlan]:
+        """(bucket, key, n): runs per epoch-aligned bucket and error code (no nulls), and the
+        plan (bind prefix ``h``). Buckets finer than the hourly rollups read the audit rows."""
+        n: ColumnElement[int] = literal_column(str(int(bucket)))
+        plan = plan_buckets(scope.window, bucket, DETAIL_GRAINS, self.use_rollups)
+        bound, _ = bind_plan(plan, "h")
+        part = RollupPart(
+            C, {"bucket": epoch_floor(C.bucketEpoch, n), "key": C.errorCode, "n": C.n}
+        )
+        raw = {"bucket": epoch_bucket(L.createdAt, n), "key": L.errorCode, "n": ONE}
+        src = union_source(
+            bound, raw, scope.rollup_parts([part]), strategy_id=_sid(scope),
+            raw_where=[L.errorCode.is_not(None), *scope.version_terms()],
+        )  # fmt: skip
+        c = src.c
+        stmt = select(c.bucket, c.key, func.sum(c.n).label("n")).group_by(c.bucket, c.key)
+        return stmt, plan
+
+    def status_nodes(self, scope: Scope) -> Select[Any]:
+        """(status, n, nodes_min, nodes_max) of the runs in the window, per status."""
+        columns = {
+            "status": (S.status, L.status),
+            "n": FIGURES["n"],
+            "nodes_min": FIGURES["nodes_min"],
+            "nodes_max": FIGURES["nodes_max"],
+        }
+        c = self._status_source(scope, columns).c
+        return select(
+            c.status, func.sum(c.n).label("n"), func.min(c.nodes_min).label("nodes_min"),
+            func.max(c.nodes_max).label("nodes_max"),
+        ).group_by(c.status)  # fmt: skip
+
     def _detail_source(
         self,
         scope: Scope,

@@ -53,6 +53,7 @@ from stratlog.model.strategy_execution_log import STATUSES, StrategyExecutionLog
 from stratlog.repository.base import BaseRepository
 from stratlog.repository.bulk import PreparedBulk, insert_prepared, prepare_bulk
 from stratlog.repository.panels import (
+    VALUE_KINDS,
     Panels,
     Scope,
     gather,
@@ -631,6 +632,102 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         async with self._snapshot() as conn:
             result = await conn.execute(statement, scope_values(scope, plans))
             return split(result.all(), parts)
+
+    async def insight_rows(
+        self,
+        *,
+        strategyId: str,
+        sinceDt: datetime,
+        untilDt: datetime,
+        bucketSeconds: int = 3600,
+    ) -> dict[str, Any]:
+        """What the insights read beyond the Overview, in one statement (one snapshot):
+
+        - ``bins``: ``{kind: (sorted bins, counts)}`` for durations, points and nodes (numpy
+          arrays; empty when the window holds no value of that kind);
+        - ``codes``: ``{errorCode: {bucket start (epoch s): runs}}`` per ``bucketSeconds``
+          bucket (whole hours from the hourly code rollup);
+        - ``status``: ``{status: (runs, min nodes, max nodes)}``.
+        """
+        scope = self._scope(strategyId, sinceDt, untilDt)
+        seconds = _positive_limit(bucketSeconds, "bucketSeconds")
+        panels = self.panels
+        plans = panels.plans(scope)
+        series, hourly = panels.codes_series(scope, seconds)
+        plans = {**plans, "h": hourly}
+        key = ("insights", self.use_rollups, seconds, scope.shape(),
+               *(plan_shape(plan) for plan in plans.values()))  # fmt: skip
+        cached = _OVERVIEW_STATEMENTS.get(key)
+        if cached is None:
+            blob = {"blob": "b1", "bin": "i1", "n": "i2"}
+            parts = {
+                **{f"bins_{kind}": (panels.bins(scope, kind), blob) for kind in VALUE_KINDS},
+                "codes": (series, {"bucket": "i1", "key": "t1", "n": "i2"}),
+                "status": (panels.status_nodes(scope), {
+                    "status": "t1", "n": "i1", "nodes_min": "i2", "nodes_max": "i3"}),
+            }  # fmt: skip
+            cached = _OVERVIEW_STATEMENTS.put(key, (parts, gather(parts)))
+        parts, statement = cached
+        async with self._snapshot() as conn:
+            result = await conn.execute(statement, scope_values(scope, plans))
+            rows = split(result.all(), parts)
+        bins = {}
+        for kind in VALUE_KINDS:
+            found = rows[f"bins_{kind}"]
+            bins[kind] = merge_arrays(
+                [r["blob"] for r in found if r["blob"] is not None],
+                [(int(r["bin"]), int(r["n"])) for r in found if r["blob"] is None],
+            )
+        codes: dict[str, dict[int, int]] = {}
+        for r in rows["codes"]:
+            codes.setdefault(r["key"], {})[int(r["bucket"])] = int(r["n"])
+        status = {
+            r["status"]: (int(r["n"]), _int(r["nodes_min"]), _int(r["nodes_max"]))
+            for r in rows["status"]
+            if r["n"]
+        }
+        return {"bins": bins, "codes": codes, "status": status}
+
+    async def payload_sample(
+        self,
+        *,
+        strategyId: str,
+        sinceDt: datetime,
+        untilDt: datetime,
+        statuses: Sequence[str],
+        size: int,
+        slices: int = 40,
+    ) -> list[tuple[str, Any]]:
+        """Up to ``size`` runs with one of ``statuses`` drawn evenly across the window:
+        ``(status, inputPayload)`` of the first ``size / slices`` runs of each of ``slices``
+        equal parts of it (not the newest ``size``: a failure an hour ago weighs like one a
+        minute ago). Each part is one range of the covering index, the status an index
+        condition; only the rows taken are read from the table."""
+        unknown = set(statuses) - set(STATUSES)
+        if unknown or not statuses:
+            raise ValueError(f"statuses must be some of {', '.join(STATUSES)}, got {statuses!r}")
+        size = _positive_limit(size, "size")
+        slices = max(1, min(_positive_limit(slices, "slices"), size))
+        window = Window.of(sinceDt, untilDt)
+        assert window.since is not None and window.until is not None
+        each = -(-size // slices)
+        step = (window.until - window.since) / slices
+        m = self.model
+        parts = []
+        for i in range(slices):
+            lo = window.since + step * i
+            hi = window.until if i == slices - 1 else window.since + step * (i + 1)
+            parts.append(
+                select(m.status.label("status"), m.inputPayload.label("payload"))
+                .where(*self._terms(strategyId, lo, hi), m.status.in_(list(statuses)))
+                .order_by(m.createdAt)
+                .limit(each)
+                .subquery(f"s{i}")
+            )
+        stmt = union_all(*(select(p.c.status, p.c.payload) for p in parts))
+        async with self._snapshot() as conn:
+            result = await conn.execute(stmt)
+            return [(str(status), payload) for status, payload in result.all()]
 
     async def bins_by_bucket(
         self,

@@ -20,7 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from stratlog.baselines import BASELINES, VERSION_PREFIX, canonical_baseline
+from stratlog.baselines import (
+    INSIGHTS_BASELINES,
+    PRECEDING_WEEK,
+    VERSION_PREFIX,
+    canonical_baseline,
+)
 from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.repository.strategy_execution_log_repository import (
     TOP_LIMIT_MAX,
@@ -45,7 +50,7 @@ class Baseline:
     """Which runs a view is compared with: another window of the same length, or another
     version of the strategy in the same window."""
 
-    name: str  # a key of BASELINES, or "version"
+    name: str  # a key of BASELINES, "week" (the insights' default), or "version"
     version: str | None = None  # with name "version": the version compared with
 
     @classmethod
@@ -69,6 +74,11 @@ class Baseline:
     def window(self, since: datetime, until: datetime) -> tuple[datetime, datetime]:
         """The baseline's bounds for the window ``[since, until)``; ``ValueError`` when they
         would fall before the year 1."""
+        if self.name == PRECEDING_WEEK:
+            try:
+                return since - timedelta(days=7), since
+            except OverflowError:
+                raise ValueError(f"{self.label} would start before the year 1") from None
         shift = self.offset(since, until)
         try:
             return since - shift, until - shift
@@ -79,7 +89,7 @@ class Baseline:
         """How far back the baseline lies: add it to a baseline time to align it with now."""
         if self.is_version:
             return timedelta(0)
-        if self.name == "previous":
+        if self.name in ("previous", PRECEDING_WEEK):
             return until - since
         return timedelta(days=1 if self.name == "1d" else 7)
 
@@ -88,7 +98,7 @@ class Baseline:
         """Plain words: "the previous window of the same length"."""
         if self.is_version:
             return f"version {self.version} in the same window"
-        return BASELINES[self.name]
+        return INSIGHTS_BASELINES[self.name]
 
 
 @dataclass(frozen=True)

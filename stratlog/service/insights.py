@@ -23,18 +23,23 @@ import asyncio
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from stratlog import insights_rules as rules
+from stratlog.baselines import PRECEDING_WEEK, canonical_insights_baseline
+from stratlog.model.strategy_execution_log import STATUSES
+from stratlog.payload import payload_text
 from stratlog.repository.strategy_execution_log_repository import StrategyExecutionLogRepository
+from stratlog.service import drift
 from stratlog.service.compare import Baseline, Comparison, fetch_comparison, rate_change
 from stratlog.service.versions import Versions, fetch_versions
+from stratlog.sketch import quantiles_of_arrays, representative
 from stratlog.timewindow import Window
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK: dict[str, int] = {"critical": 0, "warning": 1, "info": 2}
-DEFAULT_BASELINE = Baseline("7d")
+DEFAULT_BASELINE = Baseline(PRECEDING_WEEK)
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,8 @@ class Finding:
 
 @dataclass(frozen=True)
 class Insights:
-    """The ranked findings of one strategy's window against its baseline."""
+    """The ranked findings of one strategy's window against its baseline, and what was
+    checked (plain sentences: the empty state says them)."""
 
     strategyId: str
     since: datetime
@@ -66,6 +72,24 @@ class Insights:
     baselineSince: datetime
     baselineUntil: datetime
     findings: list[Finding]
+    checks: list[str] = field(default_factory=list)
+    runs: int = 0
+    baselineRuns: int = 0
+    baselineLabel: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The command line's ``--json`` object."""
+        return {
+            "strategyId": self.strategyId,
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "baseline": {"since": self.baselineSince.isoformat(),
+                         "until": self.baselineUntil.isoformat()},
+            "runs": self.runs,
+            "baselineRuns": self.baselineRuns,
+            "findings": [f.to_json() for f in self.findings],
+            "checked": self.checks,
+        }  # fmt: skip
 
 
 def ranked(findings: list[Finding]) -> list[Finding]:
@@ -221,23 +245,362 @@ def _suspect_versions(versions: Versions, earliest: datetime) -> list[Finding]:
     return out
 
 
+# -- spiking_error_code ----------------------------------------------------------------------
+
+
+def hours_with_runs(status_hours: Mapping[int, int]) -> list[int]:
+    """The hours (epoch s) in which the strategy ran at all."""
+    return sorted(h for h, n in status_hours.items() if n > 0)
+
+
+def spike_threshold(hourly: list[int]) -> tuple[float, float, float]:
+    """(threshold, mean, sigma) of a code's hourly runs in the baseline (zeros included):
+    an hour spikes above the largest of mean + ``SPIKE_K`` max(sigma, sqrt(mean)),
+    ``SPIKE_MIN_RATIO`` x mean, the busiest baseline hour and ``SPIKE_MIN_RUNS``."""
+    n = len(hourly)
+    mean = sum(hourly) / n if n else 0.0
+    sigma = math.sqrt(sum((x - mean) ** 2 for x in hourly) / (n - 1)) if n > 1 else 0.0
+    spread = max(sigma, math.sqrt(mean))
+    threshold = max(
+        mean + rules.SPIKE_K * spread, rules.SPIKE_MIN_RATIO * mean,
+        float(max(hourly, default=0)), float(rules.SPIKE_MIN_RUNS - 1),
+    )  # fmt: skip
+    return threshold, mean, sigma
+
+
+def _spikes(
+    now: Mapping[str, Any], before: Mapping[str, Any], failures: int, new: set[str]
+) -> list[Finding]:
+    base_hours = [h for h, n in before["hours"].items() if n > 0]
+    if len(base_hours) < rules.MIN_SPIKE_BASELINE_HOURS:
+        return []
+    out = []
+    for code, hours in sorted(now["codes"].items()):
+        if code in new or code not in before["codes"]:
+            continue  # a code the baseline never had is new_error_code's
+        then = before["codes"][code]
+        threshold, mean, sigma = spike_threshold([then.get(h, 0) for h in base_hours])
+        spiking = sorted((h, n) for h, n in hours.items() if n > threshold)
+        if not spiking:
+            continue
+        peak_hour, peak = max(spiking, key=lambda hn: (hn[1], -hn[0]))
+        runs = sum(hours.values())
+        in_spikes = sum(n for _, n in spiking)
+        share = _share(in_spikes, failures)
+        when = datetime.fromtimestamp(peak_hour, UTC)
+        out.append(Finding(
+            "spiking_error_code", code,
+            "critical" if share >= rules.CRITICAL_SHARE else "warning",
+            peak / max(threshold, 1.0),
+            f"{code} failed {peak:,} runs in the hour from {when:%Y-%m-%d %H:%M} UTC, where the "
+            f"baseline's hours predict at most {threshold:.0f} (mean {mean:.1f} an hour).",
+            {"runs": runs, "baselineRuns": sum(then.values()), "peakRuns": peak,
+             "peakHour": when.isoformat(), "threshold": threshold, "baselineMean": mean,
+             "baselineSigma": sigma, "baselineHours": len(base_hours),
+             "spikeHours": len(spiking), "runsInSpikes": in_spikes, "shareOfFailures": share,
+             "hours": [[datetime.fromtimestamp(h, UTC).isoformat(), n]
+                       for h, n in sorted(hours.items())]},
+        ))  # fmt: skip
+    return out
+
+
+# -- points_shift, duration_shift, nodes_shift ------------------------------------------------
+
+SHIFTED = {"points": "points", "duration": "durationMs", "nodes": "nodes"}
+_UNITS = {"points": "", "duration": " ms", "nodes": ""}
+
+
+def _shifts(now: Mapping[str, Any], before: Mapping[str, Any]) -> list[Finding]:
+    out = []
+    for kind, subject in SHIFTED.items():
+        a, b = now["bins"][kind], before["bins"][kind]
+        n, m = drift.total(a), drift.total(b)
+        if min(n, m) < rules.MIN_SHIFT_RUNS:
+            continue
+        index = drift.psi(a, b, rules.PSI_GROUPS)
+        statistic = drift.ks(a, b)
+        critical = drift.ks_critical(n, m, rules.KS_ALPHA)
+        if index < rules.PSI_MODERATE or statistic <= critical:
+            continue
+        q_now = quantiles_of_arrays(a[0], a[1], [0.5, 0.95])
+        q_then = quantiles_of_arrays(b[0], b[1], [0.5, 0.95])
+        unit = _UNITS[kind]
+        level = "significant" if index >= rules.PSI_SIGNIFICANT else "moderate"
+        out.append(Finding(
+            f"{kind}_shift", subject, "warning" if level == "significant" else "info", index,
+            f"The {kind} distribution moved ({level}: PSI {index:.2f}, KS {statistic:.2f}): "
+            f"median {_num(q_then[0])}{unit} then, {_num(q_now[0])}{unit} now; p95 "
+            f"{_num(q_then[1])}{unit} then, {_num(q_now[1])}{unit} now.",
+            {"runs": n, "baselineRuns": m, "psi": index, "ks": statistic, "ksCritical": critical,
+             "p50": q_now[0], "p95": q_now[1], "baselineP50": q_then[0],
+             "baselineP95": q_then[1],
+             "groups": [{"upTo": representative(last), "share": p, "baselineShare": q}
+                        for last, p, q in drift.groups_of(a, b, rules.PSI_GROUPS)]},
+        ))  # fmt: skip
+    return out
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}"
+
+
+# -- node_budget_headroom ---------------------------------------------------------------------
+
+
+def node_budget(
+    now: Mapping[str, Any], before: Mapping[str, Any], configured: int | None
+) -> tuple[int | None, str]:
+    """(the node budget, where it comes from): the configured one, else the fewest nodes of a
+    ``limit`` run in the window or the baseline when there are ``MIN_BUDGET_LIMIT_RUNS`` and no
+    other run took more nodes (else the limit runs do not mark one budget: unknown)."""
+    if configured is not None:
+        return configured, "configured"
+    limits = [s["status"]["limit"] for s in (now, before) if "limit" in s["status"]]
+    runs = sum(n for n, _, _ in limits)
+    lows = [low for _, low, _ in limits if low is not None]
+    if runs < rules.MIN_BUDGET_LIMIT_RUNS or not lows:
+        return None, "unknown"
+    others = [
+        high for s in (now, before) for status, (_, _, high) in s["status"].items()
+        if status != "limit" and high is not None
+    ]  # fmt: skip
+    if others and max(others) >= min(lows):
+        return None, "unknown"
+    return min(lows), "limit runs"
+
+
+def _headroom(now: Mapping[str, Any], budget: int | None, source: str) -> list[Finding]:
+    if budget is None or budget <= 0:
+        return []
+    keys, counts = now["bins"]["nodes"]
+    limited = now["status"].get("limit", (0, None, None))[0]
+    counts = counts.copy()
+    remove = limited  # the limit runs hold the largest node counts: take them off the top
+    for i in range(len(counts) - 1, -1, -1):
+        if remove <= 0:
+            break
+        taken = min(int(counts[i]), remove)
+        counts[i] -= taken
+        remove -= taken
+    runs = int(counts.sum()) if len(counts) else 0
+    if runs < rules.MIN_HEADROOM_RUNS:
+        return []
+    (p99,) = quantiles_of_arrays(keys, counts, [rules.HEADROOM_QUANTILE])
+    near_from = (1 - rules.HEADROOM) * budget
+    near = int(sum(int(c) for k, c in zip(keys, counts, strict=True)
+                   if representative(int(k)) >= near_from))  # fmt: skip
+    if p99 is None or p99 < near_from:
+        return []
+    share = near / runs
+    return [Finding(
+        "node_budget_headroom", "nodes",
+        "critical" if share >= rules.HEADROOM_CRITICAL_SHARE else "warning", p99 / budget,
+        f"The p99 of nodes is {p99:,.0f}, within {1 - p99 / budget:.0%} of the node budget of "
+        f"{budget:,} ({source}); {share:.1%} of runs come within {rules.HEADROOM:.0%} of it.",
+        {"runs": runs, "limitRuns": limited, "budget": budget, "budgetSource": source,
+         "p99": p99, "nearRuns": near, "nearShare": share, "nearFrom": near_from},
+    )]  # fmt: skip
+
+
+# -- failure_payload_lift ----------------------------------------------------------------------
+
+MISSING = object()
+
+
+def payload_fields(payload: Any) -> dict[str, Any]:
+    """A payload's scalar fields by dotted path (``MAX_PAYLOAD_DEPTH`` deep, the first
+    ``MAX_PAYLOAD_FIELDS``), each value as the runbook's payload filter compares it; JSON
+    null, lists and values longer than ``MAX_VALUE_CHARS`` are left out."""
+    out: dict[str, Any] = {}
+    stack: list[tuple[str, Any, int]] = [("", payload, 0)]
+    while stack and len(out) < rules.MAX_PAYLOAD_FIELDS:
+        prefix, value, depth = stack.pop()
+        if isinstance(value, dict):
+            if depth >= rules.MAX_PAYLOAD_DEPTH:
+                continue
+            for key in reversed(list(value)[: rules.MAX_PAYLOAD_FIELDS]):
+                stack.append((f"{prefix}.{key}" if prefix else str(key), value[key], depth + 1))
+            continue
+        if not prefix or value is None or isinstance(value, list):
+            continue
+        text = payload_text(value, ())
+        if text is not None and len(text) <= rules.MAX_VALUE_CHARS:
+            out[prefix] = text
+    return out
+
+
+def _two_proportion_z(k1: int, n1: int, k2: int, n2: int) -> float:
+    pooled = (k1 + k2) / (n1 + n2)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    return (k1 / n1 - k2 / n2) / spread if spread else 0.0
+
+
+def lift_findings(
+    failed: list[Any], ok: list[Any], failing_runs: int, ok_runs: int
+) -> list[Finding]:
+    """Field values (and missing fields) over-represented among the failing sample against the
+    ok sample: support, lift and |z| at the rules' levels; the strongest ``MAX_LIFT_FINDINGS``."""
+    if len(failed) < rules.MIN_LIFT_FAILED or len(ok) < rules.MIN_LIFT_FAILED:
+        return []
+    features: dict[tuple[str, Any], list[int]] = {}
+    present: dict[str, list[int]] = {}
+    for side, sample in enumerate((failed, ok)):
+        for payload in sample:
+            for path, text in payload_fields(payload).items():
+                features.setdefault((path, text), [0, 0])[side] += 1
+                present.setdefault(path, [0, 0])[side] += 1
+    nf, no = len(failed), len(ok)
+    for path, (pf, po) in present.items():
+        features[(path, MISSING)] = [nf - pf, no - po]
+    out = []
+    for (path, text), (kf, ko) in features.items():
+        support = kf / nf
+        if kf < rules.MIN_LIFT_RUNS or support < rules.MIN_LIFT_SUPPORT:
+            continue
+        ok_share = ko / no
+        lift = support / max(ok_share, 0.5 / no)
+        z = _two_proportion_z(kf, nf, ko, no)
+        if lift < rules.MIN_LIFT or z < rules.Z_LIFT:
+            continue
+        missing = text is MISSING
+        subject = f"inputPayload.{path} missing" if missing else f"inputPayload.{path}={text}"
+        what = f"{path} is missing (or null)" if missing else f"{path} is {text}"
+        keys = path.split(".")
+        drill = None if missing or any(not k or "=" in k for k in keys) else f"{path}={text}"
+        out.append(Finding(
+            "failure_payload_lift", subject,
+            "critical" if support >= 0.5 and lift >= 3 else "warning",
+            support * math.log2(lift),
+            f"In {support:.0%} of the failing runs sampled {what}, against "
+            + (f"{ok_share:.1%} of the ok runs: {lift:.1f} times as common." if ko
+               else f"none of the {no:,} ok runs sampled."),
+            {"failedWith": kf, "failedSample": nf, "okWith": ko, "okSample": no,
+             "support": support, "okShare": ok_share, "lift": lift, "z": z,
+             "failingRuns": failing_runs, "okRuns": ok_runs, "sampleSlices": rules.LIFT_SLICES,
+             "field": drill},
+        ))  # fmt: skip
+    out.sort(key=lambda f: -f.score)
+    return out[: rules.MAX_LIFT_FINDINGS]
+
+
+# -- everything at once -------------------------------------------------------------------------
+
+
+def parse_baseline(text: str | None) -> Baseline:
+    """The insights' baseline from ``week`` (the default), ``previous``, ``1d`` or ``7d``."""
+    return Baseline(canonical_insights_baseline(text or PRECEDING_WEEK))
+
+
+async def _window_rows(
+    repository: StrategyExecutionLogRepository, strategyId: str, since: datetime, until: datetime
+) -> dict[str, Any]:
+    rows = await repository.insight_rows(strategyId=strategyId, sinceDt=since, untilDt=until)
+    hours = await repository.timeseries(
+        strategyId=strategyId, sinceDt=since, untilDt=until, bucketSeconds=3600
+    )
+    by_hour: dict[int, int] = {}
+    for point in hours:
+        start = int(point["bucketStart"].timestamp())
+        by_hour[start] = by_hour.get(start, 0) + point["count"]
+    return {**rows, "hours": by_hour}
+
+
 async def fetch_insights(
     repository: StrategyExecutionLogRepository,
     strategyId: str,
     sinceDt: datetime,
     untilDt: datetime,
     baseline: Baseline = DEFAULT_BASELINE,
+    *,
+    nodeBudget: int | None = None,
 ) -> Insights:
-    """The findings of ``[sinceDt, untilDt)`` against ``baseline`` (default: 7 days earlier),
-    from the rollups: one comparison and the Versions panel's reads."""
+    """The findings of ``[sinceDt, untilDt)`` against ``baseline`` (default: the 7 days before
+    the window). From the rollups: the comparison's two Overviews, the Versions panel, per
+    window the histograms, the hourly runs per code and per status; then, when the window has
+    enough failing runs, two samples of payloads (failing, ok) drawn evenly across it.
+    ``nodeBudget`` is the interpreter's node budget when known (else the ``limit`` runs')."""
+    if baseline.is_version:
+        raise ValueError(
+            "insights compare with an earlier window (week, previous, 1d, 7d); a version is "
+            "compared with the one before it by suspect_version"
+        )
+    if nodeBudget is not None and nodeBudget <= 0:
+        raise ValueError(f"the node budget must be positive, got {nodeBudget}")
     window = Window.of(sinceDt, untilDt)
     assert window.since is not None and window.until is not None
-    comparison, versions = await asyncio.gather(
-        fetch_comparison(repository, strategyId, window.since, window.until, baseline),
-        fetch_versions(repository, strategyId, window.since, window.until),
+    since, until = window.since, window.until
+    then_since, then_until = baseline.window(since, until)
+    comparison, versions, now_rows, then_rows = await asyncio.gather(
+        fetch_comparison(repository, strategyId, since, until, baseline),
+        fetch_versions(repository, strategyId, since, until),
+        _window_rows(repository, strategyId, since, until),
+        _window_rows(repository, strategyId, then_since, then_until),
     )
-    then = comparison.before
+    current = comparison.current
+    found = findings_of(comparison, versions)
+    new = {f.subject for f in found if f.kind == "new_error_code" and f.subject}
+    new |= {c.errorCode for c in comparison.codes() if c.new}
+    found += _spikes(now_rows, then_rows, current.failures, new)
+    found += _shifts(now_rows, then_rows)
+    budget, source = node_budget(now_rows, then_rows, nodeBudget)
+    found += _headroom(now_rows, budget, source)
+    sampled = (0, 0)
+    if min(current.failures, current.ok) >= rules.MIN_LIFT_FAILED:
+        failed, ok = await asyncio.gather(*(
+            repository.payload_sample(
+                strategyId=strategyId, sinceDt=since, untilDt=until, statuses=statuses,
+                size=rules.LIFT_SAMPLE, slices=rules.LIFT_SLICES,
+            )
+            for statuses in (STATUSES[1:], ("ok",))
+        ))  # fmt: skip
+        sampled = (len(failed), len(ok))
+        found += lift_findings(
+            [p for _, p in failed], [p for _, p in ok], current.failures, current.ok
+        )
+    checks = _checks(comparison, versions, now_rows, budget, source, sampled)
     return Insights(
-        strategyId, window.since, window.until, then.since, then.until,
-        findings_of(comparison, versions),
+        strategyId, since, until, then_since, then_until, ranked(found), checks,
+        current.total, comparison.before.total, baseline.label,
     )  # fmt: skip
+
+
+def _checks(
+    comparison: Comparison,
+    versions: Versions,
+    now_rows: Mapping[str, Any],
+    budget: int | None,
+    source: str,
+    sampled: tuple[int, int],
+) -> list[str]:
+    """What was looked at, in plain words (the empty state says it)."""
+    now, then = comparison.current, comparison.before
+    values = {k: drift.total(now_rows["bins"][k]) for k in SHIFTED}
+    checks = [
+        f"{len(now.errorCodes)} error codes against {len(then.errorCodes)} in the baseline: "
+        "new codes and hourly spikes",
+        f"{len(now.caseNames)} rule cases (no rule matched included) against "
+        f"{len(then.caseNames)}: dormant cases, the fallthrough share, the case mix",
+        f"the points, duration and nodes distributions ({values['points']:,}, "
+        f"{values['duration']:,} and {values['nodes']:,} values)",
+        f"{len(versions.rows)} versions in the window against the version before each",
+    ]
+    if budget is None:
+        checks.append(
+            "the node budget: unknown (none configured, and no limit runs above every other "
+            "run's nodes)"
+        )
+    else:
+        checks.append(f"headroom to the node budget of {budget:,} ({source})")
+    if sampled == (0, 0):
+        checks.append(
+            f"failing runs' payloads: not sampled (fewer than {rules.MIN_LIFT_FAILED} failing "
+            "or ok runs)"
+        )
+    else:
+        checks.append(
+            f"failing runs' payloads: {sampled[0]:,} failing and {sampled[1]:,} ok runs "
+            "sampled evenly across the window"
+        )
+    return checks
