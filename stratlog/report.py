@@ -7,6 +7,7 @@ its CSVs and the ``stratlog summary`` terminal tables, so every copy shows the s
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import re
@@ -21,6 +22,7 @@ from typing import Any
 from stratlog import export
 from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.service.compare import Comparison
+from stratlog.service.insights import Insights
 from stratlog.service.overview import Overview
 from stratlog.service.stats import Percentiles
 from stratlog.service.versions import Versions
@@ -390,6 +392,11 @@ def _files_md(files: Mapping[str, bytes]) -> list[str]:
         "",
         f"- charts (PNG, scale 2): {charts}",
         f"- tables (CSV, raw values, times in UTC): {csvs}",
+        *(
+            ["- the insights with their evidence (JSON): `insights.json`"]
+            if "insights.json" in files
+            else []
+        ),
         "",
         "Every figure comes from the stratlog repository for this strategy and window; "
         "percentiles say whether they are exact or estimated from a sample.",
@@ -512,6 +519,41 @@ def _versions_md(versions: Versions) -> list[str]:
     return lines + (_md_table(headers, rows) if rows else ["No runs in this window."])
 
 
+FINDING_CSV_COLUMNS = ["severity", "kind", "subject", "score", "summary", "evidence"]
+
+
+def finding_rows(insights: Insights) -> list[dict[str, Any]]:
+    """The findings, ranked (``findings.csv``; the evidence as compact JSON)."""
+    return [
+        {"severity": f.severity, "kind": f.kind, "subject": f.subject, "score": f.score,
+         "summary": f.summary,
+         "evidence": json.dumps(f.evidence, separators=(",", ":"), default=str)}
+        for f in insights.findings
+    ]  # fmt: skip
+
+
+def _insights_md(insights: Insights) -> list[str]:
+    """The "Insights" section: what is different about the window, ranked, with its counts."""
+    then = Window.of(insights.baselineSince, insights.baselineUntil).label()
+    lines = [
+        "",
+        "## Insights",
+        "",
+        f"Against {md_escape(insights.baselineLabel)} ({then}): "
+        f"{count(insights.runs)} runs now, {count(insights.baselineRuns)} then.",
+        "",
+    ]
+    if not insights.findings:
+        lines += ["Nothing unusual. Checked:", ""]
+        return lines + [f"- {md_escape(check)}" for check in insights.checks]
+    rows = [
+        [f.severity, code_span(f.kind), md_escape(DASH if f.subject is None else f.subject),
+         md_escape(f.summary)]
+        for f in insights.findings
+    ]  # fmt: skip
+    return lines + _md_table(["severity", "kind", "subject", "finding"], rows, right=4)
+
+
 def _stamp(value: datetime | None) -> str:
     return DASH if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -525,6 +567,7 @@ def markdown(
     link: str | None = None,
     comparison: Comparison | None = None,
     versions: Versions | None = None,
+    insights: Insights | None = None,
 ) -> str:
     """The snapshot document: headline figures, tables, and links to the chart PNGs in ``files``.
 
@@ -535,6 +578,7 @@ def markdown(
     head = _headline(overview, generated, source, link)
     compared = _comparison_md(comparison) if comparison is not None else []
     compared += _versions_md(versions) if versions is not None else []
+    compared += _insights_md(insights) if insights is not None else []
     return "\n".join(head + compared + _sections(overview, files) + _files_md(files)) + "\n"
 
 
@@ -589,6 +633,7 @@ def build_snapshot(
     link: str | None = None,
     comparison: Comparison | None = None,
     versions: Versions | None = None,
+    insights: Insights | None = None,
 ) -> Snapshot:
     """The whole snapshot for an Overview: ``snapshot.md``, chart PNGs and table CSVs.
 
@@ -596,7 +641,8 @@ def build_snapshot(
     :data:`DASHBOARD`), ``link`` is the dashboard's link to the view, shown in ``snapshot.md``.
     With a ``comparison`` (of this Overview), ``snapshot.md`` says what changed against its
     baseline and ``comparison.csv`` holds the figures; with ``versions``, a Versions section
-    and ``versions.csv``.
+    and ``versions.csv``; with ``insights``, an Insights section, ``findings.csv`` and
+    ``insights.json`` (what ``stratlog insights --json`` prints).
     """
     made = generated or datetime.now(UTC)
     before = comparison.before if comparison is not None else None
@@ -609,9 +655,15 @@ def build_snapshot(
         )
     if versions is not None:
         files["versions.csv"] = export.csv_bytes(version_rows(versions), VERSION_CSV_COLUMNS)
+    if insights is not None:
+        files["findings.csv"] = export.csv_bytes(finding_rows(insights), FINDING_CSV_COLUMNS)
+        files["insights.json"] = (
+            json.dumps(insights.to_json(), indent=2, default=str) + "\n"
+        ).encode("utf-8")
     document = markdown(
-        overview, made, files, source=source, link=link, comparison=comparison, versions=versions
-    ).encode("utf-8")
+        overview, made, files, source=source, link=link, comparison=comparison,
+        versions=versions, insights=insights,
+    ).encode("utf-8")  # fmt: skip
     return Snapshot(name or default_name(overview), {MARKDOWN_NAME: document, **files}, made)
 
 
@@ -622,9 +674,11 @@ def snapshot_zip(
     link: str | None = None,
     comparison: Comparison | None = None,
     versions: Versions | None = None,
+    insights: Insights | None = None,
 ) -> bytes:
     """The snapshot of an Overview as zip bytes (one line for a dashboard download button)."""
     built = build_snapshot(
-        overview, source=source, link=link, comparison=comparison, versions=versions
-    )
+        overview, source=source, link=link, comparison=comparison, versions=versions,
+        insights=insights,
+    )  # fmt: skip
     return built.zip_bytes()

@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from stratlog.baselines import BASELINES, DEFAULT_BASELINE, canonical_baseline
+from stratlog.baselines import (
+    BASELINES,
+    DEFAULT_BASELINE,
+    INSIGHTS_BASELINES,
+    PRECEDING_WEEK,
+    canonical_baseline,
+    canonical_insights_baseline,
+)
 from stratlog.cli.database import Handler
 from stratlog.cli.reading import FAILURE_STATUSES
 from stratlog.payload import parse_field
@@ -31,6 +38,7 @@ examples:
   stratlog strategies
   stratlog summary fraud-screen --since 2026-03-01T06:00Z --until 2026-03-01T07:00Z
   stratlog compare pricing-tier --since 24h --baseline 7d
+  stratlog insights kyc-depth --since 24h
   stratlog failures fraud-screen --status error --limit 20
   stratlog show 4711
   stratlog snapshot fraud-screen --since 6h --until 5h --out incidents/
@@ -48,6 +56,9 @@ COMMAND_EXAMPLES = {
     "compare": "  stratlog compare fraud-screen --since 6h\n"
     "  stratlog compare pricing-tier --since 24h --baseline 7d\n"
     "  stratlog compare fraud-screen --since 2026-03-01T06:00Z --until 2026-03-01T07:00Z --json",
+    "insights": "  stratlog insights kyc-depth\n"
+    "  stratlog insights pricing-tier --since 24h --baseline previous\n"
+    "  stratlog insights kyc-depth --since 7d --node-budget 5000 --json",
     "failures": "  stratlog failures fraud-screen\n"
     "  stratlog failures fraud-screen --status timeout --limit 200\n"
     "  stratlog failures fraud-screen --since 2026-03-01T06:00Z --until 2026-03-01T07:00Z\n"
@@ -73,6 +84,7 @@ TIMES = "\n\ntimes: 15m, 2h, 7d, 1w before now, or ISO-8601 (2026-03-01T06:00Z);
 TIMES_NOTE = {
     "summary": TIMES,
     "compare": TIMES,
+    "insights": TIMES,
     "failures": TIMES,
     "snapshot": TIMES,
     "demo": TIMES,
@@ -285,6 +297,45 @@ def _add_compare(sub: Any, now: datetime) -> None:
     p.set_defaults(run=lazy("compare:compare"))
 
 
+def insights_baseline_text(text: str) -> str:
+    """``--baseline`` of ``stratlog insights`` (argparse reports the error)."""
+    try:
+        return canonical_insights_baseline(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_insights(sub: Any, now: datetime) -> None:
+    p = _reader(
+        sub,
+        "insights",
+        "what is different about a window, and why: ranked findings with their evidence",
+        "The findings of one strategy's window against a baseline: new and spiking error "
+        "codes, rule cases that stopped firing, the fallthrough share and the case mix, shifts "
+        "of the points, duration and nodes distributions, payload fields over-represented "
+        "among failing runs, headroom to the node budget, and versions worse than the one "
+        "before them. Each with its severity, its score and the counts behind it; nothing "
+        "when nothing changed. The rules: docs/insights.md.",
+    )
+    p.add_argument("strategy", metavar="STRATEGY", help=STRATEGY_HELP)
+    _window_args(p, now, "start of the window, inclusive (default: 24h before --until)")
+    choices = ", ".join(f"{k} ({v})" for k, v in INSIGHTS_BASELINES.items())
+    p.add_argument(
+        "--baseline",
+        type=insights_baseline_text,
+        default=PRECEDING_WEEK,
+        metavar="WHICH",
+        help=f"what to compare with: {choices}; default: {PRECEDING_WEEK}",
+    )
+    p.add_argument(
+        "--node-budget",
+        type=_positive_int,
+        metavar="N",
+        help="the interpreter's node budget (default: the fewest nodes of a limit run)",
+    )
+    p.set_defaults(run=lazy("insights:insights"))
+
+
 def _add_failures(sub: Any, now: datetime) -> None:
     p = _reader(
         sub,
@@ -462,6 +513,7 @@ def build_parser(now: datetime | None = None) -> Parser:
     _add_health(sub)
     _add_summary(sub, now)
     _add_compare(sub, now)
+    _add_insights(sub, now)
     _add_failures(sub, now)
     _add_find(sub)
     _add_show(sub)

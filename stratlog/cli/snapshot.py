@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.text import Text
 
 from stratlog import report
+from stratlog.baselines import INSIGHTS_BASELINES
 from stratlog.cli.database import reader
 from stratlog.cli.errors import CommandError, UsageError
 from stratlog.cli.summary import fetch
@@ -35,9 +36,13 @@ async def snapshot(args: argparse.Namespace, repo: Repo, console: Console) -> in
         comparison = await fetch_comparison(args, repo)
         overview = trimmed(comparison.current, args.top)
         versions = await fetch_versions(repo, args.strategy, overview.since, overview.until)
+    from stratlog.cli.insights import fetch as fetch_insights
+
+    time_baseline = args.baseline if args.baseline in INSIGHTS_BASELINES else None
+    found = await fetch_insights(args, repo, time_baseline)
     _output_dir(args.out)  # fail before the slow part: rendering the charts
     bundle = report.build_snapshot(
-        overview, name=args.name, comparison=comparison, versions=versions
+        overview, name=args.name, comparison=comparison, versions=versions, insights=found
     )
     try:
         target = bundle.write(args.out)

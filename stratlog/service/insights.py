@@ -566,6 +566,10 @@ async def fetch_insights(
     )  # fmt: skip
 
 
+def _many(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _checks(
     comparison: Comparison,
     versions: Versions,
@@ -578,13 +582,13 @@ def _checks(
     now, then = comparison.current, comparison.before
     values = {k: drift.total(now_rows["bins"][k]) for k in SHIFTED}
     checks = [
-        f"{len(now.errorCodes)} error codes against {len(then.errorCodes)} in the baseline: "
-        "new codes and hourly spikes",
-        f"{len(now.caseNames)} rule cases (no rule matched included) against "
-        f"{len(then.caseNames)}: dormant cases, the fallthrough share, the case mix",
+        f"{_many(len(now.errorCodes), 'error code')} against {len(then.errorCodes):,} in the "
+        "baseline: new codes and hourly spikes",
+        f"{_many(len(now.caseNames), 'rule case')} (no rule matched included) against "
+        f"{len(then.caseNames):,}: dormant cases, the fallthrough share, the case mix",
         f"the points, duration and nodes distributions ({values['points']:,}, "
         f"{values['duration']:,} and {values['nodes']:,} values)",
-        f"{len(versions.rows)} versions in the window against the version before each",
+        f"{_many(len(versions.rows), 'version')} in the window, each against the version before it",
     ]
     if budget is None:
         checks.append(
