@@ -681,3 +681,177 @@ def overview_charts(
             overview.pointsHistogram, None if before is None else before.pointsHistogram
         ),
     }
+
+
+# -- Insights -------------------------------------------------------------------------------------
+
+NOW_COLOR = ACCENT
+THEN_COLOR = ACCENT_LIGHT
+FINDING_HEIGHT = 150
+
+
+def _sides(rows: Sequence[Mapping[str, Any]], value_format: str, title: str) -> AltChart:
+    """Horizontal bars of a few labelled figures (now against the baseline), values printed."""
+    data = [{**r, "order": i} for i, r in enumerate(rows)]
+    y = alt.Y("label:N", sort=alt.SortField("order"), title=None, axis=alt.Axis(labelLimit=260))
+    top = max([float(r["value"]) for r in data] + [0.0])
+    # Room on the right for the printed values.
+    scale = alt.Scale(domain=[0, top * 1.25 if top > 0 else 1])
+    base = alt.Chart(_data(data)).encode(
+        y=y,
+        x=alt.X(
+            "value:Q", title=title, scale=scale, axis=alt.Axis(format=value_format, tickCount=4)
+        ),
+        tooltip=_tooltips(("label:N", "", None), ("value:Q", title, value_format)),
+    )
+    bars = base.mark_bar(cornerRadiusEnd=3).encode(
+        color=alt.Color(
+            "side:N",
+            scale=alt.Scale(domain=["now", "baseline"], range=[NOW_COLOR, THEN_COLOR]),
+            legend=None,
+        )
+    )
+    labels = base.mark_text(align="left", dx=4, color=TEXT).encode(
+        text=alt.Text("value:Q", format=value_format)
+    )
+    return alt.layer(bars, labels).properties(height=max(60, 30 * len(data)), autosize=FIT_WIDTH)
+
+
+def _grouped(rows: Sequence[Mapping[str, Any]], title: str, across: bool = False) -> AltChart:
+    """Shares now and in the baseline per category (``label``), side by side: columns along
+    the value axis, or (``across``) one row per category, for names."""
+    data = []
+    for i, r in enumerate(rows):
+        data.append({"label": r["label"], "side": "now", "share": r["share"], "order": i})
+        data.append({"label": r["label"], "side": "baseline", "share": r["baseline"], "order": i})
+    share = alt.Axis(format="%", tickCount=4)
+    if across:
+        categories = {
+            "y": alt.Y(
+                "label:N", sort=alt.SortField("order"), title=None, axis=alt.Axis(labelLimit=200)
+            ),
+            "yOffset": alt.YOffset("side:N", sort=["baseline", "now"]),
+            "x": alt.X("share:Q", title="share of ok runs", axis=share),
+        }
+        height = max(80, 26 * len(rows))
+    else:
+        categories = {
+            "x": alt.X(
+                "label:N",
+                sort=alt.SortField("order"),
+                title=title,
+                axis=alt.Axis(labelAngle=-40, labelLimit=90, labelOverlap=False, labelFontSize=10),
+            ),
+            "xOffset": alt.XOffset("side:N", sort=["baseline", "now"]),
+            "y": alt.Y("share:Q", title="share", axis=share),
+        }
+        height = FINDING_HEIGHT
+    return (
+        alt.Chart(_data(data))
+        .mark_bar()
+        .encode(
+            **categories,
+            color=alt.Color("side:N", scale=alt.Scale(domain=["now", "baseline"],
+                            range=[NOW_COLOR, THEN_COLOR]), title=None),
+            tooltip=_tooltips(("label:N", title, None), ("side:N", "", None),
+                              ("share:Q", "Share", ".1%")),
+        )
+        .properties(height=height, autosize=FIT_WIDTH)
+    )  # fmt: skip
+
+
+def _hourly(evidence: Mapping[str, Any]) -> AltChart:
+    """A code's runs per hour in the window, the spike threshold and the baseline's mean."""
+    data = [{"hour": at, "runs": n} for at, n in evidence.get("hours", [])]
+    bars = (
+        alt.Chart(_data(data))
+        .mark_bar(color=ACCENT)
+        .encode(
+            x=alt.X("hour:T", title=None, axis=alt.Axis(format="%m-%d %H:%M", labelAngle=0)),
+            y=alt.Y("runs:Q", title="runs per hour", axis=_count_axis(_highest(data, "runs"))),
+            tooltip=[alt.Tooltip("hour:T", title="Hour (UTC)", format="%Y-%m-%d %H:%M"),
+                     alt.Tooltip("runs:Q", title="Runs", format=",")],
+        )
+    )  # fmt: skip
+    lines = [
+        {"y": evidence["threshold"], "what": "spike above"},
+        {"y": evidence["baselineMean"], "what": "baseline mean"},
+    ]
+    rules = (
+        alt.Chart(_data(lines))
+        .mark_rule(strokeDash=[4, 3])
+        .encode(
+            y="y:Q",
+            color=alt.Color("what:N", scale=alt.Scale(domain=["spike above", "baseline mean"],
+                            range=[VERSION_COLOR, MUTED]), title=None),
+            tooltip=_tooltips(("what:N", "", None), ("y:Q", "Runs per hour", ",.1f")),
+        )
+    )  # fmt: skip
+    return alt.layer(bars, rules).properties(height=FINDING_HEIGHT, autosize=FIT_WIDTH)
+
+
+def _ranges(evidence: Mapping[str, Any], kind: str) -> AltChart:
+    """A shift's ranges of equal pooled mass: each side's share per range."""
+    rows = [
+        {"label": f"≤ {_short(g['upTo'])}",
+         "share": g["share"], "baseline": g["baselineShare"]}
+        for g in evidence.get("groups", [])
+    ]  # fmt: skip
+    return _grouped(rows, {"duration": "duration (ms)"}.get(kind, kind))
+
+
+def _short(value: float) -> str:
+    """Three significant digits, thousands separated."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def finding_chart(kind: str, evidence: Mapping[str, Any]) -> AltChart:
+    """The small chart of an Insights card: the figures behind the finding, now against the
+    baseline (or the failing runs against the ok runs)."""
+    e = evidence
+    if kind == "spiking_error_code":
+        return _hourly(e)
+    if kind.endswith("_shift") and "groups" in e:
+        return _ranges(e, kind.removesuffix("_shift"))
+    if kind == "case_mix_shift":
+        rows = [{"label": fmt.case_label(c["caseName"]), "share": c["share"],
+                 "baseline": c["baselineShare"]} for c in e.get("cases", [])]  # fmt: skip
+        return _grouped(rows, "rule case", across=True)
+    if kind == "new_error_code":
+        rows = [{"label": "runs now", "value": e["runs"], "side": "now"},
+                {"label": "runs in the baseline", "value": 0, "side": "baseline"},
+                {"label": "expected there at today's rate", "value": e["expectedInBaseline"],
+                 "side": "baseline"}]  # fmt: skip
+        return _sides(rows, ",.0f", "runs")
+    if kind == "dormant_case":
+        rows = [{"label": "runs in the baseline", "value": e["baselineRuns"], "side": "baseline"},
+                {"label": "expected now", "value": e["expected"], "side": "baseline"},
+                {"label": "runs now", "value": 0, "side": "now"}]  # fmt: skip
+        return _sides(rows, ",.0f", "runs")
+    if kind == "fallthrough_shift":
+        rows = [
+            {"label": "no rule matched, now", "value": e["share"], "side": "now"},
+            {"label": "in the baseline", "value": e["baselineShare"], "side": "baseline"},
+        ]
+        return _sides(rows, ".1%", "share of ok runs")
+    if kind == "failure_payload_lift":
+        rows = [
+            {"label": "failing runs sampled", "value": e["support"], "side": "now"},
+            {"label": "ok runs sampled", "value": e["okShare"], "side": "baseline"},
+        ]
+        return _sides(rows, ".1%", "share with this field value")
+    if kind == "node_budget_headroom":
+        rows = [
+            {"label": "p99 of nodes", "value": e["p99"], "side": "now"},
+            {"label": "node budget", "value": e["budget"], "side": "baseline"},
+        ]
+        return _sides(rows, ",.0f", "nodes")
+    if kind == "suspect_version":
+        failed = e["failed"] / e["runs"] if e["runs"] else 0.0
+        before = e["previousFailed"] / e["previousRuns"] if e["previousRuns"] else 0.0
+        rows = [
+            {"label": "this version", "value": failed, "side": "now"},
+            {"label": "the version before", "value": before, "side": "baseline"},
+        ]
+        return _sides(rows, ".1%", "failure rate")
+    return empty("no chart for this finding", height=80)

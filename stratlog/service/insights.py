@@ -23,7 +23,7 @@ import asyncio
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from stratlog import insights_rules as rules
@@ -187,11 +187,29 @@ def findings_of(comparison: Comparison, versions: Versions | None = None) -> lis
                 "case_mix_shift", "caseName", "warning", distance,
                 f"The mix of rule cases moved: Jensen-Shannon distance {distance:.2f} "
                 f"(flagged above {rules.CASE_MIX_JS:.2f}).",
-                {"distance": distance, "okRuns": now.ok, "baselineOkRuns": before.ok},
+                {"distance": distance, "okRuns": now.ok, "baselineOkRuns": before.ok,
+                 "cases": _case_shares(cases_now, cases_before, now.ok, before.ok)},
             ))  # fmt: skip
     if versions is not None:
         found += _suspect_versions(versions, now.since - (now.until - now.since))
     return ranked(found)
+
+
+#: The case-mix finding lists this many cases (those that moved most) in its evidence.
+CASE_MIX_SHOWN = 8
+
+
+def _case_shares(
+    now: Mapping[Any, int], before: Mapping[Any, int], ok_now: int, ok_before: int
+) -> list[dict[str, Any]]:
+    """The cases whose share of ok runs moved most, with both shares (``None``: no rule)."""
+    rows = [
+        {"caseName": case, "share": _share(now.get(case, 0), ok_now),
+         "baselineShare": _share(before.get(case, 0), ok_before)}
+        for case in set(now) | set(before)
+    ]  # fmt: skip
+    rows.sort(key=lambda r: (-abs(r["share"] - r["baselineShare"]), str(r["caseName"])))
+    return rows[:CASE_MIX_SHOWN]
 
 
 def _suspect_versions(versions: Versions, earliest: datetime) -> list[Finding]:
@@ -608,3 +626,100 @@ def _checks(
             "sampled evenly across the window"
         )
     return checks
+
+
+# -- for the page and the snapshot: why each kind is flagged, where its runs are ------------------
+
+WHY: dict[str, str] = {
+    "new_error_code": (
+        f"Flagged: at least {rules.MIN_NEW_CODE_RUNS} runs now, none in the baseline, where "
+        f"today's rate would have given {rules.EXPECTED_IN_BASELINE} or more (P < 1 % by "
+        "chance)."
+    ),
+    "spiking_error_code": (
+        f"Flagged: an hour above the baseline's hourly mean + {rules.SPIKE_K:g} σ, twice the "
+        f"mean, its busiest hour and {rules.SPIKE_MIN_RUNS} runs."
+    ),
+    "dormant_case": (
+        f"Flagged: at least {rules.MIN_DORMANT_BASELINE_RUNS} runs in the baseline, none now, "
+        f"where its share predicts {rules.EXPECTED_IN_BASELINE} or more."
+    ),
+    "fallthrough_shift": (
+        f"Flagged: the share moved by {rules.MIN_FALLTHROUGH_CHANGE:.0%} or more, |z| ≥ "
+        f"{rules.Z_FINDING} (two-sided 0.1 %)."
+    ),
+    "case_mix_shift": (
+        f"Flagged: Jensen-Shannon distance above {rules.CASE_MIX_JS:.2f}, with at least "
+        f"{rules.MIN_CASE_MIX_RUNS} ok runs on each side."
+    ),
+    "points_shift": "",
+    "duration_shift": "",
+    "nodes_shift": "",
+    "failure_payload_lift": (
+        f"Flagged: in at least {rules.MIN_LIFT_SUPPORT:.0%} of the failing runs sampled, "
+        f"{rules.MIN_LIFT:g} times as common as among ok runs, |z| ≥ {rules.Z_LIFT:g}."
+    ),
+    "node_budget_headroom": (
+        f"Flagged: the p{rules.HEADROOM_QUANTILE * 100:g} of nodes (runs that did not hit the "
+        f"budget) within {rules.HEADROOM:.0%} of it."
+    ),
+    "suspect_version": (
+        f"Flagged: first seen in or just before the window and worse than the version before "
+        f"it in the same window (failures at |z| ≥ {rules.Z_FINDING}, p95 {rules.SLOWER_P95:g}×, "
+        "or new error codes)."
+    ),
+}
+_SHIFT_WHY = (
+    f"Flagged: PSI ≥ {rules.PSI_MODERATE} ({rules.PSI_SIGNIFICANT} and more: significant) and "
+    f"the KS statistic beyond chance at {rules.KS_ALPHA:.1%}, with at least "
+    f"{rules.MIN_SHIFT_RUNS} values on each side."
+)
+for _kind in SHIFTED:
+    WHY[f"{_kind}_shift"] = _SHIFT_WHY
+
+
+def why(finding: Finding) -> str:
+    """The rule behind a finding, in one sentence with its thresholds."""
+    return WHY.get(finding.kind, "")
+
+
+def runs_behind(finding: Finding) -> str:
+    """How many runs stand behind a finding, in plain words."""
+    e = finding.evidence
+    if finding.kind == "failure_payload_lift":
+        return (
+            f"{e['failedWith']:,} of {e['failedSample']:,} failing and {e['okWith']:,} of "
+            f"{e['okSample']:,} ok runs sampled ({e['failingRuns']:,} failing runs in the window)"
+        )
+    if finding.kind == "suspect_version":
+        return f"{e['runs']:,} runs of it, {e['previousRuns']:,} of the version before"
+    if "okRuns" in e and "baselineOkRuns" in e:
+        return f"{e['okRuns']:,} ok runs now, {e['baselineOkRuns']:,} in the baseline"
+    if "baselineRuns" in e and "runs" in e:
+        return f"{e['runs']:,} runs now, {e['baselineRuns']:,} in the baseline"
+    return f"{e.get('runs', 0):,} runs"
+
+
+def runs_filter(finding: Finding) -> dict[str, Any] | None:
+    """The runbook filters that list a finding's runs: ``code``, ``case`` (``None``: no rule
+    matched), ``status``, ``version``, ``field`` (payload ``path=value``), and ``window``:
+    ``"baseline"`` for runs that only the baseline has, or ``(since, until)``; ``None`` when no
+    runbook filter selects them (a distribution: the Overview shows it)."""
+    e = finding.evidence
+    kind = finding.kind
+    if kind == "new_error_code":
+        return {"code": finding.subject}
+    if kind == "spiking_error_code":
+        start = datetime.fromisoformat(e["peakHour"])
+        return {"code": finding.subject, "window": (start, start + timedelta(hours=1))}
+    if kind == "dormant_case":
+        return {"case": finding.subject, "window": "baseline"}
+    if kind == "fallthrough_shift":
+        return {"case": None}
+    if kind == "failure_payload_lift":
+        return {"field": e["field"]} if e.get("field") else None
+    if kind == "node_budget_headroom":
+        return {"status": "limit"}
+    if kind == "suspect_version":
+        return {"version": finding.subject}
+    return None

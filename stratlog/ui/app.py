@@ -109,7 +109,9 @@ def start(page_path: str = "") -> context.AppState:
     sidebar.navigation(nav_box, view)
     state = context.AppState(url=url, view=view, strategies=strategies, started=now)
     if strategies:
-        sidebar.controls(view, strategies, lambda: _named_versions(state))
+        # The Insights page has a baseline of its own and reads every version.
+        narrowing = page_path != nav.INSIGHTS.url_path
+        sidebar.controls(view, strategies, lambda: _named_versions(state), narrowing=narrowing)
     with st.sidebar:
         auth.account(gate)
     _sync_url(raw, view)

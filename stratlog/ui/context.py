@@ -23,6 +23,7 @@ from stratlog.config import load_settings
 from stratlog.payload import parse_field
 from stratlog.service.compare import Baseline, Comparison, fetch_comparison
 from stratlog.service.health import Health, fetch_health
+from stratlog.service.insights import Insights, fetch_insights, parse_baseline
 from stratlog.service.overview import Overview, fetch_overview
 from stratlog.service.runbook import (
     NO_VERSION,
@@ -121,6 +122,15 @@ def _comparison(
         b.repository, strategy, parse_utc(since), parse_utc(until), Baseline.parse(baseline),
         version=version,
     )  # fmt: skip
+    return b.run(call)
+
+
+@st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=64)
+def _insights(url: str, strategy: str, since: str, until: str, baseline: str) -> Insights:
+    b = backend(url)
+    call = fetch_insights(
+        b.repository, strategy, parse_utc(since), parse_utc(until), parse_baseline(baseline)
+    )
     return b.run(call)
 
 
@@ -225,8 +235,8 @@ def timeseries_spec(
 def clear_data() -> None:
     """Forget every cached result (the engine stays)."""
     loaders = (
-        _strategies, _overview, _comparison, _versions, _durations, _runbook, _request,
-        _neighbours, _row, _health,
+        _strategies, _overview, _comparison, _versions, _durations, _insights, _runbook,
+        _request, _neighbours, _row, _health,
     )  # fmt: skip
     for cached in (*loaders, overview_specs, timeseries_spec):
         cached.clear()
@@ -352,6 +362,19 @@ def versions(app: AppState) -> Versions:
     assert v.strategy is not None
     window = (iso_utc(v.since), iso_utc(v.until))
     return _guard(app.url, _versions, app.url, v.strategy, *window)
+
+
+def insights(app: AppState) -> tuple[Insights | None, str | None]:
+    """The findings of the view's strategy and window against the Insights page's baseline
+    (cached), or ``None`` and why not (a window with no baseline before the year 1)."""
+    v = app.view
+    assert v.strategy is not None
+    try:
+        parse_baseline(v.baseline).window(v.since, v.until)
+    except ValueError as exc:
+        return None, str(exc)
+    window = (iso_utc(v.since), iso_utc(v.until))
+    return _guard(app.url, _insights, app.url, v.strategy, *window, v.baseline), None
 
 
 def durations(

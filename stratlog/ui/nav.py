@@ -21,10 +21,11 @@ class PageSpec:
 
 
 OVERVIEW = PageSpec("pages/overview.py", "Overview", ":material/space_dashboard:", "overview")
+INSIGHTS = PageSpec("pages/insights.py", "Insights", ":material/insights:", "insights")
 RUNBOOK = PageSpec("pages/runbook.py", "Runbook", ":material/format_list_bulleted:", "runbook")
 ROW = PageSpec("pages/row.py", "Row detail", ":material/receipt_long:", "row")
 HEALTH = PageSpec("pages/health.py", "Health", ":material/monitor_heart:", "health")
-PAGES = (OVERVIEW, RUNBOOK, ROW, HEALTH)
+PAGES = (OVERVIEW, INSIGHTS, RUNBOOK, ROW, HEALTH)
 
 
 def pages() -> list[st.Page]:

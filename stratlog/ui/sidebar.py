@@ -319,15 +319,21 @@ def _auto_refresh() -> None:
 
 
 def controls(
-    view: View, strategies: list[dict[str, Any]], versions: Callable[[], list[str]]
+    view: View,
+    strategies: list[dict[str, Any]],
+    versions: Callable[[], list[str]],
+    *,
+    narrowing: bool = True,
 ) -> None:
     """Strategy, window, version, baseline and freshness controls (``versions`` lists the
-    named versions that ran in the view's window)."""
+    named versions that ran in the view's window; ``narrowing=False`` leaves out the version
+    and baseline pickers, for a page that has neither)."""
     with st.sidebar:
         strategy_picker(view, strategies)
         window_picker(view)
-        named = versions()
-        version_picker(view, named)
-        compare_picker(view, named)
+        if narrowing:
+            named = versions()
+            version_picker(view, named)
+            compare_picker(view, named)
         request_finder(view)
         freshness()

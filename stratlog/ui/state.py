@@ -17,9 +17,12 @@ from typing import Literal
 from stratlog.baselines import (
     BASELINES,
     DEFAULT_BASELINE,
+    INSIGHTS_BASELINES,
+    PRECEDING_WEEK,
     VERSION_MAX,
     VERSION_PREFIX,
     canonical_baseline,
+    canonical_insights_baseline,
 )
 from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.payload import parse_field
@@ -50,7 +53,7 @@ MAX_WINDOW = timedelta(days=400)
 #: Every query parameter the dashboard owns, in the order links show them.
 PARAMS = (
     "strategy", "window", "since", "until", "compare", "status", "code", "case", "version",
-    "field", "request", "limit", "before", "row",
+    "field", "request", "limit", "before", "row", "baseline",
 )  # fmt: skip
 #: ``compare=none`` switches the baseline off; without ``compare`` the view compares with this.
 NO_COMPARE = "none"
@@ -69,8 +72,9 @@ class Notice:
 #: The runbook's filters and the selected row: the Overview, Runbook and Row detail carry them
 #: in their links; the Health page reads none of them, so it does not talk about them.
 FILTER_PARAMS = frozenset(
-    {"status", "code", "case", "version", "field", "request", "limit", "before", "row", "compare"}
-)
+    {"status", "code", "case", "version", "field", "request", "limit", "before", "row", "compare",
+     "baseline"}
+)  # fmt: skip
 NO_FILTER_PAGES = frozenset({"health"})
 
 
@@ -119,6 +123,9 @@ class View:
     version: str | None = None
     field: str | None = None
     request: str | None = None
+    #: The Insights page's baseline (a key of ``INSIGHTS_BASELINES``; default: the 7 days
+    #: before the window).
+    baseline: str = PRECEDING_WEEK
 
     @property
     def window(self) -> Window:
@@ -151,6 +158,7 @@ class View:
             "limit": None if self.limit == DEFAULT_LIMIT else str(self.limit),
             "before": None if self.before is None else str(self.before),
             "row": None if self.row is None else str(self.row),
+            "baseline": None if self.baseline == PRECEDING_WEEK else self.baseline,
         }
         return {k: v for k, v in values.items() if v is not None}
 
@@ -346,6 +354,22 @@ def _compare(params: Mapping[str, str], notices: list[Notice]) -> str | None:
     return DEFAULT_BASELINE
 
 
+def _insights_baseline(params: Mapping[str, str], notices: list[Notice]) -> str:
+    raw = params.get("baseline", "").strip()
+    if not raw:
+        return PRECEDING_WEEK
+    try:
+        return canonical_insights_baseline(raw)
+    except ValueError:
+        choices = ", ".join(INSIGHTS_BASELINES)
+        text = (
+            f"Unknown insights baseline “{_shown(raw)}” in the link (use {choices}): comparing "
+            f"with {INSIGHTS_BASELINES[PRECEDING_WEEK]}."
+        )
+        notices.append(Notice("warning", text, "baseline"))
+        return PRECEDING_WEEK
+
+
 def parse_view(params: Mapping[str, str], now: datetime) -> tuple[View, list[Notice]]:
     """The view a link describes, and a notice for every value that had to fall back."""
     notices: list[Notice] = []
@@ -362,6 +386,7 @@ def parse_view(params: Mapping[str, str], now: datetime) -> tuple[View, list[Not
         version=_text(params, "version", 100, notices),
         field=_field(params, notices),
         request=_text(params, "request", 200, notices),
+        baseline=_insights_baseline(params, notices),
     )
     return view, notices
 
