@@ -126,6 +126,7 @@ from stratlog.rollups import RollupJob
 from stratlog.service import choose_bucket_seconds, fetch_overview
 from stratlog.service.buffered import BufferedRecorder
 from stratlog.service.compare import Baseline, fetch_comparison
+from stratlog.service.insights import fetch_insights
 from stratlog.service.overview import EXACT_LIMIT, Overview, _exact
 from stratlog.service.stats import Percentiles, percentiles_from_bins
 from stratlog.service.timeline import duration_bucket, fetch_duration_series
@@ -647,6 +648,9 @@ def params_of(since: datetime, until: datetime) -> dict[str, Any]:
 
 #: The plain form of the comparison: the plain Overview of the window and of the one before.
 COMPARE = "compare"
+#: The key of the insights' timings (issue 16; no plain floor: ``ThreeWay.plain`` repeats ours).
+INSIGHTS = "insights"
+INSIGHTS_LIMITS_MS = {"24h": 300, "30d": 1000}
 
 
 async def plain_compare(engine: AsyncEngine, params: dict[str, Any]) -> Any:
@@ -748,6 +752,14 @@ async def measure(
         lines.append(f"{label:<7}{'page: + versions, durations':<32}{a.cell()}{b.cell(24)}"
                      f"{'(no plain panel)':>22}")  # fmt: skip
         print(lines[-1], flush=True)
+        # Issue 16: the Insights page's one call, against the 7 days before the window.
+        a = await timed(lambda s=since, u=until: fetch_insights(fast, BUSY, s, u), runs)
+        b = await timed(lambda s=since, u=until: fetch_insights(raw, BUSY, s, u), runs)
+        found = await fetch_insights(fast, BUSY, since, until)
+        lines.append(f"{label:<7}{'insights (vs the 7 days before)':<32}{a.cell()}{b.cell(24)}"
+                     f"{'(no plain panel)':>22}  {len(found.findings)} findings")  # fmt: skip
+        print(lines[-1], flush=True)
+        overview_times[f"{INSIGHTS} {label}"] = ThreeWay(a, b, a)
         overview = await fetch_overview(fast, BUSY, since, until)
         check(overview, plain)
         durations, points = await window_rows(engine, since, until)
@@ -992,6 +1004,15 @@ def target_lines(section: Section) -> list[str]:
                 _ms(t.stratlog.median), f"limit 250 ms; plain SQL floor, both windows "
                 f"{_ms(t.plain.median)}, rollups off {_ms(t.off.median)}",
                 t.stratlog.median < 250)  # fmt: skip
+        for label, limit in INSIGHTS_LIMITS_MS.items():  # issue 16
+            t = section.overview.get(f"{INSIGHTS} {label}")
+            if t is None:
+                lines.append(f"TARGET {b} fetch_insights {label} median < {limit:,} ms: not "
+                             "measured -> NOT MET")  # fmt: skip
+                continue
+            add(f"fetch_insights {label} median < {limit:,} ms", _ms(t.stratlog.median),
+                f"limit {limit:,} ms; rollups off {_ms(t.off.median)}",
+                t.stratlog.median < limit)  # fmt: skip
         floor("1h")
         if section.seven is not None:
             s = section.seven

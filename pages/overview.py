@@ -25,7 +25,9 @@ panels.page_header(
     "Overview",
     state,
     f"fetched {overview.fetchedAt:%H:%M:%S} UTC",
-    actions=panels.overview_actions(overview, state.view, nav.OVERVIEW, comparison, versions),
+    actions=panels.overview_actions(
+        overview, state.view, nav.OVERVIEW, comparison, versions, context.insights_loader(state)
+    ),
 )
 if problem:
     st.warning(f"No comparison: {fmt.md_escape(problem)}.", icon=":material/compare:")

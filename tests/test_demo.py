@@ -89,7 +89,9 @@ def test_error_spike_at_the_known_hour(rows: list[dict[str, Any]]):
     rest = [r for r in fraud if r not in spike]
     spike_rate = sum(r["errorCode"] == SPIKE_ERROR_CODE for r in spike) / len(spike)
     assert spike_rate > 0.3
-    assert all(r["errorCode"] != SPIKE_ERROR_CODE for r in rest)
+    # the code fails a few runs all along (a spike of a known code, not a new one)
+    rest_rate = sum(r["errorCode"] == SPIKE_ERROR_CODE for r in rest) / len(rest)
+    assert 0.0005 < rest_rate < 0.005
     assert sum(r["status"] == "error" for r in rest) / len(rest) < 0.03
     assert clock.spike_start == END - timedelta(hours=6)
 

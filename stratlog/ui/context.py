@@ -377,6 +377,24 @@ def insights(app: AppState) -> tuple[Insights | None, str | None]:
     return _guard(app.url, _insights, app.url, v.strategy, *window, v.baseline), None
 
 
+def insights_loader(app: AppState) -> Callable[[], Insights | None]:
+    """A loader of the view's findings against the 7 days before the window, for the Overview's
+    snapshot: it runs when the zip is built, in the download's thread, so it calls the backend
+    directly rather than through the page's cache."""
+    v = app.view
+    assert v.strategy is not None
+    b = backend(app.url)
+    strategy, since, until = v.strategy, v.since, v.until
+
+    def load() -> Insights | None:
+        try:
+            return b.run(fetch_insights(b.repository, strategy, since, until))
+        except ValueError:
+            return None  # a window whose baseline would start before the year 1
+
+    return load
+
+
 def durations(
     app: AppState, ov: Overview, before: Overview | None
 ) -> tuple[int, list[DurationPoint], list[DurationPoint]]:

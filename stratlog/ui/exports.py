@@ -17,6 +17,7 @@ import streamlit as st
 
 from stratlog import charts, export, report
 from stratlog.service.compare import Comparison
+from stratlog.service.insights import Insights
 from stratlog.service.overview import Overview
 from stratlog.service.versions import Versions
 from stratlog.ui import nav
@@ -179,23 +180,30 @@ def dashboard_snapshot(
     link: str | None,
     comparison: Comparison | None = None,
     versions: Versions | None = None,
+    insights: Callable[[], Insights | None] | None = None,
 ) -> bytes:
-    """The snapshot zip as the dashboard makes it: it says so and links back to the view."""
+    """The snapshot zip as the dashboard makes it: it says so and links back to the view;
+    ``insights`` fetches the window's findings when the zip is built."""
     return report.snapshot_zip(
-        overview, source=report.DASHBOARD, link=link, comparison=comparison, versions=versions
-    )
+        overview, source=report.DASHBOARD, link=link, comparison=comparison, versions=versions,
+        insights=insights() if insights is not None else None,
+    )  # fmt: skip
 
 
 def snapshot_button(
-    overview: Overview, comparison: Comparison | None = None, versions: Versions | None = None
+    overview: Overview,
+    comparison: Comparison | None = None,
+    versions: Versions | None = None,
+    insights: Callable[[], Insights | None] | None = None,
 ) -> None:
     """The incident snapshot (Markdown, 6 PNGs, 6 CSVs in one zip), built when clicked; with
-    the page's comparison, what changed against the baseline too, and the versions table."""
+    the page's comparison, what changed against the baseline too, and the versions table; with
+    ``insights``, the findings (fetched when clicked)."""
     # Now: the click runs in a thread without the page's URL.
     link = overview_link(overview, comparison)
     st.download_button(
         "Incident snapshot (zip)",
-        lambda: dashboard_snapshot(overview, link, comparison, versions),
+        lambda: dashboard_snapshot(overview, link, comparison, versions, insights),
         file_name=report.default_name(overview) + ".zip",
         mime="application/zip",
         on_click="ignore",

@@ -18,6 +18,7 @@ from stratlog import charts
 from stratlog import vocabulary as fmt
 from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.service.compare import Change, Comparison
+from stratlog.service.insights import Insights
 from stratlog.service.overview import Overview
 from stratlog.service.runbook import NO_VERSION
 from stratlog.service.timeline import DurationPoint
@@ -107,12 +108,14 @@ def overview_actions(
     page: nav.PageSpec,
     comparison: Comparison | None = None,
     versions: Versions | None = None,
+    insights: Callable[[], Insights | None] | None = None,
 ) -> Callable[[], None]:
-    """The Overview header's actions: "Copy link" and the incident snapshot download."""
+    """The Overview header's actions: "Copy link" and the incident snapshot download (with
+    ``insights``, the loader of the window's findings, called when the zip is built)."""
 
     def actions() -> None:
         exports.copy_link(view, page.url_path)
-        exports.snapshot_button(ov, comparison, versions)
+        exports.snapshot_button(ov, comparison, versions, insights)
 
     return actions
 

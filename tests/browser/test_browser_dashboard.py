@@ -390,3 +390,41 @@ def test_a_dragged_range_zooms_and_a_bucket_opens_its_runs(
     start = parse_utc(params(page)["since"])
     assert start.strftime("%Y-%m-%d %H:%M") in label  # the clicked bucket's start
     assert parse_utc(params(page)["until"]) - start <= timedelta(minutes=10)
+
+
+def test_insights_cards_and_a_drill_down_to_the_runs(
+    page: Page, dashboard: Dashboard, artifacts: Path
+) -> None:
+    """pricing-tier's deploy: the cards are ranked (critical first), each says why it was
+    flagged; the new code's card opens the runbook filtered by that code."""
+    open_page(page, dashboard.at(f"/insights?strategy=pricing-tier&{day(dashboard)}"), "Insights")
+    cards = page.locator('[class*="st-key-finding_"]')
+    expect(cards.first).to_be_visible()
+    expect(cards.first).to_contain_text("critical")
+    new_code = cards.filter(has_text="New error code").first
+    expect(new_code).to_contain_text("TIER_TABLE_STALE")
+    expect(new_code).to_contain_text("Flagged:")
+    expect(new_code.locator('[data-testid="stVegaLiteChart"]')).to_have_count(1)
+    expect(page.get_by_text("the 7 days before the window").first).to_be_visible()
+    screenshot(page, artifacts, "insights-pricing-tier")
+    new_code.get_by_role("link", name="Open these runs").click()
+    page.wait_for_url(re.compile(r"/runbook\?"))
+    settle(page, "Runbook")
+    assert params(page)["code"] == "TIER_TABLE_STALE"
+    expect(page.locator('[data-testid="glide-cell-4-0"]')).to_have_text("TIER_TABLE_STALE")
+
+
+def test_insights_of_the_steady_strategy_and_a_bad_baseline(
+    page: Page, dashboard: Dashboard, artifacts: Path
+) -> None:
+    url = f"/insights?strategy=promo-eligibility&{day(dashboard)}&baseline=%3Cscript%3E"
+    open_page(page, dashboard.at(url), "Insights")
+    expect(page.get_by_text("Nothing unusual").first).to_be_visible()
+    expect(page.get_by_text("Checked", exact=True)).to_be_visible()
+    expect(page.get_by_text("Unknown insights baseline").first).to_be_visible()
+    assert page.locator("script:text('<script>')").count() == 0
+    screenshot(page, artifacts, "insights-steady")
+    page.get_by_role("button", name="the previous window of the same length").click()
+    page.wait_for_url(re.compile(r"baseline=previous"))
+    settle(page, "Insights")
+    expect(page.get_by_text("Nothing unusual").first).to_be_visible()

@@ -39,7 +39,7 @@ READS = [
     "summary kyc-depth --since 3650d --json",
     f"summary fraud-screen {SPIKE_ARGS}",
     "summary credit-limit --since 3650d",
-    "failures kyc-depth --limit 30 --json",
+    "failures kyc-depth --limit 200 --json",
     "failures fraud-screen --status error --limit 7 --json",
     f"failures fraud-screen {SPIKE_ARGS} --json",
     "failures fraud-screen --limit 5",
@@ -147,14 +147,14 @@ async def test_summary_says_how_exact_the_percentiles_are(demo_url: str, runs: R
 
 
 async def test_failures_default_lists_every_failed_status_newest_first(demo_url: str, runs: Runs):
-    done = runs["failures kyc-depth --limit 30 --json"]
+    done = runs["failures kyc-depth --limit 200 --json"]
     assert done.returncode == 0, done.stderr
     async with repository(demo_url) as repo:
-        lists = [await repo.list_for_strategy(strategyId="kyc-depth", status=s, limit=30)
+        lists = [await repo.list_for_strategy(strategyId="kyc-depth", status=s, limit=200)
                  for s in FAILED]  # fmt: skip
     merged = sorted((r for rows in lists for r in rows), key=lambda r: (r.createdAt, r.id))[::-1]
     got = json.loads(done.stdout)
-    assert got == as_json([r.to_dict() for r in merged[:30]])
+    assert got == as_json([r.to_dict() for r in merged[:200]])
     assert {r["status"] for r in got} == {"error", "limit"}
 
 

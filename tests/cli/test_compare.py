@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from stratlog.service.compare import Baseline, fetch_comparison
 from tests.cli.helpers import SPIKE, SPIKE_SINCE, SPIKE_UNTIL, one_error_line, repository, run_all
@@ -63,11 +63,16 @@ async def test_a_snapshot_with_a_baseline_says_what_changed(demo_url: str, tmp_p
     args = ["snapshot", "fraud-screen", *SPIKE, "--baseline", "1d", "--out", str(out)]
     done = run_all({"snap": ["--database", demo_url, *args, "--name", "INC-2"]})["snap"]
     assert done.returncode == 0, done.stderr
-    assert "8 tables" in done.stdout  # comparison.csv and versions.csv beside the six
+    # comparison.csv, versions.csv and findings.csv beside the six
+    assert "9 tables" in done.stdout
     with zipfile.ZipFile(out / "INC-2.zip") as archive:
         document = archive.read("snapshot.md").decode()
+        insights = json.loads(archive.read("insights.json"))
         rows = list(csv.DictReader(io.StringIO(archive.read("comparison.csv").decode())))
         versions = list(csv.DictReader(io.StringIO(archive.read("versions.csv").decode())))
+    # the findings against the same baseline as the comparison
+    assert insights["baseline"]["until"] == (SPIKE_UNTIL - timedelta(days=1)).isoformat()
+    assert "## Insights" in document
     # fraud-screen ran one version throughout: one row, nothing before it to compare with.
     assert [v["version"] for v in versions] == ["7.0.3"]
     assert "## Versions" in document and "| 7.0.3 |" in document.replace("\\", "")

@@ -18,7 +18,7 @@ from tests.cli.helpers import SPIKE, SPIKE_SINCE, SPIKE_UNTIL, repository, strat
 NAME = "snapshot_fraud-screen_20260301T0600Z-20260301T0700Z"
 CHARTS = ["timeseries.png", "status.png", "errors.png", "cases.png", "durations.png", "points.png"]
 TABLES = ["status.csv", "error_codes.csv", "cases.csv", "percentiles.csv", "figures.csv",
-          "timeseries.csv"]  # fmt: skip
+          "timeseries.csv", "findings.csv"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def bundle(demo_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     done = stratlog("--database", demo_url, "snapshot", "fraud-screen", *SPIKE, "--out", str(out))
     assert done.returncode == 0, done.stderr
     target = out / f"{NAME}.zip"
-    assert done.stdout == f"wrote {target} (snapshot.md, 6 charts, 6 tables)\n"
+    assert done.stdout == f"wrote {target} (snapshot.md, 6 charts, 7 tables)\n"
     with zipfile.ZipFile(target) as archive:
         return {name: archive.read(name) for name in archive.namelist()}
 
@@ -51,7 +51,7 @@ def _csv(bundle: dict[str, bytes], name: str) -> pd.DataFrame:
 
 
 def test_the_zip_holds_the_document_charts_and_tables(bundle: dict[str, bytes]):
-    assert sorted(bundle) == sorted(["snapshot.md", *CHARTS, *TABLES])
+    assert sorted(bundle) == sorted(["snapshot.md", "insights.json", *CHARTS, *TABLES])
     for name in CHARTS:
         image = Image.open(io.BytesIO(bundle[name]))
         assert image.format == "PNG" and image.width >= 1000  # scale 2

@@ -1,5 +1,6 @@
-"""Insights from the comparison and the versions: each kind planted alone in rows built here, on both
-backends, found with the right subject; the same volume with nothing changed finds nothing."""
+"""Insights from the comparison and the versions: each kind planted alone in rows built here,
+on both backends, found with the right subject; the same volume with nothing changed finds
+nothing."""
 
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ from tests.conftest import T0, make_row
 
 SINCE, UNTIL = T0, T0 + timedelta(hours=6)
 BEFORE = SINCE - timedelta(hours=6)
+PREVIOUS = Baseline("previous")
 COUNTRIES = ["DE", "FR", "NL", "PL", "ES", "IT"]
 
 
@@ -78,7 +79,7 @@ async def found_in(
     rows: list[dict[str, Any]],
     *,
     fold: bool,
-    baseline: Baseline = Baseline("previous"),
+    baseline: Baseline = PREVIOUS,
     since: Any = SINCE,
     until: Any = UNTIL,
     **kw: Any,
@@ -241,7 +242,7 @@ async def test_a_steady_week_has_no_spike(empty_repo, engine, seed: int):
 
 
 def test_the_spike_threshold_rule() -> None:
-    threshold, mean, sigma = spike_threshold([0] * 160 + [1] * 8)
+    threshold, mean, _ = spike_threshold([0] * 160 + [1] * 8)
     assert threshold == 14 and mean == pytest.approx(8 / 168)
     threshold, mean, _ = spike_threshold([100] * 168)  # flat: Poisson spread, 2x the mean
     assert threshold == pytest.approx(200.0)
