@@ -287,7 +287,7 @@ def _pricing_tier(rng: np.random.Generator, at: npt.NDArray[np.int64], clock: De
     case[slow & (case == DROPPED_CASE)] = "silver"  # 1.5.0's gold rule never matches
     columns = _outcomes(version, case, points, duration, nodes)
     ok = _background_failures(rng, columns, np.ones(size, dtype=bool), 0.003)
-    stale = ok & slow & (rng.random(size) < 0.02)  # and a new failure
+    stale = ok & slow & (rng.random(size) < 0.03)  # and a new failure
     _fail(columns, stale, "error", NEW_VERSION_ERROR_CODE, duration)
     return columns
 

@@ -424,7 +424,7 @@ def test_insights_of_the_steady_strategy_and_a_bad_baseline(
     expect(page.get_by_text("Unknown insights baseline").first).to_be_visible()
     assert page.locator("script:text('<script>')").count() == 0
     screenshot(page, artifacts, "insights-steady")
-    page.get_by_role("button", name="the previous window of the same length").click()
+    page.get_by_role("radio", name="the previous window of the same length").click()
     page.wait_for_url(re.compile(r"baseline=previous"))
     settle(page, "Insights")
     expect(page.get_by_text("Nothing unusual").first).to_be_visible()

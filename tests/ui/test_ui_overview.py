@@ -141,7 +141,13 @@ def test_database_down_says_what_to_do_without_leaking_the_password(
     assert "STRATLOG_DATABASE_URL" in error.value
     assert any("ConnectionRefusedError" in c.value or "Connect" in c.value for c in at.code)
     assert "s3cret-pw" not in markdown_text(at) + " ".join(texts(at.code))
-    assert [p.value for p in at.page_link] == ["Overview", "Insights", "Runbook", "Row detail", "Health"]
+    assert [p.value for p in at.page_link] == [
+        "Overview",
+        "Insights",
+        "Runbook",
+        "Row detail",
+        "Health",
+    ]
 
 
 def test_unreadable_sqlite_path_and_recovery_when_it_appears(
