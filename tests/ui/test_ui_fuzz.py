@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 from stratlog.ui.state import PARAMS, for_page, parse_view
 
 OpenApp = Callable[..., AppTest]
-PAGES = (None, "pages/runbook.py", "pages/row.py", "pages/health.py")
+PAGES = (None, "pages/runbook.py", "pages/row.py", "pages/health.py", "pages/insights.py")
 STRATEGIES = {"credit-limit", "fraud-screen", "kyc-depth", "pricing-tier", "promo-eligibility"}
 HOSTILE = [
     "-1",
@@ -97,7 +97,8 @@ def test_each_parameter_alone(open_app: OpenApp, demo_url: str, key: str) -> Non
 
 @pytest.mark.parametrize(("since", "until"), DATES, ids=range(len(DATES)))
 def test_bad_and_extreme_windows(open_app: OpenApp, demo_url: str, since: str, until: str) -> None:
-    page = PAGES[DATES.index((since, until)) % 2]  # the Overview and the Runbook read windows
+    # the Overview, the Runbook and the Insights read windows
+    page = (PAGES[0], PAGES[1], PAGES[4])[DATES.index((since, until)) % 3]
     params = {"strategy": "kyc-depth", "window": "custom", "since": since, "until": until}
     at = run(open_app, demo_url, page, params)
     assert at.title  # the page itself rendered (an empty window has its empty states)
