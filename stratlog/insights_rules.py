@@ -16,8 +16,12 @@ MIN_NEW_CODE_RUNS = 5
 MIN_DORMANT_BASELINE_RUNS = 20
 #: Jensen-Shannon distance (base 2, in [0, 1]) of the case mixes above which it is flagged.
 CASE_MIX_JS = 0.10
-#: ... and each side needs this many ok runs for the distance to mean anything.
+#: ... and each side needs this many ok runs for the distance to mean anything,
 MIN_CASE_MIX_RUNS = 200
+#: ... and the G test (log-likelihood ratio over the cases) must reject "one mix" at this
+#: level: sampling alone gives a distance of about sqrt((cases - 1)(1/n + 1/m) / (8 ln 2)), which
+#: passes 0.10 for 10 cases at 200 runs a side.
+CASE_MIX_ALPHA = 0.001
 #: Severity: a finding whose share of the window's failures (or of its ok runs) reaches this is
 #: critical, else warning.
 CRITICAL_SHARE = 0.20
@@ -41,6 +45,9 @@ SPIKE_MIN_RATIO = 2.0
 SPIKE_MIN_RUNS = 15
 #: The baseline needs this many hours with runs for its hourly spread to mean anything.
 MIN_SPIKE_BASELINE_HOURS = 24
+#: The same rule then holds against the code's baseline share of that hour's runs (expected =
+#: the hour's runs x the share; above SPIKE_MIN_RATIO x expected and expected + SPIKE_K
+#: sqrt(expected)): twice the traffic brings twice the failures, and that is no spike.
 
 # -- points_shift, duration_shift, nodes_shift ------------------------------------------------
 #: Population stability index over PSI_GROUPS ranges of equal pooled mass: the usual reading.
@@ -53,7 +60,9 @@ KS_ALPHA = 0.001
 MIN_SHIFT_RUNS = 500
 
 # -- failure_payload_lift: BubbleUp inside the payloads ---------------------------------------
-#: Failing and ok runs sampled evenly across the window, at most this many each, in slices.
+#: Failing runs sampled across the window, at most LIFT_SAMPLE, in at most LIFT_SLICES slices
+#: of whole hours that hold equal shares of the window's failures (every failure has the same
+#: chance; all of them when there are fewer); the ok runs from the same slices, as many.
 LIFT_SAMPLE = 1000
 LIFT_SLICES = 40
 #: The window needs this many failing runs (and ok runs) for a sample to tell anything.

@@ -539,8 +539,9 @@ def _insights_md(insights: Insights) -> list[str]:
         "",
         "## Insights",
         "",
-        f"Against {md_escape(insights.baselineLabel)} ({then}): "
-        f"{count(insights.runs)} runs now, {count(insights.baselineRuns)} then.",
+        f"Every version of the strategy, against {md_escape(insights.baselineLabel)} ({then}): "
+        f"{count(insights.runs)} runs now, {count(insights.baselineRuns)} then. The rules: "
+        "docs/insights.md.",
         "",
     ]
     if not insights.findings:

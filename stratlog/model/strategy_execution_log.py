@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import CheckConstraint, Double, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, Double, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stratlog.dialect import BigIntPK, JSONDocument, UTCDateTime
@@ -35,6 +35,15 @@ class StrategyExecutionLog(Base):
         Index("ix_strategy_execution_log_covering", *COVERING_INDEX_COLUMNS),
         # "Find a run" by the request id of a support ticket, across every strategy.
         Index("ix_strategy_execution_log_request_id", "request_id"),
+        # The failing runs only (a few percent of the rows): the insights' payload sample and
+        # the failed-runs listing read them without walking the ok runs around them.
+        Index(
+            "ix_strategy_execution_log_failed",
+            "strategy_id",
+            "created_at",
+            postgresql_where=text("status <> 'ok'"),
+            sqlite_where=text("status <> 'ok'"),
+        ),
         # The rollup job reads new rows by id range: the primary key serves it.
         CheckConstraint("status IN ('ok', 'error', 'timeout', 'limit')", name="ck_sel_status"),
         CheckConstraint("duration_ms >= 0", name="ck_sel_duration_nonnegative"),

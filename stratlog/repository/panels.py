@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -309,22 +310,44 @@ class Panels:
         )  # fmt: skip
         return histogram_rows(src, ["bucket"], "hbins"), plan
 
-    def codes_series(self, scope: Scope, bucket: int) -> tuple[Select[Any], WindowPlan]:
+    def codes_series(
+        self, scope: Scope, bucket: int, *, floor: int = 0, codes: Sequence[str] = ()
+    ) -> tuple[Select[Any], WindowPlan]:
         """(bucket, key, n): runs per epoch-aligned bucket and error code (no nulls), and the
-        plan (bind prefix ``h``). Buckets finer than the hourly rollups read the audit rows."""
+        plan (bind prefix ``h``). Buckets finer than the hourly rollups read the audit rows.
+        ``floor`` keeps the buckets with at least that many runs of their code; ``codes``
+        limits the read to those codes (bound as ``code0``, ``code1``...)."""
         n: ColumnElement[int] = literal_column(str(int(bucket)))
         plan = plan_buckets(scope.window, bucket, DETAIL_GRAINS, self.use_rollups)
         bound, _ = bind_plan(plan, "h")
+        names = [bindparam(f"code{i}", code, type_=String()) for i, code in enumerate(codes)]
         part = RollupPart(
-            C, {"bucket": epoch_floor(C.bucketEpoch, n), "key": C.errorCode, "n": C.n}
-        )
+            C, {"bucket": epoch_floor(C.bucketEpoch, n), "key": C.errorCode, "n": C.n},
+            [C.errorCode.in_(names)] if names else [],
+        )  # fmt: skip
         raw = {"bucket": epoch_bucket(L.createdAt, n), "key": L.errorCode, "n": ONE}
+        only = [L.errorCode.in_(names)] if names else [L.errorCode.is_not(None)]
         src = union_source(
             bound, raw, scope.rollup_parts([part]), strategy_id=_sid(scope),
-            raw_where=[L.errorCode.is_not(None), *scope.version_terms()],
+            raw_where=[*only, *scope.version_terms()],
         )  # fmt: skip
         c = src.c
-        stmt = select(c.bucket, c.key, func.sum(c.n).label("n")).group_by(c.bucket, c.key)
+        total = func.sum(c.n)
+        stmt = select(c.bucket, c.key, total.label("n")).group_by(c.bucket, c.key)
+        if floor > 0:
+            stmt = stmt.having(total >= literal_column(str(int(floor))))
+        return stmt, plan
+
+    def codes_hour_stats(self, scope: Scope, bucket: int) -> tuple[Select[Any], WindowPlan]:
+        """(key, n, n2, top): per error code, the sum of its runs per bucket, of their squares
+        and the busiest bucket's runs (what a baseline's hourly mean and spread need: the
+        buckets without a run of the code count as 0 from the number of buckets)."""
+        series, plan = self.codes_series(scope, bucket)
+        h = series.subquery("per_bucket")
+        stmt = select(
+            h.c.key, func.sum(h.c.n).label("n"), func.sum(h.c.n * h.c.n).label("n2"),
+            func.max(h.c.n).label("top"),
+        ).group_by(h.c.key)  # fmt: skip
         return stmt, plan
 
     def status_nodes(self, scope: Scope) -> Select[Any]:
@@ -614,8 +637,12 @@ def split(
     position = {slot: i + 1 for i, (slot, _) in enumerate(SLOTS)}
     picks = {tag: [(label, position[slot]) for label, slot in slots.items()]
              for tag, (_, slots) in parts.items()}  # fmt: skip
+    labels = {tag: tuple(label for label, _ in pick) for tag, pick in picks.items()}
+    getters = {tag: itemgetter(*(i for _, i in pick)) for tag, pick in picks.items()}
     out: dict[str, list[dict[str, Any]]] = {tag: [] for tag in parts}
     for row in rows:
-        pick = picks[row[0]]
-        out[row[0]].append({label: row[i] for label, i in pick})
+        tag = row[0]
+        got = getters[tag](row)
+        names = labels[tag]
+        out[tag].append(dict(zip(names, got if len(names) > 1 else (got,), strict=True)))
     return out

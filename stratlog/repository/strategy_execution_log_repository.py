@@ -67,6 +67,8 @@ from stratlog.sketch import merge_arrays, merge_packed, rank_ranges
 from stratlog.timewindow import Window, as_utc
 
 LIST_LIMIT_MAX = 200
+#: The most slices one payload sample reads (one bounded statement on every backend).
+PAYLOAD_SLICES_MAX = 64
 #: The keyword filters of ``list_runs`` and ``neighbours`` beyond status, code and case.
 RUN_FILTERS = frozenset(
     {"strategyVersion", "versionIsNull", "requestId", "payloadPath", "payloadValue"}
@@ -640,31 +642,44 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         sinceDt: datetime,
         untilDt: datetime,
         bucketSeconds: int = 3600,
+        codeFloor: int = 0,
+        codeStats: bool = False,
     ) -> dict[str, Any]:
         """What the insights read beyond the Overview, in one statement (one snapshot):
 
         - ``bins``: ``{kind: (sorted bins, counts)}`` for durations, points and nodes (numpy
           arrays; empty when the window holds no value of that kind);
         - ``codes``: ``{errorCode: {bucket start (epoch s): runs}}`` per ``bucketSeconds``
-          bucket (whole hours from the hourly code rollup);
-        - ``status``: ``{status: (runs, min nodes, max nodes)}``.
+          bucket (whole hours from the hourly code rollup), the buckets with at least
+          ``codeFloor`` runs of their code; with ``codeStats``, ``{errorCode: (sum of the
+          runs per bucket, sum of their squares, the busiest bucket's)}`` instead;
+        - ``status``: ``{status: (runs, min nodes, max nodes)}``;
+        - ``hours``: ``{bucket start: runs}`` and ``failing``: ``{bucket start: runs not ok}``
+          per ``bucketSeconds`` bucket (the timeseries' rows).
         """
         scope = self._scope(strategyId, sinceDt, untilDt)
         seconds = _positive_limit(bucketSeconds, "bucketSeconds")
         panels = self.panels
-        plans = panels.plans(scope)
-        series, hourly = panels.codes_series(scope, seconds)
+        plans = panels.plans(scope, seconds)
+        if codeStats:
+            series, hourly = panels.codes_hour_stats(scope, seconds)
+            code_slots = {"key": "t1", "n": "i1", "n2": "i2", "top": "i3"}
+        else:
+            series, hourly = panels.codes_series(scope, seconds, floor=codeFloor)
+            code_slots = {"bucket": "i1", "key": "t1", "n": "i2"}
         plans = {**plans, "h": hourly}
-        key = ("insights", self.use_rollups, seconds, scope.shape(),
+        key = ("insights", self.use_rollups, seconds, codeFloor, codeStats, scope.shape(),
                *(plan_shape(plan) for plan in plans.values()))  # fmt: skip
         cached = _OVERVIEW_STATEMENTS.get(key)
         if cached is None:
             blob = {"blob": "b1", "bin": "i1", "n": "i2"}
             parts = {
                 **{f"bins_{kind}": (panels.bins(scope, kind), blob) for kind in VALUE_KINDS},
-                "codes": (series, {"bucket": "i1", "key": "t1", "n": "i2"}),
+                "codes": (series, code_slots),
                 "status": (panels.status_nodes(scope), {
                     "status": "t1", "n": "i1", "nodes_min": "i2", "nodes_max": "i3"}),
+                "series": (panels.series(scope, seconds), {"bucket": "i1", "status": "t1",
+                                                           "n": "i2"}),
             }  # fmt: skip
             cached = _OVERVIEW_STATEMENTS.put(key, (parts, gather(parts)))
         parts, statement = cached
@@ -678,56 +693,100 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
                 [r["blob"] for r in found if r["blob"] is not None],
                 [(int(r["bin"]), int(r["n"])) for r in found if r["blob"] is None],
             )
-        codes: dict[str, dict[int, int]] = {}
+        codes: dict[str, Any] = {}
         for r in rows["codes"]:
-            codes.setdefault(r["key"], {})[int(r["bucket"])] = int(r["n"])
+            if codeStats:
+                codes[r["key"]] = (int(r["n"]), int(r["n2"]), int(r["top"]))
+            else:
+                codes.setdefault(r["key"], {})[int(r["bucket"])] = int(r["n"])
         status = {
             r["status"]: (int(r["n"]), _int(r["nodes_min"]), _int(r["nodes_max"]))
             for r in rows["status"]
             if r["n"]
         }
-        return {"bins": bins, "codes": codes, "status": status}
+        hours: dict[int, int] = {}
+        failing: dict[int, int] = {}
+        for r in rows["series"]:
+            start, n = int(r["bucket"]), int(r["n"])
+            hours[start] = hours.get(start, 0) + n
+            if r["status"] != "ok":
+                failing[start] = failing.get(start, 0) + n
+        return {"bins": bins, "codes": codes, "status": status, "hours": hours, "failing": failing}
 
-    async def payload_sample(
+    async def code_hours(
         self,
         *,
         strategyId: str,
         sinceDt: datetime,
         untilDt: datetime,
-        statuses: Sequence[str],
-        size: int,
-        slices: int = 40,
+        codes: Sequence[str],
+        bucketSeconds: int = 3600,
+    ) -> dict[str, dict[int, int]]:
+        """``{errorCode: {bucket start (epoch s): runs}}`` of the given codes (at most 100) in
+        the window, every bucket with a run of the code."""
+        if not codes:
+            return {}
+        if len(codes) > 100:
+            raise ValueError(f"at most 100 codes, got {len(codes)}")
+        scope = self._scope(strategyId, sinceDt, untilDt)
+        stmt, plan = self.panels.codes_series(
+            scope, _positive_limit(bucketSeconds, "bucketSeconds"), codes=list(codes)
+        )
+        values = {**scope.values(), **bind_plan(plan, "h")[1]}
+        out: dict[str, dict[int, int]] = {}
+        for bucket, code, n in await self._rows(stmt, values):
+            out.setdefault(code, {})[int(bucket)] = int(n)
+        return out
+
+    async def payload_sample(
+        self,
+        *,
+        strategyId: str,
+        slices: Sequence[tuple[datetime, datetime, int]],
+        failing: bool,
     ) -> list[tuple[str, Any]]:
-        """Up to ``size`` runs with one of ``statuses`` drawn evenly across the window:
-        ``(status, inputPayload)`` of the first ``size / slices`` runs of each of ``slices``
-        equal parts of it (not the newest ``size``: a failure an hour ago weighs like one a
-        minute ago). Each part is one range of the covering index, the status an index
-        condition; only the rows taken are read from the table."""
-        unknown = set(statuses) - set(STATUSES)
-        if unknown or not statuses:
-            raise ValueError(f"statuses must be some of {', '.join(STATUSES)}, got {statuses!r}")
-        size = _positive_limit(size, "size")
-        slices = max(1, min(_positive_limit(slices, "slices"), size))
-        window = Window.of(sinceDt, untilDt)
-        assert window.since is not None and window.until is not None
-        each = -(-size // slices)
-        step = (window.until - window.since) / slices
+        """``(status, inputPayload)`` of the first ``n`` runs of each ``(since, until, n)``
+        slice, in one statement: the failing runs (status not ok) or the ok runs. The failing
+        runs are read from their partial index (``ix_strategy_execution_log_failed``), the ok
+        runs from the covering index; only the rows taken are read from the table. At most
+        ``PAYLOAD_SLICES_MAX`` slices."""
+        if not slices:
+            return []
+        if len(slices) > PAYLOAD_SLICES_MAX:
+            raise ValueError(f"at most {PAYLOAD_SLICES_MAX} slices, got {len(slices)}")
+        self._terms(strategyId, None, None)  # validates the strategy id
+        values: dict[str, Any] = {"sid": strategyId}
+        for i, (lo, hi, n) in enumerate(slices):
+            window = Window.of(lo, hi)
+            values.update({f"lo{i}": window.since, f"hi{i}": window.until,
+                           f"n{i}": _positive_limit(n, "n")})  # fmt: skip
+        key = ("payload", self.model, failing, len(slices))
+        stmt = _OVERVIEW_STATEMENTS.get(key)
+        if stmt is None:
+            stmt = _OVERVIEW_STATEMENTS.put(key, self._payload_statement(failing, len(slices)))
+        async with self._snapshot() as conn:
+            result = await conn.execute(stmt, values)
+            return [(str(status), payload) for status, payload in result.all()]
+
+    def _payload_statement(self, failing: bool, count: int) -> Any:
+        """The sample's statement for ``count`` slices (binds ``sid``, ``lo<i>``, ``hi<i>``,
+        ``n<i>``): built once per shape."""
         m = self.model
+        # Written as the partial index's predicate, so that PostgreSQL and SQLite both use it.
+        status = m.status != "ok" if failing else m.status == "ok"
+        sid = bindparam("sid", type_=String())
         parts = []
-        for i in range(slices):
-            lo = window.since + step * i
-            hi = window.until if i == slices - 1 else window.since + step * (i + 1)
+        for i in range(count):
+            lo = bindparam(f"lo{i}", type_=m.createdAt.type)
+            hi = bindparam(f"hi{i}", type_=m.createdAt.type)
             parts.append(
                 select(m.status.label("status"), m.inputPayload.label("payload"))
-                .where(*self._terms(strategyId, lo, hi), m.status.in_(list(statuses)))
+                .where(m.strategyId == sid, m.createdAt >= lo, m.createdAt < hi, status)
                 .order_by(m.createdAt)
-                .limit(each)
+                .limit(bindparam(f"n{i}", type_=BigInteger()))
                 .subquery(f"s{i}")
             )
-        stmt = union_all(*(select(p.c.status, p.c.payload) for p in parts))
-        async with self._snapshot() as conn:
-            result = await conn.execute(stmt)
-            return [(str(status), payload) for status, payload in result.all()]
+        return union_all(*(select(p.c.status, p.c.payload) for p in parts))
 
     async def bins_by_bucket(
         self,

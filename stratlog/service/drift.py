@@ -16,6 +16,8 @@ than any drift measure wants, so:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -48,20 +50,38 @@ def total(bins: Bins) -> int:
 def groups_of(a: Bins, b: Bins, groups: int = 10) -> list[tuple[int, float, float]]:
     """The PSI's ranges: ``(last bin of the range, share of a, share of b)``, in value order.
 
-    A bin starts a new range when the pooled share below it crosses the next multiple of
-    ``1 / groups``; a bin that holds more than that alone is one range.
+    Bins are taken in value order into a range until it holds ``1 / groups`` of the two
+    distributions pooled; a bin that holds that much alone is a range of its own (the range
+    before it closes first), so a few discrete values (points) each keep their own range.
     """
     keys, x, y = _aligned(a, b)
     nx, ny = x.sum(), y.sum()
     if not len(keys) or not nx or not ny:
         return []
-    pooled = x / nx + y / ny
-    below = np.concatenate(([0.0], np.cumsum(pooled)[:-1])) / 2  # pooled share before each bin
-    index = np.minimum((below * groups + 1e-12).astype(np.int64), groups - 1)
-    out = []
-    for g in np.unique(index):
-        at = index == g
-        out.append((int(keys[at][-1]), float(x[at].sum() / nx), float(y[at].sum() / ny)))
+    px, py = x / nx, y / ny
+    pooled = (px + py) / 2
+    step = 1.0 / groups
+    out: list[tuple[int, float, float]] = []
+    last, sx, sy, held = -1, 0.0, 0.0, 0.0
+
+    def close() -> None:
+        nonlocal sx, sy, held
+        if held > 0:
+            out.append((int(keys[last]), float(sx), float(sy)))
+        sx = sy = held = 0.0
+
+    for i in range(len(keys)):
+        if pooled[i] >= step:
+            close()
+            last = i
+            sx, sy, held = px[i], py[i], pooled[i]
+            close()
+            continue
+        last = i
+        sx, sy, held = sx + px[i], sy + py[i], held + pooled[i]
+        if held >= step - 1e-12:
+            close()
+    close()
     return out
 
 
@@ -92,3 +112,31 @@ def ks_critical(n: int, m: int, alpha: float) -> float:
     if n <= 0 or m <= 0:
         return math.inf
     return math.sqrt(-math.log(alpha / 2) / 2) * math.sqrt((n + m) / (n * m))
+
+
+def g_test(p: Mapping[Any, int], q: Mapping[Any, int]) -> tuple[float, int]:
+    """The G statistic (log-likelihood ratio) of two count distributions over the same
+    categories being one distribution, and its degrees of freedom (categories - 1); ``(0, 0)``
+    when either side is empty. Large when the mixes differ beyond what sampling gives."""
+    a, b = sum(p.values()), sum(q.values())
+    keys = [k for k in set(p) | set(q) if p.get(k, 0) or q.get(k, 0)]
+    if not a or not b or len(keys) < 2:
+        return 0.0, 0
+    total = a + b
+    g = 0.0
+    for key in keys:
+        column = p.get(key, 0) + q.get(key, 0)
+        for observed, side in ((p.get(key, 0), a), (q.get(key, 0), b)):
+            if observed:
+                g += observed * math.log(observed * total / (side * column))
+    return 2.0 * g, len(keys) - 1
+
+
+def chi2_critical(df: int, alpha: float) -> float:
+    """The chi-square value exceeded with probability ``alpha`` at ``df`` degrees of freedom
+    (Wilson-Hilferty's approximation, within a few percent from df = 1 on); inf for df < 1."""
+    if df < 1:
+        return math.inf
+    z = NormalDist().inv_cdf(1.0 - alpha)
+    h = 2.0 / (9.0 * df)
+    return float(df * (1.0 - h + z * math.sqrt(h)) ** 3)

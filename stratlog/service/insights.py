@@ -20,6 +20,7 @@ days before the window unless told) and the Versions panel's figures:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,6 @@ from typing import Any, Literal
 
 from stratlog import insights_rules as rules
 from stratlog.baselines import PRECEDING_WEEK, canonical_insights_baseline
-from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.payload import payload_text
 from stratlog.repository.strategy_execution_log_repository import StrategyExecutionLogRepository
 from stratlog.service import drift
@@ -182,12 +182,14 @@ def findings_of(comparison: Comparison, versions: Versions | None = None) -> lis
     # -- case_mix_shift --------------------------------------------------------------------
     if now.ok >= rules.MIN_CASE_MIX_RUNS and before.ok >= rules.MIN_CASE_MIX_RUNS:
         distance = js_distance(cases_now, cases_before)
-        if distance > rules.CASE_MIX_JS:
+        g, df = drift.g_test(cases_now, cases_before)
+        if distance > rules.CASE_MIX_JS and g > drift.chi2_critical(df, rules.CASE_MIX_ALPHA):
             found.append(Finding(
                 "case_mix_shift", "caseName", "warning", distance,
                 f"The mix of rule cases moved: Jensen-Shannon distance {distance:.2f} "
                 f"(flagged above {rules.CASE_MIX_JS:.2f}).",
-                {"distance": distance, "okRuns": now.ok, "baselineOkRuns": before.ok,
+                {"distance": distance, "g": g, "degreesOfFreedom": df,
+                 "okRuns": now.ok, "baselineOkRuns": before.ok,
                  "cases": _case_shares(cases_now, cases_before, now.ok, before.ok)},
             ))  # fmt: skip
     if versions is not None:
@@ -275,34 +277,60 @@ def spike_threshold(hourly: list[int]) -> tuple[float, float, float]:
     """(threshold, mean, sigma) of a code's hourly runs in the baseline (zeros included):
     an hour spikes above the largest of mean + ``SPIKE_K`` max(sigma, sqrt(mean)),
     ``SPIKE_MIN_RATIO`` x mean, the busiest baseline hour and ``SPIKE_MIN_RUNS``."""
-    n = len(hourly)
-    mean = sum(hourly) / n if n else 0.0
-    sigma = math.sqrt(sum((x - mean) ** 2 for x in hourly) / (n - 1)) if n > 1 else 0.0
+    return threshold_of(sum(hourly), sum(x * x for x in hourly), max(hourly, default=0),
+                        len(hourly))  # fmt: skip
+
+
+def threshold_of(total: int, squares: int, top: int, hours: int) -> tuple[float, float, float]:
+    """:func:`spike_threshold` from the sums the database returns: the runs over ``hours``
+    hours, the sum of their squares, the busiest hour's runs."""
+    mean = total / hours if hours else 0.0
+    variance = (squares - total * total / hours) / (hours - 1) if hours > 1 else 0.0
+    sigma = math.sqrt(max(variance, 0.0))
     spread = max(sigma, math.sqrt(mean))
     threshold = max(
-        mean + rules.SPIKE_K * spread, rules.SPIKE_MIN_RATIO * mean,
-        float(max(hourly, default=0)), float(rules.SPIKE_MIN_RUNS - 1),
+        mean + rules.SPIKE_K * spread, rules.SPIKE_MIN_RATIO * mean, float(top),
+        float(rules.SPIKE_MIN_RUNS - 1),
     )  # fmt: skip
     return threshold, mean, sigma
 
 
+def _above_rate(n: int, runs: int, base_code: int, base_runs: int) -> bool:
+    """More runs of a code in an hour than its baseline share of the hour's runs explains
+    (so that more traffic is no spike): above twice that expectation and above it by
+    ``SPIKE_K`` Poisson spreads."""
+    expected = runs * base_code / base_runs if base_runs else 0.0
+    return n > max(rules.SPIKE_MIN_RATIO * expected, expected + rules.SPIKE_K * math.sqrt(expected))
+
+
 def _spikes(
-    now: Mapping[str, Any], before: Mapping[str, Any], failures: int, new: set[str]
+    now: Mapping[str, Any],
+    before: Mapping[str, Any],
+    totals: Mapping[str, int],
+    failures: int,
+    new: set[str],
 ) -> list[Finding]:
-    base_hours = [h for h, n in before["hours"].items() if n > 0]
-    if len(base_hours) < rules.MIN_SPIKE_BASELINE_HOURS:
+    """The spiking codes. ``now["codes"]`` holds the window's hours with at least
+    ``SPIKE_MIN_RUNS`` runs of a code (no other hour can spike), ``before["codes"]`` each
+    code's hourly sums in the baseline, ``totals`` the window's runs per code. The evidence's
+    ``hours`` holds the spiking hours; :func:`fetch_insights` fills in every hour."""
+    base_hours = sum(1 for n in before["hours"].values() if n > 0)
+    if base_hours < rules.MIN_SPIKE_BASELINE_HOURS:
         return []
     out = []
+    base_runs = sum(before["hours"].values())
     for code, hours in sorted(now["codes"].items()):
         if code in new or code not in before["codes"]:
             continue  # a code the baseline never had is new_error_code's
-        then = before["codes"][code]
-        threshold, mean, sigma = spike_threshold([then.get(h, 0) for h in base_hours])
-        spiking = sorted((h, n) for h, n in hours.items() if n > threshold)
+        base_code, squares, top = before["codes"][code]
+        threshold, mean, sigma = threshold_of(base_code, squares, top, base_hours)
+        spiking = sorted(
+            (h, n) for h, n in hours.items()
+            if n > threshold and _above_rate(n, now["hours"].get(h, n), base_code, base_runs)
+        )  # fmt: skip
         if not spiking:
             continue
         peak_hour, peak = max(spiking, key=lambda hn: (hn[1], -hn[0]))
-        runs = sum(hours.values())
         in_spikes = sum(n for _, n in spiking)
         share = _share(in_spikes, failures)
         when = datetime.fromtimestamp(peak_hour, UTC)
@@ -312,14 +340,21 @@ def _spikes(
             peak / max(threshold, 1.0),
             f"{code} failed {peak:,} runs in the hour from {when:%Y-%m-%d %H:%M} UTC, where the "
             f"baseline's hours predict at most {threshold:.0f} (mean {mean:.1f} an hour).",
-            {"runs": runs, "baselineRuns": sum(then.values()), "peakRuns": peak,
+            {"runs": totals.get(code, in_spikes), "baselineRuns": base_code, "peakRuns": peak,
              "peakHour": when.isoformat(), "threshold": threshold, "baselineMean": mean,
-             "baselineSigma": sigma, "baselineHours": len(base_hours),
+             "baselineSigma": sigma, "baselineHours": base_hours,
              "spikeHours": len(spiking), "runsInSpikes": in_spikes, "shareOfFailures": share,
-             "hours": [[datetime.fromtimestamp(h, UTC).isoformat(), n]
-                       for h, n in sorted(hours.items())]},
+             "peakHourRuns": now["hours"].get(peak_hour, 0),
+             "baselineShareOfRuns": _share(base_code, base_runs),
+             "hours": [[datetime.fromtimestamp(h, UTC).isoformat(), n] for h, n in spiking]},
         ))  # fmt: skip
     return out
+
+
+def _with_hours(finding: Finding, hours: Mapping[int, int]) -> Finding:
+    """A spike's finding with every hour of its code in the window (its chart)."""
+    every = [[datetime.fromtimestamp(h, UTC).isoformat(), n] for h, n in sorted(hours.items())]
+    return dataclasses.replace(finding, evidence={**finding.evidence, "hours": every})
 
 
 # -- points_shift, duration_shift, nodes_shift ------------------------------------------------
@@ -412,11 +447,15 @@ def _headroom(now: Mapping[str, Any], budget: int | None, source: str) -> list[F
     if p99 is None or p99 < near_from:
         return []
     share = near / runs
+    where = (
+        f"at or above the node budget of {budget:,}" if p99 >= budget
+        else f"within {1 - p99 / budget:.0%} of the node budget of {budget:,}"
+    )  # fmt: skip
     return [Finding(
         "node_budget_headroom", "nodes",
         "critical" if share >= rules.HEADROOM_CRITICAL_SHARE else "warning", p99 / budget,
-        f"The p99 of nodes is {p99:,.0f}, within {1 - p99 / budget:.0%} of the node budget of "
-        f"{budget:,} ({source}); {share:.1%} of runs come within {rules.HEADROOM:.0%} of it.",
+        f"The p99 of nodes is {p99:,.0f}, {where} ({source}); {share:.1%} of runs come within "
+        f"{rules.HEADROOM:.0%} of it.",
         {"runs": runs, "limitRuns": limited, "budget": budget, "budgetSource": source,
          "p99": p99, "nearRuns": near, "nearShare": share, "nearFrom": near_from},
     )]  # fmt: skip
@@ -429,24 +468,43 @@ MISSING = object()
 
 def payload_fields(payload: Any) -> dict[str, Any]:
     """A payload's scalar fields by dotted path (``MAX_PAYLOAD_DEPTH`` deep, the first
-    ``MAX_PAYLOAD_FIELDS``), each value as the runbook's payload filter compares it; JSON
-    null, lists and values longer than ``MAX_VALUE_CHARS`` are left out."""
-    out: dict[str, Any] = {}
-    stack: list[tuple[str, Any, int]] = [("", payload, 0)]
+    ``MAX_PAYLOAD_FIELDS`` in key order, keys sorted so that every backend's JSON gives the
+    same fields), each value as the runbook's payload filter compares it; JSON null, lists and
+    values longer than ``MAX_VALUE_CHARS`` are left out."""
+    return {".".join(keys): text for keys, text in _fields(payload).items()}
+
+
+def _fields(payload: Any) -> dict[tuple[str, ...], str]:
+    out: dict[tuple[str, ...], str] = {}
+    stack: list[tuple[tuple[str, ...], Any]] = [((), payload)]
     while stack and len(out) < rules.MAX_PAYLOAD_FIELDS:
-        prefix, value, depth = stack.pop()
+        keys, value = stack.pop()
         if isinstance(value, dict):
-            if depth >= rules.MAX_PAYLOAD_DEPTH:
+            if len(keys) >= rules.MAX_PAYLOAD_DEPTH:
                 continue
-            for key in reversed(list(value)[: rules.MAX_PAYLOAD_FIELDS]):
-                stack.append((f"{prefix}.{key}" if prefix else str(key), value[key], depth + 1))
+            for key in sorted(value, key=str, reverse=True)[-rules.MAX_PAYLOAD_FIELDS :]:
+                stack.append(((*keys, str(key)), value[key]))
             continue
-        if not prefix or value is None or isinstance(value, list):
+        if not keys or value is None or isinstance(value, list):
             continue
         text = payload_text(value, ())
         if text is not None and len(text) <= rules.MAX_VALUE_CHARS:
-            out[prefix] = text
+            out[keys] = text
     return out
+
+
+#: The longest payload filter a link carries (the URL parser's bound on ``field``).
+MAX_FIELD_FILTER = 300
+
+
+def field_filter(keys: tuple[str, ...], text: str) -> str | None:
+    """``path=value`` for the runbook's payload filter, or ``None`` when the filter could not
+    select exactly these runs: a key with ``.`` or ``=`` or surrounding spaces, a value with
+    surrounding spaces (the filter strips them), or a filter too long for a link."""
+    if any(not k or "." in k or "=" in k or k != k.strip() for k in keys) or text != text.strip():
+        return None
+    found = f"{'.'.join(keys)}={text}"
+    return found if len(found) <= MAX_FIELD_FILTER else None
 
 
 def _two_proportion_z(k1: int, n1: int, k2: int, n2: int) -> float:
@@ -462,18 +520,19 @@ def lift_findings(
     ok sample: support, lift and |z| at the rules' levels; the strongest ``MAX_LIFT_FINDINGS``."""
     if len(failed) < rules.MIN_LIFT_FAILED or len(ok) < rules.MIN_LIFT_FAILED:
         return []
-    features: dict[tuple[str, Any], list[int]] = {}
-    present: dict[str, list[int]] = {}
+    features: dict[tuple[tuple[str, ...], Any], list[int]] = {}
+    present: dict[tuple[str, ...], list[int]] = {}
     for side, sample in enumerate((failed, ok)):
         for payload in sample:
-            for path, text in payload_fields(payload).items():
-                features.setdefault((path, text), [0, 0])[side] += 1
-                present.setdefault(path, [0, 0])[side] += 1
+            for keys, text in _fields(payload).items():
+                features.setdefault((keys, text), [0, 0])[side] += 1
+                present.setdefault(keys, [0, 0])[side] += 1
     nf, no = len(failed), len(ok)
-    for path, (pf, po) in present.items():
-        features[(path, MISSING)] = [nf - pf, no - po]
+    for keys, (pf, po) in present.items():
+        features[(keys, MISSING)] = [nf - pf, no - po]
     out = []
-    for (path, text), (kf, ko) in features.items():
+    for (keys, text), (kf, ko) in features.items():
+        path = ".".join(keys)
         support = kf / nf
         if kf < rules.MIN_LIFT_RUNS or support < rules.MIN_LIFT_SUPPORT:
             continue
@@ -485,8 +544,7 @@ def lift_findings(
         missing = text is MISSING
         subject = f"inputPayload.{path} missing" if missing else f"inputPayload.{path}={text}"
         what = f"{path} is missing (or null)" if missing else f"{path} is {text}"
-        keys = path.split(".")
-        drill = None if missing or any(not k or "=" in k for k in keys) else f"{path}={text}"
+        drill = None if missing else field_filter(keys, text)
         out.append(Finding(
             "failure_payload_lift", subject,
             "critical" if support >= 0.5 and lift >= 3 else "warning",
@@ -503,26 +561,42 @@ def lift_findings(
     return out[: rules.MAX_LIFT_FINDINGS]
 
 
+def sample_slices(
+    failing_hours: Mapping[int, int], since: datetime, until: datetime, size: int, slices: int
+) -> list[tuple[datetime, datetime, int]]:
+    """Where to sample the failing runs: at most ``slices`` ranges of whole hours (clipped to
+    the window) that hold equal shares of the window's failures, each with its share of
+    ``size``; every failing run of the window when there are at most ``size``. Hours without
+    a failure are never read."""
+    hours = sorted((h, n) for h, n in failing_hours.items() if n > 0)
+    total = sum(n for _, n in hours)
+    if not total:
+        return []
+    groups: list[list[tuple[int, int]]] = [[]]
+    per_group = total / slices
+    held = 0
+    for hour, n in hours:
+        if groups[-1] and held + n > per_group * len(groups) and len(groups) < slices:
+            groups.append([])
+        groups[-1].append((hour, n))
+        held += n
+    out = []
+    for group in groups:
+        failures = sum(n for _, n in group)
+        quota = failures if total <= size else max(1, round(size * failures / total))
+        lo = max(datetime.fromtimestamp(group[0][0], UTC), since)
+        hi = min(datetime.fromtimestamp(group[-1][0] + 3600, UTC), until)
+        if lo < hi:
+            out.append((lo, hi, quota))
+    return out
+
+
 # -- everything at once -------------------------------------------------------------------------
 
 
 def parse_baseline(text: str | None) -> Baseline:
     """The insights' baseline from ``week`` (the default), ``previous``, ``1d`` or ``7d``."""
     return Baseline(canonical_insights_baseline(text or PRECEDING_WEEK))
-
-
-async def _window_rows(
-    repository: StrategyExecutionLogRepository, strategyId: str, since: datetime, until: datetime
-) -> dict[str, Any]:
-    rows = await repository.insight_rows(strategyId=strategyId, sinceDt=since, untilDt=until)
-    hours = await repository.timeseries(
-        strategyId=strategyId, sinceDt=since, untilDt=until, bucketSeconds=3600
-    )
-    by_hour: dict[int, int] = {}
-    for point in hours:
-        start = int(point["bucketStart"].timestamp())
-        by_hour[start] = by_hour.get(start, 0) + point["count"]
-    return {**rows, "hours": by_hour}
 
 
 async def fetch_insights(
@@ -553,31 +627,48 @@ async def fetch_insights(
     comparison, versions, now_rows, then_rows = await asyncio.gather(
         fetch_comparison(repository, strategyId, since, until, baseline),
         fetch_versions(repository, strategyId, since, until),
-        _window_rows(repository, strategyId, since, until),
-        _window_rows(repository, strategyId, then_since, then_until),
+        repository.insight_rows(
+            strategyId=strategyId, sinceDt=since, untilDt=until, codeFloor=rules.SPIKE_MIN_RUNS
+        ),
+        repository.insight_rows(
+            strategyId=strategyId, sinceDt=then_since, untilDt=then_until, codeStats=True
+        ),
     )
     current = comparison.current
     found = findings_of(comparison, versions)
     new = {f.subject for f in found if f.kind == "new_error_code" and f.subject}
     new |= {c.errorCode for c in comparison.codes() if c.new}
-    found += _spikes(now_rows, then_rows, current.failures, new)
+    spikes_checked = (
+        sum(1 for n in then_rows["hours"].values() if n > 0) >= rules.MIN_SPIKE_BASELINE_HOURS
+    )
+    totals = {c["errorCode"]: int(c["count"]) for c in current.errorCodes}
+    spikes = _spikes(now_rows, then_rows, totals, current.failures, new)
+    if spikes:  # every hour of those codes, for their charts
+        hours = await repository.code_hours(
+            strategyId=strategyId, sinceDt=since, untilDt=until,
+            codes=[str(f.subject) for f in spikes][:100],
+        )  # fmt: skip
+        spikes = [_with_hours(f, hours.get(str(f.subject), {})) for f in spikes]
+    found += spikes
     found += _shifts(now_rows, then_rows)
     budget, source = node_budget(now_rows, then_rows, nodeBudget)
     found += _headroom(now_rows, budget, source)
     sampled = (0, 0)
     if min(current.failures, current.ok) >= rules.MIN_LIFT_FAILED:
+        # Where the failures are (the hourly status counts above) says where to sample; both
+        # samples together cost a few milliseconds (measured beside the other reads, slower).
+        plan = sample_slices(
+            now_rows["failing"], since, until, rules.LIFT_SAMPLE, rules.LIFT_SLICES
+        )
         failed, ok = await asyncio.gather(*(
-            repository.payload_sample(
-                strategyId=strategyId, sinceDt=since, untilDt=until, statuses=statuses,
-                size=rules.LIFT_SAMPLE, slices=rules.LIFT_SLICES,
-            )
-            for statuses in (STATUSES[1:], ("ok",))
+            repository.payload_sample(strategyId=strategyId, slices=plan, failing=failing)
+            for failing in (True, False)
         ))  # fmt: skip
         sampled = (len(failed), len(ok))
         found += lift_findings(
             [p for _, p in failed], [p for _, p in ok], current.failures, current.ok
         )
-    checks = _checks(comparison, versions, now_rows, budget, source, sampled)
+    checks = _checks(comparison, versions, now_rows, budget, source, sampled, spikes_checked)
     return Insights(
         strategyId, since, until, then_since, then_until, ranked(found), checks,
         current.total, comparison.before.total, baseline.label,
@@ -595,13 +686,20 @@ def _checks(
     budget: int | None,
     source: str,
     sampled: tuple[int, int],
+    spikes_checked: bool,
 ) -> list[str]:
     """What was looked at, in plain words (the empty state says it)."""
     now, then = comparison.current, comparison.before
     values = {k: drift.total(now_rows["bins"][k]) for k in SHIFTED}
     checks = [
         f"{_many(len(now.errorCodes), 'error code')} against {len(then.errorCodes):,} in the "
-        "baseline: new codes and hourly spikes",
+        "baseline: new codes"
+        + (
+            " and hourly spikes"
+            if spikes_checked
+            else " (no hourly spikes: the baseline has under "
+            f"{rules.MIN_SPIKE_BASELINE_HOURS} hours with runs)"
+        ),
         f"{_many(len(now.caseNames), 'rule case')} (no rule matched included) against "
         f"{len(then.caseNames):,}: dormant cases, the fallthrough share, the case mix",
         f"the points, duration and nodes distributions ({values['points']:,}, "
@@ -620,10 +718,15 @@ def _checks(
             f"failing runs' payloads: not sampled (fewer than {rules.MIN_LIFT_FAILED} failing "
             "or ok runs)"
         )
+    elif min(sampled) < rules.MIN_LIFT_FAILED:
+        checks.append(
+            f"failing runs' payloads: {sampled[0]:,} failing and {sampled[1]:,} ok runs sampled, "
+            f"too few to compare (at least {rules.MIN_LIFT_FAILED} each)"
+        )
     else:
         checks.append(
-            f"failing runs' payloads: {sampled[0]:,} failing and {sampled[1]:,} ok runs "
-            "sampled evenly across the window"
+            f"failing runs' payloads: {sampled[0]:,} failing runs sampled across the window's "
+            f"failures and {sampled[1]:,} ok runs from the same hours"
         )
     return checks
 
@@ -719,7 +822,7 @@ def runs_filter(finding: Finding) -> dict[str, Any] | None:
     if kind == "failure_payload_lift":
         return {"field": e["field"]} if e.get("field") else None
     if kind == "node_budget_headroom":
-        return {"status": "limit"}
+        return {"status": "limit"} if e.get("limitRuns") else None
     if kind == "suspect_version":
         return {"version": finding.subject}
     return None

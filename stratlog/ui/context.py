@@ -19,6 +19,7 @@ from typing import Any, NoReturn, TypeVar
 import streamlit as st
 
 from stratlog import charts
+from stratlog.baselines import INSIGHTS_BASELINES
 from stratlog.config import load_settings
 from stratlog.payload import parse_field
 from stratlog.service.compare import Baseline, Comparison, fetch_comparison
@@ -378,17 +379,20 @@ def insights(app: AppState) -> tuple[Insights | None, str | None]:
 
 
 def insights_loader(app: AppState) -> Callable[[], Insights | None]:
-    """A loader of the view's findings against the 7 days before the window, for the Overview's
-    snapshot: it runs when the zip is built, in the download's thread, so it calls the backend
-    directly rather than through the page's cache."""
+    """A loader of the view's findings (against the comparison's window when the Overview
+    compares with one, else the 7 days before; every version), for the Overview's snapshot:
+    it runs when the zip is built, in the download's thread, so it calls the backend directly
+    rather than through the page's cache."""
     v = app.view
     assert v.strategy is not None
     b = backend(app.url)
     strategy, since, until = v.strategy, v.since, v.until
+    # The rule of `stratlog snapshot`: the comparison's window when it is one, else the week.
+    baseline = parse_baseline(v.compare if v.compare in INSIGHTS_BASELINES else None)
 
     def load() -> Insights | None:
         try:
-            return b.run(fetch_insights(b.repository, strategy, since, until))
+            return b.run(fetch_insights(b.repository, strategy, since, until, baseline))
         except ValueError:
             return None  # a window whose baseline would start before the year 1
 

@@ -110,7 +110,9 @@ def _runs_view(finding: Finding, view: View, found: Insights) -> View | None:
         target = target.replace(preset=None, since=found.baselineSince, until=found.baselineUntil)
     elif isinstance(window, tuple):
         since, until = window
-        target = target.replace(preset=None, since=since, until=min(until, found.until))
+        target = target.replace(
+            preset=None, since=max(since, found.since), until=min(until, found.until)
+        )
     if "case" in wanted:
         wanted["case"] = fmt.NO_RULE if wanted["case"] is None else wanted["case"]
     if "version" in wanted and wanted["version"] is None:
@@ -134,7 +136,11 @@ def card(finding: Finding, view: View, found: Insights, index: int) -> None:
             st.caption(fmt.md_escape(f"{why(finding)} Behind it: {runs_behind(finding)}."))
             target = _runs_view(finding, view, found)
             if target is not None:
-                nav.link(nav.RUNBOOK, target, label="Open these runs", icon=":material/list:")
+                label = (
+                    "Open the runs with this value (ok and failing)"
+                    if finding.kind == "failure_payload_lift" else "Open these runs"
+                )  # fmt: skip
+                nav.link(nav.RUNBOOK, target, label=label, icon=":material/list:")
             else:
                 nav.link(nav.OVERVIEW, view, "Open the Overview", ":material/space_dashboard:")
         with chart:

@@ -22,6 +22,7 @@ from stratlog.service.insights import (
     lift_findings,
     parse_baseline,
     payload_fields,
+    sample_slices,
     spike_threshold,
 )
 from stratlog.sketch import bins_of
@@ -158,23 +159,50 @@ async def test_a_missing_field_among_failures(empty_repo, engine):
     assert one(insights, "failure_payload_lift").evidence["field"] is None  # no filter for it
 
 
-async def test_the_payload_sample_is_spread_across_the_window(empty_repo):
-    """3,000 failing runs, the first half of the window twice as busy: a sample of 400 in 40
-    slices takes 10 from each slice, not the newest 400."""
+async def test_the_payload_sample_follows_the_failures_and_reads_only_them(empty_repo):
+    """3,000 failing runs, most of them in one hour, and ok runs all along: the plan gives
+    that hour its share of a 400-run sample, no slice lies where nothing failed, the failing
+    sample holds failing runs only and the ok sample comes from the same hours."""
     rng = random.Random(15)
-    rows = [make_row(status="error", errorCode="E", caseName=None, points=None,
-                     createdAt=SINCE + timedelta(seconds=rng.uniform(0, 6 * 3600 * (
-                         0.5 if i % 3 else 1.0)))) for i in range(3000)]  # fmt: skip
-    await empty_repo.insert_many(rows)
-    sample = await empty_repo.payload_sample(
-        strategyId="credit-limit", sinceDt=SINCE, untilDt=UNTIL, statuses=["error"],
-        size=400, slices=40,
-    )  # fmt: skip
-    assert len(sample) == 400 and {s for s, _ in sample} == {"error"}
-    with pytest.raises(ValueError, match="statuses"):
+    burst = SINCE + timedelta(hours=2)
+    failing = [make_row(status="error", errorCode="E", caseName=None, points=None,
+                        createdAt=(burst if i % 4 else SINCE) + timedelta(seconds=rng.uniform(
+                            0, 3600))) for i in range(3000)]  # fmt: skip
+    ok = [make_row(createdAt=SINCE + timedelta(seconds=rng.uniform(0, 6 * 3600)))
+          for _ in range(2000)]  # fmt: skip
+    await empty_repo.insert_many(failing + ok)
+    hourly = await empty_repo.timeseries(
+        strategyId="credit-limit", sinceDt=SINCE, untilDt=UNTIL, bucketSeconds=3600
+    )
+    per_hour: dict[int, int] = {}
+    for p in hourly:
+        if p["status"] != "ok":
+            start = int(p["bucketStart"].timestamp())
+            per_hour[start] = per_hour.get(start, 0) + p["count"]
+    plan = sample_slices(per_hour, SINCE, UNTIL, 400, 40)
+    assert sum(n for _, _, n in plan) == pytest.approx(400, abs=40)
+    assert all(lo in (SINCE, burst) and hi - lo == timedelta(hours=1) for lo, hi, _ in plan)
+    in_burst = sum(n for lo, _, n in plan if lo == burst)
+    assert in_burst == pytest.approx(300, abs=30)  # three quarters of the failures
+    failed = await empty_repo.payload_sample(strategyId="credit-limit", slices=plan, failing=True)
+    oks = await empty_repo.payload_sample(strategyId="credit-limit", slices=plan, failing=False)
+    assert len(failed) == sum(n for _, _, n in plan) and {s for s, _ in failed} == {"error"}
+    assert {s for s, _ in oks} == {"ok"} and 0 < len(oks) <= len(failed)
+    everything = sample_slices(per_hour, SINCE, UNTIL, 5000, 40)  # fewer failures than asked
+    assert sum(n for _, _, n in everything) == 3000
+    with pytest.raises(ValueError, match="slices"):
         await empty_repo.payload_sample(
-            strategyId="credit-limit", sinceDt=SINCE, untilDt=UNTIL, statuses=["bogus"], size=5
+            strategyId="credit-limit", slices=[(SINCE, UNTIL, 1)] * 65, failing=True
         )
+
+
+def test_a_sample_plan_has_no_slice_without_failures() -> None:
+    hour = int(SINCE.timestamp())
+    plan = sample_slices({hour: 10, hour + 3600 * 5: 10}, SINCE, UNTIL, 1000, 40)
+    assert [(lo - SINCE, hi - SINCE, n) for lo, hi, n in plan] == [
+        (timedelta(0), timedelta(hours=1), 10), (timedelta(hours=5), timedelta(hours=6), 10)
+    ]  # fmt: skip
+    assert sample_slices({}, SINCE, UNTIL, 1000, 40) == []
 
 
 def test_lift_needs_support_and_a_strong_z() -> None:
@@ -325,3 +353,56 @@ def test_psi_and_ks_are_zero_on_identical_inputs_and_symmetric(a: list[float], b
 def test_ks_critical_shrinks_with_the_samples() -> None:
     assert drift.ks_critical(100, 100, 0.001) > drift.ks_critical(10_000, 10_000, 0.001)
     assert drift.ks_critical(0, 10, 0.001) == float("inf")
+
+
+@pytest.mark.parametrize("fold", [False, True], ids=["raw", "rolled-up"])
+async def test_twice_the_traffic_is_no_spike(empty_repo, engine, fold):
+    """The day has twice the week's runs per hour, failures at the same rate: every code's
+    hourly count doubles, its share of the runs does not."""
+    rng = random.Random(19)
+    rows = varied(rng, T0 - timedelta(days=7), 168, 40 * 168, fail=0.05)
+    rows += varied(rng, T0, 24, 80 * 24, fail=0.05)
+    found, insights = await found_in(
+        empty_repo, engine, rows, fold=fold, baseline=parse_baseline("week"),
+        since=T0, until=T0 + timedelta(days=1),
+    )  # fmt: skip
+    assert not {k for k, _ in found} & {"spiking_error_code"}, [
+        f.summary for f in insights.findings
+    ]
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_a_small_window_of_many_cases_is_no_case_mix_shift(empty_repo, seed: int):
+    """Ten cases, 220 ok runs against 1,400 of the same mix: the distance of two samples is
+    near 0.1 by chance alone; the G test keeps it from being a finding."""
+    rng = random.Random(300 + seed)
+    cases = [f"case-{i}" for i in range(10)]
+
+    def runs(start: Any, hours: float, n: int) -> list[dict[str, Any]]:
+        return [make_row(caseName=rng.choice(cases),
+                         createdAt=start + timedelta(seconds=rng.uniform(0, hours * 3600)))
+                for _ in range(n)]  # fmt: skip
+
+    await empty_repo.insert_many(runs(SINCE - timedelta(days=7), 168, 1400) + runs(SINCE, 6, 220))
+    insights = await fetch_insights(empty_repo, "credit-limit", SINCE, UNTIL)
+    assert not [f for f in insights.findings if f.kind == "case_mix_shift"], [
+        f.summary for f in insights.findings
+    ]
+
+
+def test_psi_keeps_discrete_values_apart() -> None:
+    """Points of 0, 10 and 20: 9 % / 51 % / 40 % against 1 % / 59 % / 40 % is a PSI of 0.187,
+    each value in a range of its own (a light value is not merged into a heavy one)."""
+    keys = np.array([0, 1, 2])
+    now, then = (keys, np.array([9, 51, 40])), (keys, np.array([1, 59, 40]))
+    assert len(drift.groups_of(now, then)) == 3
+    assert drift.psi(now, then) == pytest.approx(0.1874, abs=1e-3)
+
+
+def test_the_g_test_and_its_critical_value() -> None:
+    same = {"a": 100, "b": 200, "c": 300}
+    assert drift.g_test(same, {k: 2 * v for k, v in same.items()}) == (pytest.approx(0.0), 2)
+    g, df = drift.g_test({"a": 300, "b": 100}, {"a": 100, "b": 300})
+    assert df == 1 and g > drift.chi2_critical(1, 0.001)
+    assert drift.chi2_critical(1, 0.001) == pytest.approx(10.83, rel=0.05)
+    assert drift.chi2_critical(9, 0.001) == pytest.approx(27.88, rel=0.02)
