@@ -805,6 +805,65 @@ def _short(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
+def _rate(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def _figure_pairs(
+    kind: str, e: Mapping[str, Any]
+) -> tuple[list[tuple[str, float, str]], str, str] | None:
+    """The few figures (label, value, side) a finding's bar chart shows, their format and the
+    axis title; ``None`` for a kind drawn otherwise."""
+    if kind == "new_error_code":
+        figures = [
+            ("runs now", e["runs"], "now"),
+            ("runs in the baseline", 0, "baseline"),
+            ("expected there at today's rate", e["expectedInBaseline"], "baseline"),
+        ]
+        return figures, ",.0f", "runs"
+    if kind == "dormant_case":
+        figures = [
+            ("runs in the baseline", e["baselineRuns"], "baseline"),
+            ("expected now", e["expected"], "baseline"),
+            ("runs now", 0, "now"),
+        ]
+        return figures, ",.0f", "runs"
+    if kind == "fallthrough_shift":
+        return (
+            [
+                ("no rule matched, now", e["share"], "now"),
+                ("in the baseline", e["baselineShare"], "baseline"),
+            ],
+            ".1%",
+            "share of ok runs",
+        )
+    if kind == "failure_payload_lift":
+        return (
+            [
+                ("failing runs sampled", e["support"], "now"),
+                ("ok runs sampled", e["okShare"], "baseline"),
+            ],
+            ".1%",
+            "share with this field value",
+        )
+    if kind == "node_budget_headroom":
+        return (
+            [("p99 of nodes", e["p99"], "now"), ("node budget", e["budget"], "baseline")],
+            ",.0f",
+            "nodes",
+        )
+    if kind == "suspect_version":
+        return (
+            [
+                ("this version", _rate(e["failed"], e["runs"]), "now"),
+                ("the version before", _rate(e["previousFailed"], e["previousRuns"]), "baseline"),
+            ],
+            ".1%",
+            "failure rate",
+        )
+    return None  # fmt: skip
+
+
 def finding_chart(kind: str, evidence: Mapping[str, Any]) -> AltChart:
     """The small chart of an Insights card: the figures behind the finding, now against the
     baseline (or the failing runs against the ok runs)."""
@@ -817,41 +876,9 @@ def finding_chart(kind: str, evidence: Mapping[str, Any]) -> AltChart:
         rows = [{"label": fmt.case_label(c["caseName"]), "share": c["share"],
                  "baseline": c["baselineShare"]} for c in e.get("cases", [])]  # fmt: skip
         return _grouped(rows, "rule case", across=True)
-    if kind == "new_error_code":
-        rows = [{"label": "runs now", "value": e["runs"], "side": "now"},
-                {"label": "runs in the baseline", "value": 0, "side": "baseline"},
-                {"label": "expected there at today's rate", "value": e["expectedInBaseline"],
-                 "side": "baseline"}]  # fmt: skip
-        return _sides(rows, ",.0f", "runs")
-    if kind == "dormant_case":
-        rows = [{"label": "runs in the baseline", "value": e["baselineRuns"], "side": "baseline"},
-                {"label": "expected now", "value": e["expected"], "side": "baseline"},
-                {"label": "runs now", "value": 0, "side": "now"}]  # fmt: skip
-        return _sides(rows, ",.0f", "runs")
-    if kind == "fallthrough_shift":
-        rows = [
-            {"label": "no rule matched, now", "value": e["share"], "side": "now"},
-            {"label": "in the baseline", "value": e["baselineShare"], "side": "baseline"},
-        ]
-        return _sides(rows, ".1%", "share of ok runs")
-    if kind == "failure_payload_lift":
-        rows = [
-            {"label": "failing runs sampled", "value": e["support"], "side": "now"},
-            {"label": "ok runs sampled", "value": e["okShare"], "side": "baseline"},
-        ]
-        return _sides(rows, ".1%", "share with this field value")
-    if kind == "node_budget_headroom":
-        rows = [
-            {"label": "p99 of nodes", "value": e["p99"], "side": "now"},
-            {"label": "node budget", "value": e["budget"], "side": "baseline"},
-        ]
-        return _sides(rows, ",.0f", "nodes")
-    if kind == "suspect_version":
-        failed = e["failed"] / e["runs"] if e["runs"] else 0.0
-        before = e["previousFailed"] / e["previousRuns"] if e["previousRuns"] else 0.0
-        rows = [
-            {"label": "this version", "value": failed, "side": "now"},
-            {"label": "the version before", "value": before, "side": "baseline"},
-        ]
-        return _sides(rows, ".1%", "failure rate")
+    pairs = _figure_pairs(kind, e)
+    if pairs is not None:
+        figures, value_format, title = pairs
+        rows = [{"label": label, "value": value, "side": side} for label, value, side in figures]
+        return _sides(rows, value_format, title)
     return empty("no chart for this finding", height=80)

@@ -253,12 +253,22 @@ def _add_summary(sub: Any, now: datetime) -> None:
     p.set_defaults(run=lazy("summary:summary"))
 
 
-def baseline_text(text: str) -> str:
-    """``--baseline``: a key of BASELINES or ``version:X`` (argparse reports the error)."""
-    try:
-        return canonical_baseline(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def _checked(canonical: Callable[[str], str]) -> Callable[[str], str]:
+    """An argparse type from a parser that raises ``ValueError`` (argparse reports it)."""
+
+    def parse(text: str) -> str:
+        try:
+            return canonical(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+#: ``--baseline`` of ``compare`` / ``snapshot``: a key of BASELINES or ``version:X``.
+baseline_text = _checked(canonical_baseline)
+#: ``--baseline`` of ``insights``: ``week`` or a key of BASELINES.
+insights_baseline_text = _checked(canonical_insights_baseline)
 
 
 def _baseline_arg(parser: Parser, default: str | None) -> None:
@@ -295,14 +305,6 @@ def _add_compare(sub: Any, now: datetime) -> None:
     _baseline_arg(p, DEFAULT_BASELINE)
     _top_arg(p)
     p.set_defaults(run=lazy("compare:compare"))
-
-
-def insights_baseline_text(text: str) -> str:
-    """``--baseline`` of ``stratlog insights`` (argparse reports the error)."""
-    try:
-        return canonical_insights_baseline(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_insights(sub: Any, now: datetime) -> None:

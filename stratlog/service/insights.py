@@ -636,8 +636,7 @@ async def fetch_insights(
     )
     current = comparison.current
     found = findings_of(comparison, versions)
-    new = {f.subject for f in found if f.kind == "new_error_code" and f.subject}
-    new |= {c.errorCode for c in comparison.codes() if c.new}
+    new = {c.errorCode for c in comparison.codes() if c.new}  # every new_error_code among them
     spikes_checked = (
         sum(1 for n in then_rows["hours"].values() if n > 0) >= rules.MIN_SPIKE_BASELINE_HOURS
     )
