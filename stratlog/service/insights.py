@@ -751,8 +751,9 @@ WHY: dict[str, str] = {
         f"{rules.Z_FINDING} (two-sided 0.1 %)."
     ),
     "case_mix_shift": (
-        f"Flagged: Jensen-Shannon distance above {rules.CASE_MIX_JS:.2f}, with at least "
-        f"{rules.MIN_CASE_MIX_RUNS} ok runs on each side."
+        f"Flagged: Jensen-Shannon distance above {rules.CASE_MIX_JS:.2f} and a G test beyond "
+        f"chance at {rules.CASE_MIX_ALPHA:.1%}, with at least {rules.MIN_CASE_MIX_RUNS} ok runs "
+        "on each side."
     ),
     "points_shift": "",
     "duration_shift": "",
