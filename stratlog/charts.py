@@ -248,6 +248,10 @@ def timeseries(
         for start, (runs, _) in bucket_totals(baseline or []).items()
         if since < start + offset + step and start + offset < until  # partial buckets too
     ]  # fmt: skip
+    if before:  # the baseline's runs in each bar's tooltip: the dashed line takes no pointer
+        then = {b["start"]: b["runs"] for b in before}
+        for rect in rects:
+            rect["baselineRuns"] = then.get(rect["start"])
     highest = max(_highest(rects, "high"), _highest(before, "runs"))
     y_axis = _count_axis(highest)
     bars = (
@@ -264,6 +268,7 @@ def timeseries(
                 ("bucket:N", "Bucket (UTC)", None),
                 ("status:N", "Status", None),
                 ("count:Q", "Runs", ","),
+                *([("baselineRuns:Q", "Baseline runs (all statuses)", ",")] if before else []),
             ),
         )
     )  # fmt: skip
@@ -273,7 +278,8 @@ def timeseries(
             alt.selection_interval(name=ZOOM_SELECTION, encodings=["x"]),
         )
     counts = [bars]
-    if before:
+    if before:  # no tooltip: Vega then draws the line without pointer events, so a click
+        # where it crosses a bar still picks the bucket (the bar's tooltip gives its runs)
         counts.append(
             alt.Chart(_data(before))
             .mark_line(
@@ -283,8 +289,6 @@ def timeseries(
             .encode(
                 x=x,
                 y=alt.Y("runs:Q", scale=alt.Scale(domain=[0, max(highest, 1.0)]), axis=None),
-                tooltip=_tooltips(("bucket:N", "Baseline bucket (UTC)", None),
-                                  ("runs:Q", "Baseline runs", ",")),
             )
         )  # fmt: skip
     rate = [

@@ -155,6 +155,29 @@ def test_the_baseline_is_dashed_and_moved_onto_the_window() -> None:
     for r in values(chart, bars):
         totals[r["start"]] = totals.get(r["start"], 0) + r["count"]
     assert {r["start"]: r["runs"] for r in values(chart, dashed)} == totals
+    # the bars' tooltip says the baseline's runs; the line has none, so it takes no clicks
+    assert {r["start"]: r["baselineRuns"] for r in values(chart, bars)} == totals
+    assert "tooltip" not in dashed["encoding"]
+
+
+def test_the_dashed_baseline_does_not_swallow_a_click_on_a_bar() -> None:
+    """A click where the baseline crosses a bar must reach the bar's bucket selection: the
+    compiled Vega marks the line non-interactive (a browser test once clicked the line)."""
+    ov = make_overview()
+    shift = ov.until - ov.since
+    before = [{**r, "bucketStart": r["bucketStart"] - shift} for r in ov.timeseries]
+    chart = charts.timeseries(
+        ov.timeseries, ov.bucketSeconds, ov.since, ov.until,
+        baseline=before, offset=shift, selectable=True,
+    )  # fmt: skip
+    vega = vlc.vegalite_to_vega(spec(charts.style(chart)))
+
+    def marks(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [m for i in items for m in [i, *marks(i.get("marks", []))]]
+
+    kinds = {(m["type"], m.get("interactive")) for m in marks(vega["marks"]) if "style" in m}
+    assert ("rect", True) in kinds  # the bars take the click
+    assert ("line", False) in kinds  # the baseline does not
 
 
 @pytest.mark.parametrize("name", ["status", "timeseries", "errors", "cases", "durations", "points"])
