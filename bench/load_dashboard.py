@@ -64,6 +64,7 @@ from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 from stratlog.config import redact_url  # noqa: E402
 from stratlog.db import make_engine, make_session_factory, upgrade  # noqa: E402
 from stratlog.demo import floor_hour, write_demo  # noqa: E402
+from stratlog.export import VALIDATE_SPECS_ENV  # noqa: E402
 from stratlog.model.strategy_execution_log import COVERING_INDEX_COLUMNS  # noqa: E402
 from stratlog.repository import StrategyExecutionLogRepository  # noqa: E402
 from stratlog.rollups import RollupJob  # noqa: E402
@@ -74,7 +75,7 @@ from tests.test_readonly_role import documented_sql, documented_url  # noqa: E40
 
 PRESETS = {"15m": 15, "1h": 60, "6h": 360, "24h": 1440, "7d": 10080, "30d": 43200}  # minutes
 RUNBOOK_STATUSES = (None, None, "error", "timeout", "limit")
-PAGES = {"overview": "", "runbook": "runbook", "row": "row"}  # name -> Streamlit url path
+PAGES = {"overview": "", "runbook": "runbook", "row": "row", "insights": "insights"}  # url paths
 DAYS = 30
 PG_SETTINGS = {"shared_buffers": "512MB", "work_mem": "32MB", "jit": "off",
                "max_wal_size": "4GB", "checkpoint_timeout": "30min"}  # fmt: skip
@@ -472,7 +473,10 @@ def dashboard(
         "--server.port", str(port), "--server.address", "127.0.0.1",
         "--server.headless", "true", "--server.fileWatcherType", "none", *PRODUCTION_OPTIONS,
     ]  # fmt: skip
-    env = {**os.environ, "STRATLOG_DATABASE_URL": url, "STRATLOG_POOL_SIZE": str(pool_size)}
+    # Production: no chart-schema validation (tests/conftest.py, imported above through the
+    # test helpers, turns it on for the test suite).
+    env = {k: v for k, v in os.environ.items() if k != VALIDATE_SPECS_ENV}
+    env |= {"STRATLOG_DATABASE_URL": url, "STRATLOG_POOL_SIZE": str(pool_size)}
     with logfile.open("wb") as sink:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=sink)
     base = f"http://127.0.0.1:{port}"

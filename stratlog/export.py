@@ -9,6 +9,7 @@ Both return bytes, so a dashboard download is one line, e.g.::
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -59,9 +60,23 @@ def chart_title(
     }
 
 
+#: Validate each spec against the Vega-Lite schema when it is made (Altair's jsonschema pass)?
+#: That pass was two thirds of the dashboard's server CPU (bench/profile_pages.py) and checks
+#: shapes that only change with this code: the tests validate every builder's spec
+#: (``STRATLOG_VALIDATE_CHARTS=1`` in tests/conftest.py, and tests/test_charts.py); the dashboard,
+#: the exports and the snapshot skip it unless the variable is set.
+VALIDATE_SPECS_ENV = "STRATLOG_VALIDATE_CHARTS"
+
+
+def to_spec(chart: Any) -> dict[str, Any]:
+    """The Vega-Lite dict of an Altair chart, validated only when ``STRATLOG_VALIDATE_CHARTS=1``."""
+    spec: dict[str, Any] = chart.to_dict(validate=os.environ.get(VALIDATE_SPECS_ENV) == "1")
+    return spec
+
+
 def chart_spec(chart: Any, title: Mapping[str, Any], width: int = DEFAULT_WIDTH) -> dict[str, Any]:
     """The chart's Vega-Lite spec with the title, a white background and a width if it has none."""
-    spec: dict[str, Any] = chart if isinstance(chart, dict) else chart.to_dict()
+    spec: dict[str, Any] = chart if isinstance(chart, dict) else to_spec(chart)
     spec = {**spec, "title": dict(title), "background": BACKGROUND}
     if "width" not in spec and not any(k in spec for k in ("hconcat", "vconcat", "concat")):
         spec["width"] = width

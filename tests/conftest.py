@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -16,6 +17,11 @@ from stratlog.db import make_engine, make_session_factory, upgrade
 from stratlog.model import ROLLUP_TABLES
 from stratlog.repository import StrategyExecutionLogRepository
 from tests.pg import PostgresServer
+
+# Every chart spec the tests make, the dashboard's under AppTest and in Chromium (the server
+# inherits this environment) included, is validated against the Vega-Lite schema; production
+# skips that pass (stratlog/export.py to_spec).
+os.environ["STRATLOG_VALIDATE_CHARTS"] = "1"
 
 BACKENDS = ["sqlite", "postgres"]
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

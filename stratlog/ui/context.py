@@ -18,7 +18,7 @@ from typing import Any, NoReturn, TypeVar
 
 import streamlit as st
 
-from stratlog import charts
+from stratlog import charts, export
 from stratlog.baselines import INSIGHTS_BASELINES
 from stratlog.config import load_settings
 from stratlog.payload import parse_field
@@ -198,8 +198,13 @@ def _fingerprint(overview: Overview) -> bytes:
 
     Streamlit's own hasher walks a dataclass field by field in Python (~8 ms for a 24 h
     Overview, paid by each of the page's six chart calls); pickling is exact and takes ~0.2 ms.
+    The bytes are those of a pickled *copy*: a fresh result and the copy ``st.cache_data``
+    hands out on the next run share their objects differently (one UTC tzinfo, or one per
+    datetime), so their own pickles differ and every link built its charts twice; copies
+    pickle alike (~0.6 ms in all).
     """
-    return pickle.dumps(overview, protocol=pickle.HIGHEST_PROTOCOL)
+    copy = pickle.loads(pickle.dumps(overview, protocol=pickle.HIGHEST_PROTOCOL))
+    return pickle.dumps(copy, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 @st.cache_data(
@@ -210,7 +215,7 @@ def overview_specs(overview: Overview, before: Overview | None = None) -> dict[s
     (with ``before``, the baseline's Overview, drawn into the timeseries and points). The
     timeseries, which also draws the versions, is :func:`timeseries_spec`."""
     built = charts.overview_charts(overview, selectable=True, before=before)
-    return {name: chart.to_dict() for name, chart in built.items() if name in SHOWN_CHARTS}
+    return {name: export.to_spec(c) for name, c in built.items() if name in SHOWN_CHARTS}
 
 
 @st.cache_data(
@@ -229,8 +234,7 @@ def timeseries_spec(
         baseline=None if before is None else before.timeseries, offset=offset, marks=marks,
         selectable=True,
     )  # fmt: skip
-    spec: dict[str, Any] = chart.to_dict()
-    return spec
+    return export.to_spec(chart)
 
 
 def clear_data() -> None:

@@ -144,5 +144,6 @@ def card(finding: Finding, view: View, found: Insights, index: int) -> None:
             else:
                 nav.link(nav.OVERVIEW, view, "Open the Overview", ":material/space_dashboard:")
         with chart:
-            spec = charts.style(charts.finding_chart(finding.kind, finding.evidence)).to_dict()
+            figure = charts.finding_chart(finding.kind, finding.evidence)
+            spec = export.to_spec(charts.style(figure))
             st.vega_lite_chart(spec, width="stretch")

@@ -14,7 +14,7 @@ from typing import Any
 import streamlit as st
 from streamlit.elements.metric import DeltaColor
 
-from stratlog import charts
+from stratlog import charts, export
 from stratlog import vocabulary as fmt
 from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.service.compare import Change, Comparison
@@ -417,7 +417,7 @@ def duration_time_panel(
     chart = charts.duration_lines(
         points, ov.since, ov.until, bucket, baseline=baseline, offset=offset, marks=marks
     )
-    st.vega_lite_chart(chart.to_dict(), width="stretch")
+    st.vega_lite_chart(export.to_spec(chart), width="stretch")
 
 
 def error_codes_panel(ov: Overview, view: View, comparison: Comparison | None = None) -> None:
