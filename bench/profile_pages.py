@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import collections
 import contextlib
-import os
 import random
 import signal
 import statistics
@@ -48,6 +47,7 @@ from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 from bench.load_dashboard import (  # noqa: E402
     Database,
     Targets,
+    cpu_seconds,
     dashboard,
     given_database,
     iso,
@@ -85,14 +85,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 ]  # fmt: skip
 
 
-def process_cpu_ms(pid: int) -> float:
-    """User plus system CPU of the whole process so far, in ms (``/proc/PID/stat``): threads
-    that have exited count too (Streamlit runs each script run in a thread of its own), at the
-    kernel's tick resolution (10 ms), so the table also gives the mean over many loads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return 1000 * (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass
 class Load:
     kind: str
@@ -121,9 +113,9 @@ def queries(kind: str, t: Targets, rng: random.Random, count: int) -> list[str]:
 
 
 async def one(ws: ClientConnection, pid: int, kind: str, query: str, cached: bool) -> Load:
-    before = process_cpu_ms(pid)
+    before = cpu_seconds(pid)
     seconds, errors, _ = await open_page(ws, KINDS[kind][0], query, 120.0)
-    cpu = process_cpu_ms(pid) - before
+    cpu = 1000 * (cpu_seconds(pid) - before)  # whole process, exited threads too (10 ms ticks)
     if errors:
         raise SystemExit(f"{kind}?{query}: {errors[:3]}")
     return Load(kind, cached, 1000 * seconds, cpu)

@@ -839,6 +839,16 @@ def _rate(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 
 
+#: Finding kinds drawn as one share now beside one in the baseline: (label, evidence key) for
+#: each side, and the axis title.
+SHARE_PAIRS: dict[str, tuple[tuple[str, str], tuple[str, str], str]] = {
+    "fallthrough_shift": (("no rule matched, now", "share"),
+                          ("in the baseline", "baselineShare"), "share of ok runs"),
+    "failure_payload_lift": (("failing runs sampled", "support"),
+                             ("ok runs sampled", "okShare"), "share with this field value"),
+}  # fmt: skip
+
+
 def _figure_pairs(
     kind: str, e: Mapping[str, Any]
 ) -> tuple[list[tuple[str, float, str]], str, str] | None:
@@ -858,24 +868,9 @@ def _figure_pairs(
             ("runs now", 0, "now"),
         ]
         return figures, ",.0f", "runs"
-    if kind == "fallthrough_shift":
-        return (
-            [
-                ("no rule matched, now", e["share"], "now"),
-                ("in the baseline", e["baselineShare"], "baseline"),
-            ],
-            ".1%",
-            "share of ok runs",
-        )
-    if kind == "failure_payload_lift":
-        return (
-            [
-                ("failing runs sampled", e["support"], "now"),
-                ("ok runs sampled", e["okShare"], "baseline"),
-            ],
-            ".1%",
-            "share with this field value",
-        )
+    if kind in SHARE_PAIRS:
+        (now_label, now_key), (then_label, then_key), title = SHARE_PAIRS[kind]
+        return [(now_label, e[now_key], "now"), (then_label, e[then_key], "baseline")], ".1%", title
     if kind == "node_budget_headroom":
         return (
             [("p99 of nodes", e["p99"], "now"), ("node budget", e["budget"], "baseline")],
