@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import random
 import signal
 import statistics
@@ -121,14 +122,17 @@ async def one(ws: ClientConnection, pid: int, kind: str, query: str, cached: boo
     return Load(kind, cached, 1000 * seconds, cpu)
 
 
+def stream_of(base: str) -> str:
+    return base.replace("http://", "ws://") + "/_stcore/stream"
+
+
 async def loads(
     base: str, pid: int, t: Targets, count: int, seed: int, kinds: tuple[str, ...] = tuple(KINDS)
 ) -> list[Load]:
     """Each kind: ``count`` uncached loads (fresh links), then each link again (cached)."""
-    stream = base.replace("http://", "ws://") + "/_stcore/stream"
     rng = random.Random(seed)
     done: list[Load] = []
-    async with connect(stream, subprotocols=["streamlit"], max_size=None) as ws:
+    async with connect(stream_of(base), subprotocols=["streamlit"], max_size=None) as ws:
         for kind in kinds:
             links = queries(kind, t, rng, count)
             for query in links:
@@ -136,6 +140,23 @@ async def loads(
             for query in links:
                 done.append(await one(ws, pid, kind, query, cached=True))
     return done
+
+
+async def sampled(base: str, pid: int, t: Targets, count: int, tmp: Path) -> dict[str, Samples]:
+    """Pass 2: per kind, one py-spy recording of ``count`` uncached loads and one of the same
+    links again (cached); keys like ``overview uncached``."""
+    rng = random.Random(2)
+    found: dict[str, Samples] = {}
+    async with connect(stream_of(base), subprotocols=["streamlit"], max_size=None) as ws:
+        for kind in KINDS:
+            links = queries(kind, t, rng, count)
+            for cached in (False, True):
+                raw = tmp / f"stacks-{kind}-{cached}.txt"
+                with py_spy(pid, raw):
+                    for query in links:
+                        await one(ws, pid, kind, query, cached=cached)
+                found[f"{kind} {'cached' if cached else 'uncached'}"] = breakdown(raw)
+    return found
 
 
 def layer_of(stack: list[str]) -> str:
@@ -153,6 +174,7 @@ class Samples:
     leaves: collections.Counter[str]
     validating: collections.Counter[str]
     total: int
+    ours: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
 
 def breakdown(raw: Path) -> Samples:
@@ -167,6 +189,9 @@ def breakdown(raw: Path) -> Samples:
         layer = layer_of(stack)
         found.layers[layer] += count
         found.leaves[stack[-1][:110]] += count
+        mine = [f for f in stack if "stratlog/" in f or "/pages/" in f]
+        if mine:  # the innermost frame of ours: which of our lines the time is spent under
+            found.ours[mine[-1][:110]] += count
         if layer.startswith("jsonschema"):  # the innermost frame of ours above it
             ours = [f for f in stack if "stratlog/" in f or "/pages/" in f]
             found.validating[(ours[-1] if ours else stack[0])[:110]] += count
@@ -174,20 +199,29 @@ def breakdown(raw: Path) -> Samples:
 
 
 def breakdown_lines(per_kind: dict[str, Samples], top: int) -> list[str]:
-    kinds = list(per_kind)
-    lines = [f"{'layer (share of samples)':<52}" + "".join(f"{k:>18}" for k in kinds)]
+    lines = []
     names = [name for name, _ in LAYERS] + ["other"]
-    for name in names:
-        cells = "".join(
-            f"{100 * per_kind[k].layers[name] / max(per_kind[k].total, 1):>17.1f}%" for k in kinds
-        )
-        lines.append(f"{name:<52}{cells}")
-    lines.append(f"{'samples':<52}" + "".join(f"{per_kind[k].total:>18,}" for k in kinds))
+    for state in ("uncached", "cached"):
+        kinds = [k for k in per_kind if k.endswith(f" {state}")]
+        heads = "".join(f"{k.removesuffix(' ' + state):>18}" for k in kinds)
+        lines.append(f"{'layer, ' + state + ' (share of samples)':<52}{heads}")
+        for name in names:
+            cells = "".join(
+                f"{100 * per_kind[k].layers[name] / max(per_kind[k].total, 1):>17.1f}%"
+                for k in kinds
+            )
+            lines.append(f"{name:<52}{cells}")
+        lines.append(f"{'samples':<52}" + "".join(f"{per_kind[k].total:>18,}" for k in kinds))
     every = sum((s.leaves for s in per_kind.values()), collections.Counter())
     total = sum(s.total for s in per_kind.values())
     lines.append("hottest leaf frames, every kind")
     for frame, count in every.most_common(top):
         lines.append(f"  {100 * count / max(total, 1):5.1f} %  {frame}")
+    for kind in ("overview uncached", "overview cached"):
+        if kind in per_kind:
+            lines.append(f"{kind}: the innermost frame of ours (stratlog/, pages/) per sample")
+            for frame, count in per_kind[kind].ours.most_common(12):
+                lines.append(f"  {100 * count / max(per_kind[kind].total, 1):5.1f} %  {frame}")
     callers = sum((s.validating for s in per_kind.values()), collections.Counter())
     if callers:
         lines.append("jsonschema validation, by the innermost frame of ours that led to it")
@@ -250,21 +284,14 @@ async def run(args: argparse.Namespace) -> int:
                 await loads(base, process.pid, found, 2, seed=-1)  # imports, first connections
                 log("  pass 1: CPU per page...")
                 done = await loads(base, process.pid, found, args.loads, seed=1)
-                log("  pass 2: py-spy, one recording per page kind...")
-                per_kind: dict[str, Samples] = {}
-                for kind in KINDS:
-                    raw = Path(tmp) / f"stacks-{kind}.txt"
-                    with py_spy(process.pid, raw):
-                        await loads(base, process.pid, found, args.loads, 2, (kind,))
-                    per_kind[kind] = breakdown(raw)
+                log("  pass 2: py-spy, one recording per page kind and cache state...")
+                per_kind = await sampled(base, process.pid, found, args.loads, Path(tmp))
             tracebacks = logfile.read_text(errors="replace").count("Traceback")
     print(f"database   {db_.note}")
     print(f"loads      {args.loads} uncached + {args.loads} cached per page kind, one client; "
           f"CPU: the dashboard process (/proc/PID/stat)")  # fmt: skip
     print("\n".join(figures(done)))
-    print(
-        f"\nbreakdown  py-spy at 250 Hz, {args.loads} uncached + {args.loads} cached loads per kind"
-    )
+    print(f"\nbreakdown  py-spy at 250 Hz, {args.loads} loads per kind and cache state")
     print("\n".join(breakdown_lines(per_kind, args.top)))
     print(f"tracebacks in the dashboard's log: {tracebacks}")
     return 1 if tracebacks else 0

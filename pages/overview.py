@@ -7,7 +7,6 @@ from datetime import timedelta
 import streamlit as st
 
 from stratlog import vocabulary as fmt
-from stratlog.service.compare import trimmed
 from stratlog.ui import context, nav, panels
 
 TOP = 10
@@ -15,7 +14,7 @@ TOP = 10
 state = context.current()
 comparison, problem = context.comparison(state)
 if comparison is not None:
-    overview, before = trimmed(comparison.current, TOP), comparison.before
+    overview, before = context.trimmed_current(comparison, TOP), comparison.before
 else:
     overview, before = context.overview(state), None
 versions = context.versions(state)

@@ -68,9 +68,26 @@ def chart_title(
 VALIDATE_SPECS_ENV = "STRATLOG_VALIDATE_CHARTS"
 
 
+def validating() -> bool:
+    """Is ``STRATLOG_VALIDATE_CHARTS=1`` set (the tests set it)?"""
+    return os.environ.get(VALIDATE_SPECS_ENV) == "1"
+
+
+def skip_instantiation_checks() -> None:
+    """Turn off Altair's debug mode unless specs are validated: in debug mode every schema
+    object Altair builds (each ``alt.Data``, encoding, layer) validates itself with jsonschema
+    when it is created, a second pass on top of ``to_dict``'s; it was 13 % of an Overview's
+    server CPU after ``to_dict``'s own validation was off (docs/dashboard.md, "Where a page's
+    time goes"). Process-wide, so only the dashboard and the command line call it."""
+    if not validating():
+        import altair.utils.schemapi as schemapi
+
+        schemapi.disable_debug_mode()
+
+
 def to_spec(chart: Any) -> dict[str, Any]:
     """The Vega-Lite dict of an Altair chart, validated only when ``STRATLOG_VALIDATE_CHARTS=1``."""
-    spec: dict[str, Any] = chart.to_dict(validate=os.environ.get(VALIDATE_SPECS_ENV) == "1")
+    spec: dict[str, Any] = chart.to_dict(validate=validating())
     return spec
 
 

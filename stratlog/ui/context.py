@@ -9,6 +9,7 @@ asks the database again: the app recovers by itself when the database comes back
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import pickle
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from stratlog import charts, export
 from stratlog.baselines import INSIGHTS_BASELINES
 from stratlog.config import load_settings
 from stratlog.payload import parse_field
-from stratlog.service.compare import Baseline, Comparison, fetch_comparison
+from stratlog.service.compare import Baseline, Comparison, fetch_comparison, trimmed
 from stratlog.service.health import Health, fetch_health
 from stratlog.service.insights import Insights, fetch_insights, parse_baseline
 from stratlog.service.overview import Overview, fetch_overview
@@ -84,7 +85,7 @@ def _overview(
     call = fetch_overview(
         b.repository, strategy, parse_utc(since), parse_utc(until), version=version
     )
-    return b.run(call)
+    return _stamped(b.run(call))
 
 
 @st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=128)
@@ -93,15 +94,24 @@ def _versions(url: str, strategy: str, since: str, until: str) -> Versions:
     return b.run(fetch_versions(b.repository, strategy, parse_utc(since), parse_utc(until)))
 
 
+class DurationSeries(tuple[DurationPoint, ...]):
+    """Fetched duration percentiles per bucket, with their content digest (the chart-spec
+    cache's key, computed once when fetched; see :func:`_stamped`)."""
+
+    digest: bytes = b""
+
+
 @st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=128)
 def _durations(
     url: str, strategy: str, since: str, until: str, bucket: int, version: str | None
-) -> list[DurationPoint]:
+) -> DurationSeries:
     b = backend(url)
     call = fetch_duration_series(
         b.repository, strategy, parse_utc(since), parse_utc(until), bucket, version=version
     )
-    return b.run(call)
+    series = DurationSeries(b.run(call))
+    series.digest = _content_digest(tuple(series))
+    return series
 
 
 def _query(
@@ -123,7 +133,10 @@ def _comparison(
         b.repository, strategy, parse_utc(since), parse_utc(until), Baseline.parse(baseline),
         version=version,
     )  # fmt: skip
-    return b.run(call)
+    comparison = b.run(call)
+    _stamped(comparison.current)
+    _stamped(comparison.before)
+    return comparison
 
 
 @st.cache_data(ttl=DATA_TTL_S, show_spinner=False, max_entries=64)
@@ -193,18 +206,47 @@ def _health(url: str) -> Health:
     return b.run(fetch_health(b.repository.session_factory))
 
 
-def _fingerprint(overview: Overview) -> bytes:
-    """The cache key of a fetched Overview: its pickled content.
+_DIGEST = "_stratlog_digest"
+
+
+def _content_digest(overview: object) -> bytes:
+    """A digest of a fetched Overview's content: the hash of its pickled *copy*.
 
     Streamlit's own hasher walks a dataclass field by field in Python (~8 ms for a 24 h
-    Overview, paid by each of the page's six chart calls); pickling is exact and takes ~0.2 ms.
-    The bytes are those of a pickled *copy*: a fresh result and the copy ``st.cache_data``
-    hands out on the next run share their objects differently (one UTC tzinfo, or one per
-    datetime), so their own pickles differ and every link built its charts twice; copies
-    pickle alike (~0.6 ms in all).
+    Overview, paid by each chart call). The bytes are those of a pickled copy: a fresh result
+    and the copy ``st.cache_data`` hands out on the next run share their objects differently
+    (one UTC tzinfo, or one per datetime), so their own pickles differ and every link built its
+    charts twice; copies pickle alike.
     """
     copy = pickle.loads(pickle.dumps(overview, protocol=pickle.HIGHEST_PROTOCOL))
-    return pickle.dumps(copy, protocol=pickle.HIGHEST_PROTOCOL)
+    return hashlib.blake2b(pickle.dumps(copy, protocol=pickle.HIGHEST_PROTOCOL)).digest()
+
+
+def _stamped(overview: Overview) -> Overview:
+    """The Overview with its content digest attached, computed once when it is fetched: the
+    cache stores (pickles) the stamp with the result, so every later run's chart-spec calls
+    find it instead of pickling the whole Overview again (that was most of a cached Overview
+    page's own CPU, bench/profile_pages.py)."""
+    object.__setattr__(overview, _DIGEST, _content_digest(overview))
+    return overview
+
+
+def trimmed_current(comparison: Comparison, top: int) -> Overview:
+    """The comparison's Overview with its code and case lists cut to ``top``
+    (:func:`~stratlog.service.compare.trimmed`), stamped with a digest derived from the
+    fetched one's: a pure function of it and ``top``."""
+    cut = trimmed(comparison.current, top)
+    stamp = getattr(comparison.current, _DIGEST, None)
+    if isinstance(stamp, bytes):
+        derived = hashlib.blake2b(stamp + b"|trimmed|" + str(top).encode()).digest()
+        object.__setattr__(cut, _DIGEST, derived)
+    return cut
+
+
+def _fingerprint(overview: Overview) -> bytes:
+    """The cache key of an Overview in the chart-spec caches: its stamp, or its digest."""
+    stamp = getattr(overview, _DIGEST, None)
+    return stamp if isinstance(stamp, bytes) else _content_digest(overview)
 
 
 @st.cache_data(
@@ -214,8 +256,8 @@ def overview_specs(overview: Overview, before: Overview | None = None) -> dict[s
     """Vega-Lite specs of the Overview charts, built and validated once per fetched result
     (with ``before``, the baseline's Overview, drawn into the timeseries and points). The
     timeseries, which also draws the versions, is :func:`timeseries_spec`."""
-    built = charts.overview_charts(overview, selectable=True, before=before)
-    return {name: export.to_spec(c) for name, c in built.items() if name in SHOWN_CHARTS}
+    built = charts.overview_charts(overview, selectable=True, before=before, only=SHOWN_CHARTS)
+    return {name: export.to_spec(c) for name, c in built.items()}
 
 
 @st.cache_data(
@@ -237,13 +279,33 @@ def timeseries_spec(
     return export.to_spec(chart)
 
 
+@st.cache_data(
+    ttl=DATA_TTL_S, show_spinner=False, max_entries=64,
+    hash_funcs={DurationSeries: lambda series: series.digest},
+)  # fmt: skip
+def duration_spec(
+    points: DurationSeries,
+    baseline: DurationSeries,
+    since: datetime,
+    until: datetime,
+    bucket: int,
+    offset: timedelta,
+    marks: tuple[tuple[str, datetime], ...] = (),
+) -> dict[str, Any]:
+    """The "Duration over time" chart's spec, built once per fetched series."""
+    chart = charts.duration_lines(
+        points, since, until, bucket, baseline=baseline, offset=offset, marks=marks
+    )
+    return export.to_spec(chart)
+
+
 def clear_data() -> None:
     """Forget every cached result (the engine stays)."""
     loaders = (
         _strategies, _overview, _comparison, _versions, _durations, _insights, _runbook,
         _request, _neighbours, _row, _health,
     )  # fmt: skip
-    for cached in (*loaders, overview_specs, timeseries_spec):
+    for cached in (*loaders, overview_specs, timeseries_spec, duration_spec):
         cached.clear()
 
 
@@ -405,14 +467,14 @@ def insights_loader(app: AppState) -> Callable[[], Insights | None]:
 
 def durations(
     app: AppState, ov: Overview, before: Overview | None
-) -> tuple[int, list[DurationPoint], list[DurationPoint]]:
+) -> tuple[int, DurationSeries, DurationSeries]:
     """The bucket size and the duration percentiles per bucket, now and in the baseline."""
     bucket = duration_bucket((ov.until - ov.since).total_seconds(), ov.bucketSeconds)
     now = _guard(
         app.url, _durations, app.url, ov.strategyId, iso_utc(ov.since), iso_utc(ov.until),
         bucket, ov.version,
     )  # fmt: skip
-    then: list[DurationPoint] = []
+    then = DurationSeries()
     if before is not None:
         then = _guard(
             app.url, _durations, app.url, before.strategyId, iso_utc(before.since),

@@ -7,24 +7,29 @@ get fixed wording or values passed through :func:`stratlog.vocabulary.md_escape`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import streamlit as st
 from streamlit.elements.metric import DeltaColor
 
-from stratlog import charts, export
+from stratlog import charts
 from stratlog import vocabulary as fmt
 from stratlog.model.strategy_execution_log import STATUSES
 from stratlog.service.compare import Change, Comparison
 from stratlog.service.insights import Insights
 from stratlog.service.overview import Overview
 from stratlog.service.runbook import NO_VERSION
-from stratlog.service.timeline import DurationPoint
 from stratlog.service.versions import RECORD_START, Versions
 from stratlog.ui import exports, nav, tables
-from stratlog.ui.context import AppState, overview_specs, timeseries_spec
+from stratlog.ui.context import (
+    AppState,
+    DurationSeries,
+    duration_spec,
+    overview_specs,
+    timeseries_spec,
+)
 from stratlog.ui.state import PRESET_LABELS, View, ceil_minute, parse_utc
 
 EMPTY = "No runs in this window."
@@ -396,8 +401,8 @@ def versions_panel(versions: Versions, view: View) -> None:
 
 
 def duration_time_panel(
-    points: Sequence[DurationPoint],
-    baseline: Sequence[DurationPoint],
+    points: DurationSeries,
+    baseline: DurationSeries,
     ov: Overview,
     bucket: int,
     offset: timedelta,
@@ -414,10 +419,8 @@ def duration_time_panel(
     if not points:
         empty_state()
         return
-    chart = charts.duration_lines(
-        points, ov.since, ov.until, bucket, baseline=baseline, offset=offset, marks=marks
-    )
-    st.vega_lite_chart(export.to_spec(chart), width="stretch")
+    spec = duration_spec(points, baseline, ov.since, ov.until, bucket, offset, marks)
+    st.vega_lite_chart(spec, width="stretch")
 
 
 def error_codes_panel(ov: Overview, view: View, comparison: Comparison | None = None) -> None:

@@ -8,7 +8,7 @@ import pickle
 
 import pytest
 
-from stratlog.ui import tables
+from stratlog.ui import context, tables
 from stratlog.ui.context import _fingerprint
 from stratlog.vocabulary import NO_RULE_LABEL
 from tests.test_charts import make_overview
@@ -39,3 +39,33 @@ def test_a_fresh_result_and_its_cached_copy_have_one_key() -> None:
     assert pickle.dumps(cached) != pickle.dumps(fresh)  # why the key cannot be the raw pickle
     assert _fingerprint(cached) == _fingerprint(fresh)
     assert _fingerprint(pickle.loads(pickle.dumps(cached))) == _fingerprint(fresh)
+
+
+def test_a_fetched_overview_carries_its_key_through_the_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The key is computed once, when the result is fetched; cached copies carry it along."""
+    fresh = make_overview()
+    expected = _fingerprint(copy.deepcopy(fresh))
+    stamped = context._stamped(fresh)
+    cached = pickle.loads(pickle.dumps(stamped, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def no_pickling(overview: object) -> bytes:
+        raise AssertionError("the cached copy's key was computed again")
+
+    monkeypatch.setattr(context, "_content_digest", no_pickling)
+    assert _fingerprint(cached) == expected
+    other = dataclasses.replace(cached, errorCodes=[{"errorCode": "BOOM", "count": 8}])
+    with pytest.raises(AssertionError, match="computed again"):  # a new result: no stamp
+        _fingerprint(other)
+
+
+def test_the_trimmed_overview_of_a_comparison_has_a_key_of_its_own() -> None:
+    fresh = make_overview()
+    current = context._stamped(fresh)
+    comparison = type("C", (), {"current": current})()  # only .current is read
+    cut = context.trimmed_current(comparison, 1)  # type: ignore[arg-type]
+    assert len(cut.errorCodes) <= 1
+    assert _fingerprint(cut) != _fingerprint(current)
+    assert _fingerprint(cut) == _fingerprint(context.trimmed_current(comparison, 1))  # type: ignore[arg-type]
+    assert _fingerprint(cut) != _fingerprint(context.trimmed_current(comparison, 2))  # type: ignore[arg-type]
