@@ -9,10 +9,11 @@ DEMO_DB := stratlog.db
 DEMO_ROWS ?= 200000
 PORT ?= 8501
 
-.PHONY: run test lint bench load demo venv browser clean help
+.PHONY: run serve test lint bench load demo venv browser clean help
 
 help:
 	@echo "make run    - set up, create demo data if missing, start the dashboard on :$(PORT)"
+	@echo "make serve  - WORKERS dashboard processes (default 2) behind nginx on :$(SERVE_PORT)"
 	@echo "make test   - set up (venv, PostgreSQL, Chromium) and run lint + every test"
 	@echo "make lint   - ruff check, ruff format --check, mypy, import contracts (lint-imports)"
 	@echo "make bench  - benchmarks (heavy; not part of make test)"
@@ -41,6 +42,19 @@ run: $(STAMP) $(DEMO_DB)
 	STRATLOG_DATABASE_URL=$${STRATLOG_DATABASE_URL:-sqlite+aiosqlite:///$(DEMO_DB)} \
 		$(BIN)/streamlit run dashboard.py --server.port $(PORT)
 
+WORKERS ?= 2
+SERVE_PORT ?= 8080
+CONNECTION_BUDGET ?= 20
+
+# Production layout (docs/operating.md): nginx in front of WORKERS processes, sticky sessions.
+serve: $(STAMP) $(DEMO_DB)
+	bash scripts/ensure-system-deps.sh nginx
+	@if [ -z "$$STRATLOG_DATABASE_URL" ]; then \
+		$(BIN)/stratlog --database sqlite+aiosqlite:///$(DEMO_DB) db upgrade; fi
+	STRATLOG_DATABASE_URL=$${STRATLOG_DATABASE_URL:-sqlite+aiosqlite:///$(CURDIR)/$(DEMO_DB)} \
+		$(BIN)/stratlog serve --workers $(WORKERS) --port $(SERVE_PORT) \
+		--connection-budget $(CONNECTION_BUDGET)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -53,10 +67,16 @@ browser:
 test: $(STAMP) browser lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(STAMP) browser
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) browser
 	$(BIN)/python -m bench
 
-load: $(STAMP) browser
+load: $(BENCH_STAMP) browser
 	$(BIN)/python -m bench.load_dashboard
 
 clean:

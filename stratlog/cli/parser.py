@@ -77,6 +77,10 @@ COMMAND_EXAMPLES = {
     "prune": "  stratlog prune --older-than 90d --dry-run\n  stratlog prune --older-than 90d",
     "db": "  stratlog db upgrade\n"
     "  stratlog --database postgresql+asyncpg://admin@db/audit db upgrade",
+    "serve": "  stratlog serve --workers 2\n"
+    "  STRATLOG_DATABASE_URL=postgresql+asyncpg://reader@db/audit stratlog serve --workers 4 "
+    "--port 80 --listen 0.0.0.0 --connection-budget 40\n"
+    "  stratlog serve --workers 4 --write-config /etc/nginx/conf.d/stratlog.conf",
 }
 
 
@@ -500,6 +504,43 @@ def _add_db(sub: Any) -> None:
     upgrade.set_defaults(run=lazy("maintenance:db_upgrade"))
 
 
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port between 1 and 65535, got {text!r}")
+    return value
+
+
+def _add_serve(sub: Any) -> None:
+    p = _command(
+        sub,
+        "serve",
+        "run several dashboard processes behind nginx (production)",
+        "Start --workers dashboard processes (streamlit run dashboard.py on ports from "
+        "--worker-port up) and nginx in front of them on --listen:--port, with sticky "
+        "sessions by cookie and websocket upgrades; restart a process that dies; stop "
+        "everything on Ctrl-C. Each process gets --connection-budget // --workers database "
+        "connections. --write-config only writes the nginx configuration, for your own nginx.",
+    )
+    p.add_argument("--workers", type=_positive_int, default=2, metavar="N",
+                   help="dashboard processes (default: 2)")  # fmt: skip
+    p.add_argument("--port", type=_port, default=8080, help="nginx's port (default: 8080)")
+    p.add_argument("--listen", default="127.0.0.1", metavar="ADDRESS",
+                   help="nginx's address (default: 127.0.0.1)")  # fmt: skip
+    p.add_argument("--worker-port", type=_port, default=8601, metavar="PORT",
+                   help="the first process's port, the others follow (default: 8601)")  # fmt: skip
+    p.add_argument("--connection-budget", type=_positive_int, default=20, metavar="N",
+                   help="database connections of all processes together (default: 20)")  # fmt: skip
+    p.add_argument("--nginx", metavar="PATH", help="the nginx binary (default: found on PATH)")
+    p.add_argument("--run-dir", type=Path, metavar="DIR",
+                   help="nginx's configuration, logs and the processes' logs (default: a new "
+                   "temporary directory)")  # fmt: skip
+    p.add_argument("--write-config", type=Path, metavar="FILE",
+                   help="write the http-level nginx configuration to FILE (- for stdout), "
+                   "start nothing")  # fmt: skip
+    p.set_defaults(run=lazy("serve:serve"))
+
+
 def build_parser(now: datetime | None = None) -> Parser:
     """The argument parser with every subcommand; relative times count back from ``now``."""
     now = now or datetime.now(UTC)
@@ -524,4 +565,5 @@ def build_parser(now: datetime | None = None) -> Parser:
     _add_rollup(sub, now)
     _add_prune(sub, now)
     _add_db(sub)
+    _add_serve(sub)
     return parser

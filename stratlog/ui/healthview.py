@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import os
+import re
 from datetime import UTC, datetime
 
 import streamlit as st
 
 from stratlog import vocabulary as fmt
+from stratlog.serve import WORKER_ENV
 from stratlog.service.health import Health, RollupStatus
 from stratlog.ui import tables
 
 _COUNTS = ("Submitted", "Written", "Dropped", "Failed", "Pending")
+#: When this process first drew a page (this module is imported once per process).
+_SERVING_SINCE = datetime.now(UTC)
+
+
+def served_by() -> str:
+    """Which dashboard process drew this page: under ``stratlog serve`` its number of N
+    (``STRATLOG_WORKER``), its pid and port, and since when it serves."""
+    number = os.environ.get(WORKER_ENV, "")
+    if not number:
+        who = "dashboard process (single)"
+    elif re.fullmatch(r"\d{1,4}/\d{1,4}", number):
+        who = f"dashboard process {number}"
+    else:  # set by hand to something else: not markup, not trusted
+        who = "dashboard process (unrecognised STRATLOG_WORKER)"
+    port = st.get_option("server.port")
+    return (
+        f"Served by {who} · pid {os.getpid()} · port {port} · serving since "
+        f"{_SERVING_SINCE:%Y-%m-%d %H:%M:%S} UTC"
+    )
 
 
 def recorders(health: Health, now: datetime) -> None:

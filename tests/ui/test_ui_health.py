@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -75,3 +76,17 @@ def test_health_with_the_database_down(open_app: OpenApp, down_url: str) -> None
     at = open_app(down_url, HEALTH)
     assert not at.exception
     assert "Cannot reach the database" in at.error[0].value
+
+
+def test_health_says_which_process_served_it(
+    open_app: OpenApp, demo_url: str, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("STRATLOG_WORKER", "2/4")
+    at = open_app(demo_url, HEALTH)
+    served = [c.value for c in at.caption if c.value.startswith("Served by")]
+    assert len(served) == 1
+    assert served[0].startswith("Served by dashboard process 2/4 · pid ")
+    assert f"pid {os.getpid()} " in served[0]  # AppTest runs the page in this process
+    monkeypatch.delenv("STRATLOG_WORKER")
+    alone = open_app(demo_url, HEALTH)
+    assert any(c.value.startswith("Served by dashboard process (single)") for c in alone.caption)
