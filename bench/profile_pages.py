@@ -115,11 +115,11 @@ def queries(kind: str, t: Targets, rng: random.Random, count: int) -> list[str]:
 
 async def one(ws: ClientConnection, pid: int, kind: str, query: str, cached: bool) -> Load:
     before = cpu_seconds(pid)
-    seconds, errors, _ = await open_page(ws, KINDS[kind][0], query, 120.0)
+    shown = await open_page(ws, KINDS[kind][0], query, 120.0)
     cpu = 1000 * (cpu_seconds(pid) - before)  # whole process, exited threads too (10 ms ticks)
-    if errors:
-        raise SystemExit(f"{kind}?{query}: {errors[:3]}")
-    return Load(kind, cached, 1000 * seconds, cpu)
+    if shown.errors or shown.banners:
+        raise SystemExit(f"{kind}?{query}: {(shown.errors + shown.banners)[:3]}")
+    return Load(kind, cached, 1000 * shown.seconds, cpu)
 
 
 def stream_of(base: str) -> str:

@@ -213,8 +213,11 @@ def worker_command(layout: Layout, index: int) -> list[str]:
 
 def worker_env(layout: Layout, index: int, url: str, cookie_secret: str) -> dict[str, str]:
     """The environment of process ``index``: the database, its pool, who it is, the secret
-    every process shares (Streamlit signs its session cookies with it)."""
+    every process shares (Streamlit signs its session cookies with it), and two malloc arenas
+    (glibc's default, 8 per core, lets each of Streamlit's script-run threads grow its own heap:
+    the peak memory of a busy process, docs/operating.md)."""
     return {
+        "MALLOC_ARENA_MAX": "2",
         **os.environ,
         "STRATLOG_DATABASE_URL": url,
         "STRATLOG_POOL_SIZE": str(layout.pool_size),
@@ -350,3 +353,4 @@ async def serve(
         await supervisor.stop()
         for number in signals:
             loop.remove_signal_handler(number)
+        say(f"stratlog: stopped nginx and the dashboard processes ({supervisor.restarts} restarts)")

@@ -3,7 +3,10 @@ by the real nginx), the committed deploy/nginx/stratlog.conf and the ``stratlog 
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,12 +18,14 @@ from stratlog.serve import (
     Layout,
     ServeError,
     find_nginx,
+    healthy,
     pool_size_for,
     site_config,
     standalone_config,
     worker_command,
     worker_env,
 )
+from tests.net import free_ports_in_a_row
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOYED = ROOT / "deploy" / "nginx" / "stratlog.conf"
@@ -88,6 +93,7 @@ def test_each_process_gets_its_port_pool_number_and_the_shared_secret() -> None:
     assert env[WORKER_ENV] == "3/4"
     assert env["STREAMLIT_SERVER_COOKIE_SECRET"] == "s3cret"
     assert env["STRATLOG_DATABASE_URL"] == "postgresql+asyncpg://r@db/audit"
+    assert env["MALLOC_ARENA_MAX"] == os.environ.get("MALLOC_ARENA_MAX", "2")
 
 
 def test_the_command_writes_the_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -125,3 +131,22 @@ def test_a_missing_nginx_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[
     err = capsys.readouterr().err
     assert f"--nginx {tmp_path / 'no-nginx'}: no such executable" in err
     assert not list(tmp_path.iterdir())  # nothing started, nothing written
+
+
+def test_a_port_in_use_is_named_and_everything_stops(tmp_path: Path) -> None:
+    """nginx cannot listen: the command says why, stops the processes it started, exits 1."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        first = free_ports_in_a_row(1)
+        run = subprocess.run(
+            [sys.executable, "-m", "stratlog.cli.main", "--database",
+             f"sqlite+aiosqlite:///{tmp_path / 'none.db'}", "serve", "--workers", "1",
+             "--port", str(port), "--worker-port", str(first), "--run-dir", str(tmp_path)],
+            capture_output=True, text=True, timeout=120, cwd=ROOT,
+        )  # fmt: skip
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "nginx exited with code 1" in run.stdout and "Address already in use" in run.stdout
+    assert "stopped nginx and the dashboard processes" in run.stdout
+    assert not healthy(first)  # the dashboard process it started is gone

@@ -10,7 +10,7 @@ import streamlit as st
 
 from stratlog import export
 from stratlog.config import redact_url
-from stratlog.ui import auth, context, nav, sidebar
+from stratlog.ui import auth, context, downloads, nav, sidebar
 from stratlog.ui.errors import DATABASE_ERRORS
 from stratlog.ui.state import (
     PARAMS,
@@ -92,6 +92,7 @@ def _wait_for_rows(url: str) -> None:
 def start(page_path: str = "") -> context.AppState:
     """Pass the gate, resolve the view from the URL, draw the sidebar, write the URL back."""
     export.skip_instantiation_checks()
+    downloads.keep_this_process_downloads()
     gate = auth.gate()  # before anything touches the database
     url = context.database_url()
     now = datetime.now(UTC)

@@ -243,14 +243,14 @@ def trimmed_current(comparison: Comparison, top: int) -> Overview:
     return cut
 
 
-def _fingerprint(overview: Overview) -> bytes:
+def fingerprint(overview: Overview) -> bytes:
     """The cache key of an Overview in the chart-spec caches: its stamp, or its digest."""
     stamp = getattr(overview, _DIGEST, None)
     return stamp if isinstance(stamp, bytes) else _content_digest(overview)
 
 
 @st.cache_data(
-    ttl=DATA_TTL_S, show_spinner=False, max_entries=64, hash_funcs={Overview: _fingerprint}
+    ttl=DATA_TTL_S, show_spinner=False, max_entries=64, hash_funcs={Overview: fingerprint}
 )
 def overview_specs(overview: Overview, before: Overview | None = None) -> dict[str, dict[str, Any]]:
     """Vega-Lite specs of the Overview charts, built and validated once per fetched result
@@ -261,7 +261,7 @@ def overview_specs(overview: Overview, before: Overview | None = None) -> dict[s
 
 
 @st.cache_data(
-    ttl=DATA_TTL_S, show_spinner=False, max_entries=64, hash_funcs={Overview: _fingerprint}
+    ttl=DATA_TTL_S, show_spinner=False, max_entries=64, hash_funcs={Overview: fingerprint}
 )
 def timeseries_spec(
     overview: Overview,

@@ -8,6 +8,8 @@ command line uses, so a dashboard PNG and a ``stratlog snapshot`` PNG are the sa
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,7 @@ from stratlog.service.insights import Insights
 from stratlog.service.overview import Overview
 from stratlog.service.versions import Versions
 from stratlog.ui import nav
+from stratlog.ui.context import fingerprint
 from stratlog.ui.state import View
 
 if TYPE_CHECKING:
@@ -52,11 +55,24 @@ DURATION_COLUMNS = ("figure", "p50", "p95", "p99", "min", "mean", "max", "sample
                     "exact", "basis")  # fmt: skip
 
 
+#: PNGs already rendered, by (the Overview's content key, chart name): operators who open the
+#: same incident link and click the same button get the same bytes without a second render.
+_PNGS: OrderedDict[tuple[bytes, str], bytes] = OrderedDict()
+_PNGS_LOCK = threading.Lock()
+PNG_CACHE_ENTRIES = 32
+
+
 def chart_png(overview: Overview, name: str) -> bytes:
-    """PNG bytes of one Overview chart (scale 2, white, fixed status colours, titled)."""
+    """PNG bytes of one Overview chart (scale 2, white, fixed status colours, titled); only
+    that chart is built, and the bytes are kept for the next click on the same result."""
+    key = (fingerprint(overview), name)
+    with _PNGS_LOCK:
+        if key in _PNGS:
+            _PNGS.move_to_end(key)
+            return _PNGS[key]
     heading, width = CHART_EXPORTS[name]
-    chart = charts.overview_charts(overview, selectable=False)[name]
-    return export.chart_png(
+    chart = charts.overview_charts(overview, selectable=False, only=(name,))[name]
+    png = export.chart_png(
         charts.style(chart),
         strategy=overview.strategyId,
         since=overview.since,
@@ -64,6 +80,11 @@ def chart_png(overview: Overview, name: str) -> bytes:
         heading=heading,
         width=width,
     )
+    with _PNGS_LOCK:
+        _PNGS[key] = png
+        while len(_PNGS) > PNG_CACHE_ENTRIES:
+            _PNGS.popitem(last=False)
+    return png
 
 
 def points_rows(overview: Overview) -> list[dict[str, Any]]:

@@ -34,6 +34,12 @@ def downloads(at: AppTest) -> dict[str, Any]:
     return {str(b.proto.id).rsplit("-", 1)[-1]: b for b in at.get("download_button")}
 
 
+@pytest.fixture(autouse=True)
+def no_rendered_pngs() -> None:
+    """Each test renders its own PNGs (the process keeps rendered ones)."""
+    exports._PNGS.clear()
+
+
 @pytest.fixture
 def overview(demo_url: str, backend_for: Any, window: dict[str, str]) -> Overview:
     backend: Backend = backend_for(demo_url)
@@ -200,3 +206,17 @@ def test_the_status_png_is_titled_like_its_panel(
     monkeypatch.setattr(export, "spec_png", lambda spec, *a, **k: specs.append(spec) or b"")
     exports.chart_png(overview, "status")
     assert specs[0]["title"]["text"] == "fraud-screen · Outcome by status"
+
+
+def test_a_second_click_on_the_same_result_gets_the_same_png_unrendered(
+    overview: Overview, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = exports.chart_png(overview, "points")
+
+    def no_render(*args: Any, **kwargs: Any) -> bytes:
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr(export, "spec_png", no_render)
+    assert exports.chart_png(overview, "points") == first
+    with pytest.raises(AssertionError, match="rendered again"):
+        exports.chart_png(overview, "cases")  # another chart: rendered

@@ -9,7 +9,7 @@ import pickle
 import pytest
 
 from stratlog.ui import context, tables
-from stratlog.ui.context import _fingerprint
+from stratlog.ui.context import fingerprint
 from stratlog.vocabulary import NO_RULE_LABEL
 from tests.test_charts import make_overview
 
@@ -24,9 +24,9 @@ def test_tables() -> None:
 def test_the_spec_cache_key_is_the_overview_content() -> None:
     first = make_overview()
     again = copy.deepcopy(first)  # another fetch of the same result
-    assert again is not first and _fingerprint(again) == _fingerprint(first)
+    assert again is not first and fingerprint(again) == fingerprint(first)
     other = dataclasses.replace(first, errorCodes=[{"errorCode": "BOOM", "count": 8}])
-    assert _fingerprint(other) != _fingerprint(first)
+    assert fingerprint(other) != fingerprint(first)
 
 
 def test_a_fresh_result_and_its_cached_copy_have_one_key() -> None:
@@ -37,8 +37,8 @@ def test_a_fresh_result_and_its_cached_copy_have_one_key() -> None:
     assert shared is not None and fresh.until.tzinfo is shared
     cached = pickle.loads(pickle.dumps(fresh, protocol=pickle.HIGHEST_PROTOCOL))
     assert pickle.dumps(cached) != pickle.dumps(fresh)  # why the key cannot be the raw pickle
-    assert _fingerprint(cached) == _fingerprint(fresh)
-    assert _fingerprint(pickle.loads(pickle.dumps(cached))) == _fingerprint(fresh)
+    assert fingerprint(cached) == fingerprint(fresh)
+    assert fingerprint(pickle.loads(pickle.dumps(cached))) == fingerprint(fresh)
 
 
 def test_a_fetched_overview_carries_its_key_through_the_cache(
@@ -46,7 +46,7 @@ def test_a_fetched_overview_carries_its_key_through_the_cache(
 ) -> None:
     """The key is computed once, when the result is fetched; cached copies carry it along."""
     fresh = make_overview()
-    expected = _fingerprint(copy.deepcopy(fresh))
+    expected = fingerprint(copy.deepcopy(fresh))
     stamped = context._stamped(fresh)
     cached = pickle.loads(pickle.dumps(stamped, protocol=pickle.HIGHEST_PROTOCOL))
 
@@ -54,10 +54,10 @@ def test_a_fetched_overview_carries_its_key_through_the_cache(
         raise AssertionError("the cached copy's key was computed again")
 
     monkeypatch.setattr(context, "_content_digest", no_pickling)
-    assert _fingerprint(cached) == expected
+    assert fingerprint(cached) == expected
     other = dataclasses.replace(cached, errorCodes=[{"errorCode": "BOOM", "count": 8}])
     with pytest.raises(AssertionError, match="computed again"):  # a new result: no stamp
-        _fingerprint(other)
+        fingerprint(other)
 
 
 def test_the_trimmed_overview_of_a_comparison_has_a_key_of_its_own() -> None:
@@ -66,6 +66,6 @@ def test_the_trimmed_overview_of_a_comparison_has_a_key_of_its_own() -> None:
     comparison = type("C", (), {"current": current})()  # only .current is read
     cut = context.trimmed_current(comparison, 1)  # type: ignore[arg-type]
     assert len(cut.errorCodes) <= 1
-    assert _fingerprint(cut) != _fingerprint(current)
-    assert _fingerprint(cut) == _fingerprint(context.trimmed_current(comparison, 1))  # type: ignore[arg-type]
-    assert _fingerprint(cut) != _fingerprint(context.trimmed_current(comparison, 2))  # type: ignore[arg-type]
+    assert fingerprint(cut) != fingerprint(current)
+    assert fingerprint(cut) == fingerprint(context.trimmed_current(comparison, 1))  # type: ignore[arg-type]
+    assert fingerprint(cut) != fingerprint(context.trimmed_current(comparison, 2))  # type: ignore[arg-type]

@@ -1,0 +1,159 @@
+"""Page load in Chromium against the floor (issue 17): the Overview beside an empty Streamlit app.
+
+    .venv/bin/python -m bench.bench_pageload [--database URL] [--loads 8] [--chromium PATH]
+
+Two servers side by side, started the same way (``streamlit run`` on 127.0.0.1 with the
+production settings of docs/operating.md, no chart-schema validation): the dashboard on the demo
+file (``make demo``; or ``--database``), and an app whose script is one ``st.title`` (the floor no
+Streamlit page can beat: the same frontend, websocket and script run, with nothing to draw).
+Chromium loads them alternately, a fresh browser profile (empty HTTP cache, no cookies) for each
+load, ``--loads`` times each after one warm-up load of each:
+
+- the Overview of the busiest strategy's last 24 h, the same link every time (its data and chart
+  specs cached on the server after the warm-up: what the second operator to open an incident
+  link sees), and the Overview of a different 24 h window each time (nothing cached);
+- two moments per load: script-state ``notRunning`` and every panel drawn (each chart's marks,
+  the table grids, the 12 figures, the sidebar's picker; bench/bench_dashboard.py); the floor
+  has only the first.
+
+It prints median, min-max and the ratio of the medians to the floor's. Target: within 1.25x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_dashboard import CHARTS, PANELS_DRAWN, VIEWPORT, busiest_window  # noqa: E402
+from bench.load_dashboard import PRODUCTION_OPTIONS, SERVER_START_S  # noqa: E402
+from stratlog.config import load_settings, redact_url  # noqa: E402
+from stratlog.db import sqlite_path  # noqa: E402
+from stratlog.export import VALIDATE_SPECS_ENV  # noqa: E402
+from stratlog.serve import healthy  # noqa: E402
+from stratlog.ui.state import iso_utc  # noqa: E402
+from tests.browser.chromium import CHROMIUM_ARGS, READY  # noqa: E402
+from tests.net import free_port  # noqa: E402
+
+TARGET_RATIO = 1.25
+EMPTY_APP = 'import streamlit as st\n\nst.title("Overview")\n'
+
+
+@contextmanager
+def served(script: Path, url: str, log: Path) -> Iterator[str]:
+    """``streamlit run script`` with the production settings on a free port; its base URL."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+        "--server.address", "127.0.0.1", "--server.headless", "true",
+        "--server.fileWatcherType", "none", *PRODUCTION_OPTIONS,
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != VALIDATE_SPECS_ENV}
+    env["STRATLOG_DATABASE_URL"] = url
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=sink)
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while not healthy(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{script.name} did not start:\n{log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def load(browser: Any, address: str, *, panels: bool) -> tuple[float, float]:
+    """One fresh-profile load: ms to ``notRunning``, and to every panel drawn (or the same)."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        started = time.perf_counter()
+        page.goto(address)
+        expect(page.locator("h1").filter(has_text="Overview")).to_be_visible(timeout=60_000)
+        page.wait_for_selector(READY, timeout=60_000)
+        idle = 1000 * (time.perf_counter() - started)
+        if panels:
+            page.wait_for_function(PANELS_DRAWN, arg=CHARTS, timeout=60_000)
+        return idle, 1000 * (time.perf_counter() - started)
+    finally:
+        context.close()
+
+
+def line(name: str, values: list[float], floor: float | None) -> str:
+    median = statistics.median(values)
+    text = f"{name:<58} median {median:7.0f} ms ({min(values):.0f}-{max(values):.0f})"
+    if floor is not None:
+        ratio = median / floor
+        verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
+        text += f"   {ratio:.2f}x the floor (target <= {TARGET_RATIO:g}x: {verdict})"
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--database", default=load_settings().database_url)
+    parser.add_argument("--loads", type=int, default=8)
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    args = parser.parse_args(argv)
+    path = sqlite_path(args.database)
+    if path is not None and not path.exists():
+        print(f"{path} does not exist: create it with `make demo` (200,000 demo rows)")
+        return 2
+    from playwright.sync_api import sync_playwright
+
+    strategy, since, until = busiest_window(args.database)
+    same = f"?strategy={strategy}&window=custom&since={iso_utc(since)}&until={iso_utc(until)}"
+    windows = [  # a different 24 h window each load: nothing cached
+        f"?strategy={strategy}&window=custom&since={iso_utc(since - timedelta(hours=h + 24))}"
+        f"&until={iso_utc(until - timedelta(hours=h))}"
+        for h in range(1, args.loads + 2)
+    ]
+    print(f"database {redact_url(args.database)}: {strategy}, 24 h windows; machine: "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    floor, cached, fresh = [], [], []
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as driver:
+        empty = Path(tmp) / "empty_app.py"
+        empty.write_text(EMPTY_APP)
+        browser = driver.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+        try:
+            with (
+                served(ROOT / "dashboard.py", args.database, Path(tmp) / "dash.log") as dash,
+                served(empty, args.database, Path(tmp) / "empty.log") as bare,
+            ):
+                load(browser, f"{dash}/{same}", panels=True)  # warm-up: imports, the cache
+                load(browser, f"{dash}/{windows[-1]}", panels=True)
+                load(browser, bare, panels=False)
+                for i in range(args.loads):
+                    floor.append(load(browser, bare, panels=False)[0])
+                    cached.append(load(browser, f"{dash}/{same}", panels=True))
+                    fresh.append(load(browser, f"{dash}/{windows[i]}", panels=True))
+        finally:
+            browser.close()
+    base = statistics.median(floor)
+    print(f"fresh browser profile per load, {args.loads} loads each, alternating")
+    print(line("empty Streamlit app (one st.title): notRunning (the floor)", floor, None))
+    for name, loads in (("same link (server cache warm)", cached), ("a new window each load",
+                                                                     fresh)):  # fmt: skip
+        print(line(f"Overview, {name}: notRunning", [a for a, _ in loads], base))
+        print(line(f"Overview, {name}: every panel drawn", [b for _, b in loads], base))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
