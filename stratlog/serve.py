@@ -3,15 +3,16 @@
 A Streamlit process keeps each session's state, its download files and its caches in its own
 memory, so every request of a browser must reach the process that holds its session: the
 websocket, and the ``/media/...`` GETs of its PNG, CSV and zip downloads. Open-source nginx has
-no ``sticky`` directive; the layout here gets affinity from a cookie instead:
+no ``sticky`` directive; the layout here pins a browser to the process that answered it:
 
-- the first response sets ``stratlog_worker`` to that request's random ``$request_id``;
-- the upstream is ``hash $stratlog_affinity consistent``, where the key is that cookie, or the
-  request id itself when there is none yet: the page that sets the cookie was routed by the
-  very value it sets, so the browser's next requests land on the same process;
-- a process that is down is skipped (``max_fails``, ``proxy_next_upstream``): the ring sends
-  its sessions to the next process, where the browser's automatic reconnect starts a new session
-  from the same link (the query string carries the view); when it is back, they move back.
+- every response sets the cookie ``stratlog_worker`` to the process that answered (``w1``,
+  ``w2``... from ``$upstream_addr``), the websocket's ``101`` included;
+- a request with that cookie goes to that process's own upstream; one without it to the least
+  busy process (``least_conn``);
+- when the pinned process is down, nginx's ``502`` goes to a fallback location that asks the
+  others; the one that answers is named in the cookie from then on, so the websocket (which
+  Streamlit's client reconnects, to a new session from the same link) and the later ``/media/``
+  downloads stay together on one process, also after the first one is back.
 
 :func:`site_config` is the ``http``-level include for people who run their own nginx;
 :func:`standalone_config` wraps it into a whole configuration for ``stratlog serve``, which
@@ -95,13 +96,42 @@ class Layout:
         return pool_size_for(self.workers, self.connection_budget)
 
 
-def site_config(layout: Layout) -> str:
-    """The ``http``-level nginx configuration: affinity maps, the upstream, the server."""
-    servers = "\n".join(
-        f"    server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in layout.worker_ports
+def _proxy_settings(indent: str) -> str:
+    lines = (
+        "proxy_http_version 1.1;",
+        "proxy_set_header Upgrade $http_upgrade;",
+        "proxy_set_header Connection $stratlog_connection;",
+        "proxy_set_header Host $http_host;",
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "proxy_set_header X-Forwarded-Proto $scheme;",
+        "# A session's websocket lives for hours; Streamlit pings it every 30 s.",
+        "proxy_read_timeout 1h;",
+        "proxy_send_timeout 1h;",
+        "# Downloads stream through; nothing is written to nginx's temporary files.",
+        "proxy_buffering off;",
+        "proxy_max_temp_file_size 0;",
+        "proxy_connect_timeout 2s;",
+        "# Pin the browser to the process that answered (on the websocket's 101 too).",
+        'add_header Set-Cookie "$stratlog_set_cookie" always;',
     )
+    return "\n".join(f"{indent}{line}" for line in lines)
+
+
+def site_config(layout: Layout) -> str:
+    """The ``http``-level nginx configuration: the pinning maps, the upstreams, the server."""
+    ports = layout.worker_ports
+    pins = "\n".join(f"    w{i + 1} stratlog_{i + 1};" for i in range(layout.workers))
+    names = "\n".join(
+        f'    "~(^|[ ,])127\\.0\\.0\\.1:{port}$" w{i + 1};' for i, port in enumerate(ports)
+    )
+    every = "\n".join(f"    server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in ports)
+    each = "\n".join(
+        f"upstream stratlog_{i + 1} {{\n    server 127.0.0.1:{port};\n}}"
+        for i, port in enumerate(ports)
+    )
+    proxy = _proxy_settings("        ")
     return f"""\
-# stratlog: {layout.workers} dashboard processes behind one nginx, sticky by cookie.
+# stratlog: {layout.workers} dashboard processes behind one nginx, each browser pinned to one.
 # Include it in `http {{ }}`; start each process as `stratlog serve` does (stratlog/serve.py:
 # STRATLOG_POOL_SIZE={layout.pool_size}, one shared STREAMLIT_SERVER_COOKIE_SECRET). Regenerate:
 # stratlog serve --workers {layout.workers} --listen {layout.listen} --port {layout.port} \\
@@ -113,42 +143,43 @@ map $http_upgrade $stratlog_connection {{
     default upgrade;
     ''      close;
 }}
-# Affinity: the cookie, or (first request) this request's id, which the response then sets.
-map $cookie_{AFFINITY_COOKIE} $stratlog_affinity {{
-    ''      $request_id;
-    default $cookie_{AFFINITY_COOKIE};
+# The process a browser is pinned to: its cookie names the one that answered it last.
+map $cookie_{AFFINITY_COOKIE} $stratlog_upstream {{
+    default stratlog_any;
+{pins}
 }}
-map $cookie_{AFFINITY_COOKIE} $stratlog_set_cookie {{
-    ''      "{AFFINITY_COOKIE}=$request_id; Path=/; HttpOnly; SameSite=Lax";
+# Which process answered (the last address nginx tried), as the cookie's value.
+map $upstream_addr $stratlog_answered {{
     default "";
+{names}
+}}
+map $stratlog_answered $stratlog_set_cookie {{
+    ""      "";
+    default "{AFFINITY_COOKIE}=$stratlog_answered; Path=/; HttpOnly; SameSite=Lax";
 }}
 
-upstream stratlog_dashboard {{
-    hash $stratlog_affinity consistent;
-{servers}
+# A new browser, or one whose process is down: the least busy process that answers.
+upstream stratlog_any {{
+    least_conn;
+{every}
 }}
+# One upstream per process, for the pinned browsers.
+{each}
 
 server {{
     listen {layout.listen}:{layout.port};
 
     location / {{
-        proxy_pass http://stratlog_dashboard;
-        proxy_http_version 1.1;
-        proxy_set_header Upgrade $http_upgrade;
-        proxy_set_header Connection $stratlog_connection;
-        proxy_set_header Host $http_host;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $scheme;
-        # A session's websocket lives for hours; Streamlit pings it every 30 s.
-        proxy_read_timeout 1h;
-        proxy_send_timeout 1h;
-        # Downloads stream through; nothing is written to nginx's temporary files.
-        proxy_buffering off;
-        proxy_max_temp_file_size 0;
-        # A process that is down: try the next one (a new session there).
+        proxy_pass http://$stratlog_upstream;
+{proxy}
+        # The pinned process is down: another one, which the cookie names from then on.
+        error_page 502 504 = @stratlog_failover;
+    }}
+
+    location @stratlog_failover {{
+        proxy_pass http://stratlog_any;
+{proxy}
         proxy_next_upstream error timeout http_502 http_503;
-        proxy_connect_timeout 2s;
-        add_header Set-Cookie $stratlog_set_cookie;
     }}
 }}
 """

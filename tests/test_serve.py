@@ -50,19 +50,26 @@ def test_a_layout_refuses_ports_that_collide_or_do_not_exist() -> None:
         Layout(workers=2, first_worker_port=65535)
 
 
-def test_the_site_config_is_sticky_and_passes_websockets_on() -> None:
+def test_the_site_config_pins_each_browser_and_passes_websockets_on() -> None:
     config = site_config(Layout(workers=3, port=9080, first_worker_port=9101))
     lines = [line.strip() for line in config.splitlines()]
-    assert "hash $stratlog_affinity consistent;" in lines
-    assert [line for line in lines if line.startswith("server 127.0.0.1:")] == [
-        f"server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in (9101, 9102, 9103)
+    assert f"map $cookie_{AFFINITY_COOKIE} $stratlog_upstream {{" in lines
+    assert ["w1 stratlog_1;", "w2 stratlog_2;", "w3 stratlog_3;"] == [
+        line for line in lines if line.startswith("w") and "stratlog_" in line
     ]
-    assert f"map $cookie_{AFFINITY_COOKIE} $stratlog_affinity {{" in lines
-    assert "proxy_http_version 1.1;" in lines  # websockets need HTTP/1.1 to the upstream
-    assert "proxy_set_header Upgrade $http_upgrade;" in lines
-    assert "proxy_set_header Connection $stratlog_connection;" in lines
+    for number, port in enumerate((9101, 9102, 9103), start=1):
+        assert f'"~(^|[ ,])127\\.0\\.0\\.1:{port}$" w{number};' in lines  # who answered
+        assert f"upstream stratlog_{number} {{" in lines
+    assert [line for line in lines if line.startswith("server 127.0.0.1:")] == [
+        *(f"server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in (9101, 9102, 9103)),
+        *(f"server 127.0.0.1:{port};" for port in (9101, 9102, 9103)),
+    ]
+    assert "least_conn;" in lines  # a new browser: the least busy process
+    assert lines.count("proxy_http_version 1.1;") == 2  # websockets need HTTP/1.1 upstream
+    assert lines.count("proxy_set_header Connection $stratlog_connection;") == 2
+    assert lines.count('add_header Set-Cookie "$stratlog_set_cookie" always;') == 2
+    assert "error_page 502 504 = @stratlog_failover;" in lines
     assert "listen 127.0.0.1:9080;" in lines
-    assert "add_header Set-Cookie $stratlog_set_cookie;" in lines
 
 
 def test_the_committed_config_is_what_the_command_writes() -> None:

@@ -129,6 +129,7 @@ def test_a_session_keeps_its_process_its_downloads_and_its_view(
         open_page(page, proxied.at(view), "Overview")
         cookies = {c["name"]: c for c in context.cookies()}
         assert AFFINITY_COOKIE in cookies and cookies[AFFINITY_COOKIE]["httpOnly"]
+        assert re.fullmatch(r"w[12]", cookies[AFFINITY_COOKIE]["value"])  # no address in it
         caption = page.locator(HEADER_CAPTION).first.inner_text()
         shown = params(page)
         name, png = download(page, "png_status", artifacts)  # a /media/ GET to this process
@@ -188,16 +189,21 @@ def test_a_killed_process_is_restarted_and_its_session_goes_on(
             except AssertionError:
                 continue
         expect(heading).to_be_visible()
-        sidebar.get_by_role("link", name="Health").click()
-        expect(page.get_by_text(SERVED_BY)).not_to_contain_text(f"pid {pid} ")
-        assert params(page)["strategy"] == "fraud-screen"
-        expect(page.locator(EXCEPTION)).to_have_count(0)
         deadline = time.monotonic() + START_S
         while not answers(f"http://127.0.0.1:{port}/_stcore/health"):
             assert time.monotonic() < deadline, "the killed process was not restarted"
             time.sleep(0.5)
         log = (proxied.run_dir / "serve.log").read_text()
         assert f"dashboard process {number} (port {port}) exited with code -9" in log
+        # The first process is back, but this session lives on the other one now: the cookie
+        # followed it, so a download still reaches the process that makes the file.
+        assert {c["name"]: c["value"] for c in context.cookies()}[AFFINITY_COOKIE] != f"w{number}"
+        name, png = download(page, "png_status", artifacts)
+        assert png[:8] == PNG_MAGIC and name.endswith("_status.png")
+        sidebar.get_by_role("link", name="Health").click()
+        expect(page.get_by_text(SERVED_BY)).not_to_contain_text(f"pid {pid} ")
+        assert params(page)["strategy"] == "fraud-screen"
+        expect(page.locator(EXCEPTION)).to_have_count(0)
         page.reload()
         _, new_pid, _ = served_by(page, proxied)
         assert new_pid != pid
