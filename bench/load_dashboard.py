@@ -427,18 +427,32 @@ def http_get(url: str, cookie: str | None, timeout: float) -> tuple[int, bytes, 
         return exc.code, b"", []
 
 
+def pinned(set_cookies: list[str], cookie: str | None) -> str | None:
+    """The affinity cookie after a response's ``Set-Cookie`` headers, as a browser keeps it."""
+    for header in set_cookies:
+        name, _, rest = header.partition("=")
+        if name.strip() == AFFINITY_COOKIE:
+            value = rest.split(";", 1)[0]
+            cookie = f"{AFFINITY_COOKIE}={value}" if value else cookie
+    return cookie
+
+
 def affinity_cookie(base: str, timeout: float) -> str | None:
     """The first page's ``Set-Cookie`` of nginx's affinity cookie (None without the proxy)."""
     _, _, cookies = http_get(base + "/", None, timeout)
-    for cookie in cookies:
-        name, _, rest = cookie.partition("=")
-        if name.strip() == AFFINITY_COOKIE:
-            return f"{AFFINITY_COOKIE}={rest.split(';', 1)[0]}"
-    return None
+    return pinned(cookies, None)
+
+
+@dataclass
+class Jar:
+    """One browser's cookie: set by the first page, updated by every response (the
+    websocket's handshake and the downloads too), as nginx re-pins after a failover."""
+
+    cookie: str | None = None
 
 
 async def download(
-    ws: ClientConnection, plan: Plan, cookie: str | None, session_id: str, file_id: str
+    ws: ClientConnection, plan: Plan, jar: Jar, session_id: str, file_id: str
 ) -> tuple[float, bytes]:
     """Click a download button: ask the session's process to make the file (Streamlit's
     deferred download, a ``backend_operation_request``), then GET the ``/media/`` URL it
@@ -461,7 +475,8 @@ async def download(
     if answer.error_msg:
         raise RuntimeError(f"download refused: {answer.error_msg}")
     url = urljoin(plan.base + "/", answer.deferred_file.url)
-    status, body, _ = await asyncio.to_thread(http_get, url, cookie, plan.page_timeout)
+    status, body, cookies = await asyncio.to_thread(http_get, url, jar.cookie, plan.page_timeout)
+    jar.cookie = pinned(cookies, jar.cookie)
     if status != 200:
         raise RuntimeError(f"GET {answer.deferred_file.url}: HTTP {status}")
     return time.perf_counter() - started, body
@@ -489,19 +504,22 @@ async def session(number: int, plan: Plan, results: Results) -> None:
     dropped websocket is reconnected after a second, as Streamlit's client does."""
     rng = random.Random(number)
     stream = plan.base.replace("http://", "ws://") + "/_stcore/stream"
-    cookie: str | None = None
+    jar = Jar()
     while time.monotonic() < plan.deadline:
         started = time.monotonic()
         try:
-            if cookie is None and plan.proxied:
-                cookie = await asyncio.to_thread(affinity_cookie, plan.base, plan.page_timeout)
-            headers = {"Cookie": cookie} if cookie else None
+            if jar.cookie is None and plan.proxied:
+                jar.cookie = await asyncio.to_thread(affinity_cookie, plan.base,
+                                                     plan.page_timeout)  # fmt: skip
+            headers = {"Cookie": jar.cookie} if jar.cookie else None
             async with connect(
                 stream, subprotocols=["streamlit"], max_size=None,
                 open_timeout=plan.page_timeout, additional_headers=headers,
             ) as ws:  # fmt: skip
+                if ws.response is not None:
+                    jar.cookie = pinned(ws.response.headers.get_all("Set-Cookie"), jar.cookie)
                 results.connections += 1
-                await browse(ws, rng, plan, results, number, cookie)
+                await browse(ws, rng, plan, results, number, jar)
         except (ConnectionClosed, OSError) as exc:  # a process or the proxy went away
             results.note(number, started, "drop", f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(1.0)
@@ -516,7 +534,7 @@ async def browse(
     plan: Plan,
     results: Results,
     number: int,
-    cookie: str | None,
+    jar: Jar,
 ) -> None:
     """Up to ``pages_per_connection`` page loads on one websocket; now and then a download."""
     done = 0
@@ -538,7 +556,7 @@ async def browse(
                 results.note(number, started, "ok")
             done += 1
             if page == "overview" and not shown.banners and rng.random() < plan.download_share:
-                await downloads(ws, plan, results, cookie, session_id, shown.buttons)
+                await downloads(ws, plan, results, jar, session_id, shown.buttons)
             await asyncio.sleep(rng.uniform(0, 2 * plan.think_s))
 
 
@@ -546,7 +564,7 @@ async def downloads(
     ws: ClientConnection,
     plan: Plan,
     results: Results,
-    cookie: str | None,
+    jar: Jar,
     session_id: str,
     buttons: dict[str, str],
 ) -> None:
@@ -564,7 +582,7 @@ async def downloads(
             results.downloads[f"{label} button missing"] += 1
             continue
         try:
-            seconds, body = await download(ws, plan, cookie, session_id, file_id)
+            seconds, body = await download(ws, plan, jar, session_id, file_id)
         except ConnectionClosed:
             raise
         except Exception as exc:  # counted: a file from the wrong process is a 404 here
