@@ -54,8 +54,10 @@ def test_the_site_config_pins_each_browser_and_passes_websockets_on() -> None:
     config = site_config(Layout(workers=3, port=9080, first_worker_port=9101))
     lines = [line.strip() for line in config.splitlines()]
     assert f"map $cookie_{AFFINITY_COOKIE} $stratlog_upstream {{" in lines
-    assert ["w1 stratlog_1;", "w2 stratlog_2;", "w3 stratlog_3;"] == [
-        line for line in lines if line.startswith("w") and "stratlog_" in line
+    assert [line for line in lines if line.startswith("w") and "stratlog_" in line] == [
+        "w1 stratlog_1;",
+        "w2 stratlog_2;",
+        "w3 stratlog_3;",
     ]
     for number, port in enumerate((9101, 9102, 9103), start=1):
         assert f'"~(^|[ ,])127\\.0\\.0\\.1:{port}$" w{number};' in lines  # who answered
