@@ -24,12 +24,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -38,42 +35,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_dashboard import CHARTS, PANELS_DRAWN, VIEWPORT, busiest_window  # noqa: E402
-from bench.load_dashboard import PRODUCTION_OPTIONS, SERVER_START_S  # noqa: E402
+from bench.load_dashboard import dashboard  # noqa: E402
 from stratlog.config import load_settings, redact_url  # noqa: E402
 from stratlog.db import sqlite_path  # noqa: E402
 from stratlog.export import VALIDATE_SPECS_ENV  # noqa: E402
-from stratlog.serve import healthy  # noqa: E402
 from stratlog.ui.state import iso_utc  # noqa: E402
 from tests.browser.chromium import CHROMIUM_ARGS, READY  # noqa: E402
-from tests.net import free_port  # noqa: E402
 
 TARGET_RATIO = 1.25
 EMPTY_APP = 'import streamlit as st\n\nst.title("Overview")\n'
-
-
-@contextmanager
-def served(script: Path, url: str, log: Path) -> Iterator[str]:
-    """``streamlit run script`` with the production settings on a free port; its base URL."""
-    port = free_port()
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-        "--server.address", "127.0.0.1", "--server.headless", "true",
-        "--server.fileWatcherType", "none", *PRODUCTION_OPTIONS,
-    ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != VALIDATE_SPECS_ENV}
-    env["STRATLOG_DATABASE_URL"] = url
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=sink)
-    try:
-        deadline = time.monotonic() + SERVER_START_S
-        while not healthy(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{script.name} did not start:\n{log.read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 def load(browser: Any, address: str, *, panels: bool) -> tuple[float, float]:
@@ -111,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loads", type=int, default=8)
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args(argv)
+    os.environ.pop(VALIDATE_SPECS_ENV, None)  # production: tests/conftest.py (imported) sets it
     path = sqlite_path(args.database)
     if path is not None and not path.exists():
         print(f"{path} does not exist: create it with `make demo` (200,000 demo rows)")
@@ -133,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         browser = driver.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         try:
             with (
-                served(ROOT / "dashboard.py", args.database, Path(tmp) / "dash.log") as dash,
-                served(empty, args.database, Path(tmp) / "empty.log") as bare,
+                dashboard(args.database, 5, Path(tmp) / "dash.log") as (_, dash),
+                dashboard(args.database, 5, Path(tmp) / "empty.log", empty) as (_, bare),
             ):
                 load(browser, f"{dash}/{same}", panels=True)  # warm-up: imports, the cache
                 load(browser, f"{dash}/{windows[-1]}", panels=True)

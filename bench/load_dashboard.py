@@ -751,12 +751,13 @@ async def behind_nginx(url: str, workers: int, budget: int, tmp: Path) -> AsyncI
 
 @contextlib.contextmanager
 def dashboard(
-    url: str, pool_size: int, logfile: Path
+    url: str, pool_size: int, logfile: Path, script: Path = ROOT / "dashboard.py"
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """``streamlit run dashboard.py`` on a free loopback port, reading ``url``."""
+    """``streamlit run dashboard.py`` (or ``script``) on a free loopback port, reading ``url``,
+    with the production settings."""
     port = free_port()
     command = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
+        sys.executable, "-m", "streamlit", "run", str(script),
         "--server.port", str(port), "--server.address", "127.0.0.1",
         "--server.headless", "true", "--server.fileWatcherType", "none", *PRODUCTION_OPTIONS,
     ]  # fmt: skip

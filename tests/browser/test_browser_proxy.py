@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from stratlog.serve import AFFINITY_COOKIE, find_nginx
+from stratlog.serve import AFFINITY_COOKIE, find_nginx, healthy
 from tests.browser.conftest import ROOT, WAIT_MS, Dashboard
 from tests.browser.test_browser_dashboard import (
     EXCEPTION,
@@ -46,23 +45,10 @@ START_S = 120
 
 
 @dataclass(frozen=True)
-class Proxied:
-    """``stratlog serve`` running: nginx's base URL and where its files are."""
+class Proxied(Dashboard):
+    """``stratlog serve`` running: the dashboard at nginx's base URL, and where its files are."""
 
-    base: str
-    run_dir: Path
-    end: datetime
-
-    def at(self, path: str = "") -> str:
-        return f"{self.base}/{path.lstrip('/')}"
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as answer:
-            return bool(answer.status == 200)
-    except OSError:
-        return False
+    run_dir: Path = Path()
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +70,12 @@ def proxied(
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_S
-        while not answers(f"{base}/_stcore/health"):
+        while not healthy(port):
             assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.3)
         assert "behind nginx at" in log.read_text()
-        yield Proxied(base, run_dir, end)
+        yield Proxied(base, end, url, run_dir)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -125,7 +111,7 @@ def test_a_session_keeps_its_process_its_downloads_and_its_view(
     context = fresh(browser)
     page = context.new_page()
     try:
-        view = f"?strategy=fraud-screen&{day(Dashboard(proxied.base, proxied.end, ''))}"
+        view = f"?strategy=fraud-screen&{day(proxied)}"
         open_page(page, proxied.at(view), "Overview")
         cookies = {c["name"]: c for c in context.cookies()}
         assert AFFINITY_COOKIE in cookies and cookies[AFFINITY_COOKIE]["httpOnly"]
@@ -190,7 +176,7 @@ def test_a_killed_process_is_restarted_and_its_session_goes_on(
                 continue
         expect(heading).to_be_visible()
         deadline = time.monotonic() + START_S
-        while not answers(f"http://127.0.0.1:{port}/_stcore/health"):
+        while not healthy(int(port)):
             assert time.monotonic() < deadline, "the killed process was not restarted"
             time.sleep(0.5)
         log = (proxied.run_dir / "serve.log").read_text()
