@@ -762,6 +762,9 @@ def dashboard(
         "--server.headless", "true", "--server.fileWatcherType", "none", *PRODUCTION_OPTIONS,
     ]  # fmt: skip
     env = {**os.environ, "STRATLOG_DATABASE_URL": url, "STRATLOG_POOL_SIZE": str(pool_size)}
+    # Production: no schema pass. Importing tests/ (PostgresServer...) imports tests/conftest.py,
+    # which sets the variable for the test suite; profile_pages had measured the dashboard with it.
+    env.pop(VALIDATE_SPECS_ENV, None)
     with logfile.open("wb") as sink:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=sink)
     base = f"http://127.0.0.1:{port}"

@@ -82,6 +82,32 @@ def _data(values: Sequence[Mapping[str, Any]]) -> AltChart:
     return alt.Data(values=Rows([dict(v) for v in values]))  # type: ignore[no-untyped-call]
 
 
+def _channel_class(name: str, value: bool) -> type | None:
+    """Altair's class of encoding channel ``name`` (``x`` -> ``alt.X``, with ``value``
+    ``alt.XValue``), or None for one Altair spells otherwise."""
+    found = getattr(alt, name[:1].upper() + name[1:] + ("Value" if value else ""), None)
+    return found if isinstance(found, type) and issubclass(found, alt.SchemaBase) else None
+
+
+def _channel(name: str, given: Any) -> Any:
+    if isinstance(given, list | tuple):
+        return [_channel(name, item) for item in given]
+    if isinstance(given, str | dict):
+        cls = _channel_class(name, isinstance(given, dict) and "value" in given)
+        if cls is not None:
+            return cls(given) if isinstance(given, str) else cls(**given)
+    return given
+
+
+def _channels(**given: Any) -> dict[str, Any]:
+    """``encode()``'s arguments as Altair channel objects. Given a shorthand (``"end:T"``) or a
+    dict (``alt.value()``, ``alt.condition()``), ``encode()`` looks for the class with
+    ``from_dict``, which hashes Altair's whole schema on every call (~5 ms each, half of the
+    Overview's chart specs, bench/profile_pages.py); a channel object is taken as it is. The
+    spec is the same (tests/test_charts.py)."""
+    return {name: _channel(name, value) for name, value in given.items()}
+
+
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -110,7 +136,7 @@ def empty(message: str = EMPTY_MESSAGE, height: int = 220) -> AltChart:
     return (
         alt.Chart(_data([{"text": message}]))
         .mark_text(color=MUTED, fontSize=14)
-        .encode(text="text:N")
+        .encode(**_channels(text="text:N"))
         .properties(height=height, autosize=FIT_WIDTH)
     )
 
@@ -146,7 +172,7 @@ def _pickable(chart: Any, name: str, field: str, **options: Any) -> Any:
     """Add a click selection on ``field`` (dimming what is not picked)."""
     pick = alt.selection_point(name=name, fields=[field], on="click", **options)
     return chart.add_params(pick).encode(
-        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.55))
+        **_channels(opacity=alt.condition(pick, alt.value(1.0), alt.value(0.55)))
     )
 
 
@@ -156,7 +182,7 @@ def _donut_center(total: int) -> list[Any]:
         fontSize=24, fontWeight="bold", color=TEXT, dy=-8
     )
     small = alt.Chart(_data([{"t": "runs"}])).mark_text(fontSize=12, color=MUTED, dy=14)
-    return [big.encode(text="t:N"), small.encode(text="t:N")]
+    return [big.encode(**_channels(text="t:N")), small.encode(**_channels(text="t:N"))]
 
 
 def _legend_labels(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -179,12 +205,16 @@ def status_donut(rows: Sequence[Mapping[str, Any]], *, selectable: bool = True) 
         alt.Chart(_data(data))
         .mark_arc(innerRadius=62, outerRadius=104, stroke="#ffffff", strokeWidth=2)
         .encode(
-            theta=alt.Theta("count:Q", stack=True),
-            color=alt.Color("status:N", scale=_status_scale(), legend=legend),
-            order=alt.Order("order:Q"),
-            tooltip=_tooltips(
-                ("status:N", "Status", None), ("count:Q", "Runs", ","), ("share:Q", "Share", ".2%")
-            ),
+            **_channels(
+                theta=alt.Theta("count:Q", stack=True),
+                color=alt.Color("status:N", scale=_status_scale(), legend=legend),
+                order=alt.Order("order:Q"),
+                tooltip=_tooltips(
+                    ("status:N", "Status", None),
+                    ("count:Q", "Runs", ","),
+                    ("share:Q", "Share", ".2%"),
+                ),
+            )
         )
     )
     if selectable:
@@ -290,7 +320,7 @@ def timeseries(
     bars = (
         alt.Chart(_data(rects))
         .mark_rect(stroke="#ffffff", strokeWidth=0.3)
-        .encode(
+        .encode(**_channels(
             x=x,
             x2="end:T",
             y=alt.Y("low:Q", title="runs per bucket", axis=y_axis,
@@ -303,7 +333,7 @@ def timeseries(
                 ("count:Q", "Runs", ","),
                 *([("baselineRuns:Q", "Baseline runs (all statuses)", ",")] if before else []),
             ),
-        )
+        ))
     )  # fmt: skip
     if selectable:
         bars = bars.add_params(
@@ -319,10 +349,10 @@ def timeseries(
                 color=BASELINE_COLOR, strokeDash=BASELINE_DASH, strokeWidth=1.4,
                 interpolate="step-after",
             )
-            .encode(
+            .encode(**_channels(
                 x=x,
                 y=alt.Y("runs:Q", scale=alt.Scale(domain=[0, max(highest, 1.0)]), axis=None),
-            )
+            ))
         )  # fmt: skip
     rate = [
         {"start": _iso(start + step / 2), "rate": failed / runs if runs else 0.0,
@@ -333,18 +363,20 @@ def timeseries(
         alt.Chart(_data(rate))
         .mark_line(color=RATE_COLOR, strokeWidth=1.6, point=alt.OverlayMarkDef(size=14))
         .encode(
-            x=x,
-            y=alt.Y(
-                "rate:Q",
-                title="failure rate",
-                axis=alt.Axis(format=".0%", orient="right", titleColor=RATE_COLOR, grid=False),
-                scale=alt.Scale(domain=[0, max(0.05, _highest(rate, "rate"))]),
-            ),
-            tooltip=_tooltips(
-                ("bucket:N", "Bucket (UTC)", None),
-                ("rate:Q", "Failure rate", ".1%"),
-                ("failed:Q", "Runs not ok", ","),
-            ),
+            **_channels(
+                x=x,
+                y=alt.Y(
+                    "rate:Q",
+                    title="failure rate",
+                    axis=alt.Axis(format=".0%", orient="right", titleColor=RATE_COLOR, grid=False),
+                    scale=alt.Scale(domain=[0, max(0.05, _highest(rate, "rate"))]),
+                ),
+                tooltip=_tooltips(
+                    ("bucket:N", "Bucket (UTC)", None),
+                    ("rate:Q", "Failure rate", ".1%"),
+                    ("failed:Q", "Runs not ok", ","),
+                ),
+            )
         )
     )
     layers = [alt.LayerChart(layer=counts), rate_line, *version_rules(marks, x_scale, since, until)]
@@ -365,12 +397,14 @@ def version_rules(
     if not data:
         return []
     tips = _tooltips(("version:N", "Version first seen", None), ("seen:N", "At (UTC)", None))
-    base = alt.Chart(_data(data)).encode(x=alt.X("at:T", scale=scale, title=None), tooltip=tips)
+    base = alt.Chart(_data(data)).encode(
+        **_channels(x=alt.X("at:T", scale=scale, title=None), tooltip=tips)
+    )
     rule = base.mark_rule(color=VERSION_COLOR, strokeWidth=1.5, strokeDash=[2, 2])
     label = base.mark_text(
         color=VERSION_COLOR, align="left", baseline="top", dx=3, dy=2, fontSize=11,
         fontWeight="bold",
-    ).encode(text="version:N", y=alt.value(0))  # fmt: skip
+    ).encode(**_channels(text="version:N", y=alt.value(0)))  # fmt: skip
     return [rule, label]
 
 
@@ -431,11 +465,11 @@ def duration_lines(
     lines = (
         alt.Chart(_data(now + then))
         .mark_line(strokeWidth=1.6, point=alt.OverlayMarkDef(size=10))
-        .encode(
+        .encode(**_channels(
             x=x, y=y, color=color, strokeDash=dash,
             tooltip=_tooltips(("line:N", "Line", None), ("bucket:N", "Bucket (UTC)", None),
                               ("ms:Q", "Duration (ms)", ",.1f"), ("runs:Q", "Runs", ",")),
-        )
+        ))
     )  # fmt: skip
     return _layered(lines, *version_rules(marks, x_scale, since, until), height=200)
 
@@ -471,16 +505,18 @@ def case_bars(
         alt.Chart(_data(data))
         .mark_bar(cornerRadiusEnd=3, height={"band": 0.72})
         .encode(
-            y=alt.Y(
-                "label:N", sort=alt.SortField("rank"), title=None, axis=alt.Axis(labelLimit=240)
-            ),
-            x=alt.X("count:Q", title="runs", axis=_count_axis(_highest(data))),
-            color=alt.condition("datum.nomatch", alt.value(ACCENT_LIGHT), alt.value(ACCENT)),
-            tooltip=_tooltips(
-                ("label:N", "Case", None),
-                ("count:Q", "Runs", ","),
-                ("share:Q", "Share of ok runs", ".1%"),
-            ),
+            **_channels(
+                y=alt.Y(
+                    "label:N", sort=alt.SortField("rank"), title=None, axis=alt.Axis(labelLimit=240)
+                ),
+                x=alt.X("count:Q", title="runs", axis=_count_axis(_highest(data))),
+                color=alt.condition("datum.nomatch", alt.value(ACCENT_LIGHT), alt.value(ACCENT)),
+                tooltip=_tooltips(
+                    ("label:N", "Case", None),
+                    ("count:Q", "Runs", ","),
+                    ("share:Q", "Share of ok runs", ".1%"),
+                ),
+            )
         )
         .properties(height=max(120, 30 * len(data)), autosize=FIT_WIDTH)
     )
@@ -538,7 +574,7 @@ def points_histogram(
         return (
             alt.Chart(_data(data))
             .mark_bar(color=ACCENT, binSpacing=1)
-            .encode(x=x, x2="end:Q", y=y, tooltip=_tooltips(*tooltip))
+            .encode(**_channels(x=x, x2="end:Q", y=y, tooltip=_tooltips(*tooltip)))
             .properties(height=220, autosize=FIT_WIDTH)
         )
     before = _histogram_rows(baseline, sum(b.count for b in baseline))
@@ -548,19 +584,23 @@ def points_histogram(
     now = (
         alt.Chart(_data(data))
         .mark_bar(color=ACCENT, binSpacing=1, opacity=0.85)
-        .encode(x=x, x2="end:Q", y=y, tooltip=_tooltips(*tooltip, ("share:Q", "Share", ".1%")))
+        .encode(
+            **_channels(
+                x=x, x2="end:Q", y=y, tooltip=_tooltips(*tooltip, ("share:Q", "Share", ".1%"))
+            )
+        )
     )
     outline = (
         alt.Chart(_data(before))
         .mark_bar(fillOpacity=0, stroke=BASELINE_COLOR, strokeWidth=1.2, strokeDash=BASELINE_DASH)
-        .encode(
+        .encode(**_channels(
             x=x, x2="end:Q", y=y,
             tooltip=_tooltips(
                 ("range:N", "Baseline points", None),
                 ("count:Q", "Baseline runs", ","),
                 ("share:Q", "Baseline share", ".1%"),
             ),
-        )
+        ))
     )  # fmt: skip
     return _layered(now, outline, height=220)
 
@@ -618,14 +658,16 @@ def _percentile_layers(marks: list[dict[str, Any]], x: alt.X) -> list[Any]:
     color = alt.Color("name:N", scale=scale, legend=None)  # the labels name them
     base = alt.Chart(_data([m for m in marks if m["name"] in names]))
     leaders = base.mark_rule(strokeWidth=2.5).encode(
-        x=x,
-        y=_row("low:Q"),
-        y2="row:Q",
-        color=color,
-        tooltip=_tooltips(("text:N", "Percentile", None)),
+        **_channels(
+            x=x,
+            y=_row("low:Q"),
+            y2="row:Q",
+            color=color,
+            tooltip=_tooltips(("text:N", "Percentile", None)),
+        )
     )
     labels = base.mark_text(align="left", baseline="middle", dx=5, fontSize=12, fontWeight="bold")
-    return [leaders, labels.encode(x=x, y=_row("row:Q"), text="text:N", color=color)]
+    return [leaders, labels.encode(**_channels(x=x, y=_row("row:Q"), text="text:N", color=color))]
 
 
 def _mean_layers(marks: list[dict[str, Any]], x: alt.X) -> list[Any]:
@@ -633,9 +675,9 @@ def _mean_layers(marks: list[dict[str, Any]], x: alt.X) -> list[Any]:
     base = alt.Chart(_data([m for m in marks if m["name"] == "mean"]))
     diamond = base.mark_point(
         shape="diamond", size=110, filled=True, fill="#ffffff", stroke=TEXT, strokeWidth=1.5
-    ).encode(x=x, y=_row("strip:Q"), tooltip=_tooltips(("x:Q", "mean (ms)", ",.2f")))
+    ).encode(**_channels(x=x, y=_row("strip:Q"), tooltip=_tooltips(("x:Q", "mean (ms)", ",.2f"))))
     label = base.mark_text(align="left", baseline="middle", dx=7, fontSize=12, color=TEXT)
-    return [diamond, label.encode(x=x, y=_row("row:Q"), text="text:N")]
+    return [diamond, label.encode(**_channels(x=x, y=_row("row:Q"), text="text:N"))]
 
 
 def duration_strip(durations: Percentiles, summary: Mapping[str, Any]) -> AltChart:
@@ -646,10 +688,12 @@ def duration_strip(durations: Percentiles, summary: Mapping[str, Any]) -> AltCha
     x = _duration_x(float(low), float(high))
     span = alt.Chart(_data([{"x": low, "max": high, "strip": _STRIP_ROWS["strip"]}]))
     rule = span.mark_rule(color=ACCENT_LIGHT, strokeWidth=6, strokeCap="round").encode(
-        x=x,
-        x2="max:Q",
-        y=_row("strip:Q"),
-        tooltip=_tooltips(("x:Q", "min (ms)", ",.2f"), ("max:Q", "max (ms)", ",.2f")),
+        **_channels(
+            x=x,
+            x2="max:Q",
+            y=_row("strip:Q"),
+            tooltip=_tooltips(("x:Q", "min (ms)", ",.2f"), ("max:Q", "max (ms)", ",.2f")),
+        )
     )
     marks = _strip_marks(durations, summary.get("avgDurationMs"))
     return _layered(
@@ -674,15 +718,17 @@ def error_code_bars(codes: Sequence[Mapping[str, Any]], failures: int) -> AltCha
         alt.Chart(_data(data))
         .mark_bar(color=ACCENT, cornerRadiusEnd=3)
         .encode(
-            y=alt.Y(
-                "code:N", sort=alt.SortField("rank"), title=None, axis=alt.Axis(labelLimit=240)
-            ),
-            x=alt.X("count:Q", title="runs", axis=_count_axis(_highest(data))),
-            tooltip=_tooltips(
-                ("code:N", "Error code", None),
-                ("count:Q", "Runs", ","),
-                ("share:Q", "Share of failures", ".1%"),
-            ),
+            **_channels(
+                y=alt.Y(
+                    "code:N", sort=alt.SortField("rank"), title=None, axis=alt.Axis(labelLimit=240)
+                ),
+                x=alt.X("count:Q", title="runs", axis=_count_axis(_highest(data))),
+                tooltip=_tooltips(
+                    ("code:N", "Error code", None),
+                    ("count:Q", "Runs", ","),
+                    ("share:Q", "Share of failures", ".1%"),
+                ),
+            )
         )
         .properties(height=max(120, 28 * len(data)), autosize=FIT_WIDTH)
     )
@@ -738,21 +784,25 @@ def _sides(rows: Sequence[Mapping[str, Any]], value_format: str, title: str) -> 
     # Room on the right for the printed values.
     scale = alt.Scale(domain=[0, top * 1.25 if top > 0 else 1])
     base = alt.Chart(_data(data)).encode(
-        y=y,
-        x=alt.X(
-            "value:Q", title=title, scale=scale, axis=alt.Axis(format=value_format, tickCount=4)
-        ),
-        tooltip=_tooltips(("label:N", "", None), ("value:Q", title, value_format)),
+        **_channels(
+            y=y,
+            x=alt.X(
+                "value:Q", title=title, scale=scale, axis=alt.Axis(format=value_format, tickCount=4)
+            ),
+            tooltip=_tooltips(("label:N", "", None), ("value:Q", title, value_format)),
+        )
     )
     bars = base.mark_bar(cornerRadiusEnd=3).encode(
-        color=alt.Color(
-            "side:N",
-            scale=alt.Scale(domain=["now", "baseline"], range=[NOW_COLOR, THEN_COLOR]),
-            legend=None,
+        **_channels(
+            color=alt.Color(
+                "side:N",
+                scale=alt.Scale(domain=["now", "baseline"], range=[NOW_COLOR, THEN_COLOR]),
+                legend=None,
+            )
         )
     )
     labels = base.mark_text(align="left", dx=4, color=TEXT).encode(
-        text=alt.Text("value:Q", format=value_format)
+        **_channels(text=alt.Text("value:Q", format=value_format))
     )
     return _layered(bars, labels, height=max(60, 30 * len(data)))
 
@@ -789,13 +839,13 @@ def _grouped(rows: Sequence[Mapping[str, Any]], title: str, across: bool = False
     return (
         alt.Chart(_data(data))
         .mark_bar()
-        .encode(
+        .encode(**_channels(
             **categories,
             color=alt.Color("side:N", scale=alt.Scale(domain=["now", "baseline"],
                             range=[NOW_COLOR, THEN_COLOR]), title=None),
             tooltip=_tooltips(("label:N", title, None), ("side:N", "", None),
                               ("share:Q", "Share", ".1%")),
-        )
+        ))
         .properties(height=height, autosize=FIT_WIDTH)
     )  # fmt: skip
 
@@ -806,12 +856,12 @@ def _hourly(evidence: Mapping[str, Any]) -> AltChart:
     bars = (
         alt.Chart(_data(data))
         .mark_bar(color=ACCENT)
-        .encode(
+        .encode(**_channels(
             x=alt.X("hour:T", title=None, axis=alt.Axis(format="%m-%d %H:%M", labelAngle=0)),
             y=alt.Y("runs:Q", title="runs per hour", axis=_count_axis(_highest(data, "runs"))),
             tooltip=[alt.Tooltip("hour:T", title="Hour (UTC)", format="%Y-%m-%d %H:%M"),
                      alt.Tooltip("runs:Q", title="Runs", format=",")],
-        )
+        ))
     )  # fmt: skip
     lines = [
         {"y": evidence["threshold"], "what": "spike above"},
@@ -820,12 +870,12 @@ def _hourly(evidence: Mapping[str, Any]) -> AltChart:
     rules = (
         alt.Chart(_data(lines))
         .mark_rule(strokeDash=[4, 3])
-        .encode(
+        .encode(**_channels(
             y="y:Q",
             color=alt.Color("what:N", scale=alt.Scale(domain=["spike above", "baseline mean"],
                             range=[VERSION_COLOR, MUTED]), title=None),
             tooltip=_tooltips(("what:N", "", None), ("y:Q", "Runs per hour", ",.1f")),
-        )
+        ))
     )  # fmt: skip
     return _layered(bars, rules, height=FINDING_HEIGHT)
 

@@ -15,8 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import vl_convert as vlc
-
+from stratlog.render import Renderer
 from stratlog.timewindow import Window
 
 if TYPE_CHECKING:
@@ -100,8 +99,27 @@ def chart_spec(chart: Any, title: Mapping[str, Any], width: int = DEFAULT_WIDTH)
     return spec
 
 
+#: Where PNGs are rendered: None in this process (the command line), or a helper process.
+_renderer: Renderer | None = None
+
+
+def render_in_helper_process(renderer: Renderer | None = None) -> Renderer:
+    """Render every later PNG of this process in a helper process (:mod:`stratlog.render`):
+    the dashboard calls it at start, so vl-convert's JavaScript engine (~70 MiB) never lives
+    in a dashboard process. Idempotent; returns the renderer in use."""
+    global _renderer
+    if _renderer is None:
+        _renderer = renderer or Renderer()
+    return _renderer
+
+
 def spec_png(spec: Mapping[str, Any], scale: float = PNG_SCALE) -> bytes:
-    """PNG bytes of a Vega-Lite spec, rendered offline (no remote data or fonts are fetched)."""
+    """PNG bytes of a Vega-Lite spec, rendered offline (no remote data or fonts are fetched);
+    in the helper process if :func:`render_in_helper_process` was called."""
+    if _renderer is not None:
+        return _renderer.png(spec, scale)
+    import vl_convert as vlc  # the command line renders here
+
     return vlc.vegalite_to_png(dict(spec), scale=scale, allowed_base_urls=[])
 
 

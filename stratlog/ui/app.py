@@ -92,6 +92,7 @@ def _wait_for_rows(url: str) -> None:
 def start(page_path: str = "") -> context.AppState:
     """Pass the gate, resolve the view from the URL, draw the sidebar, write the URL back."""
     export.skip_instantiation_checks()
+    export.render_in_helper_process()
     downloads.keep_this_process_downloads()
     gate = auth.gate()  # before anything touches the database
     url = context.database_url()
