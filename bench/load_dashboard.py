@@ -609,6 +609,7 @@ class Watch:
     cpu_first: dict[int, float] = field(default_factory=dict)  # pid -> CPU s when first seen
     cpu_last: dict[int, float] = field(default_factory=dict)
     rss_mb: dict[int, float] = field(default_factory=dict)  # pid -> VmHWM MiB
+    helper_rss_mb: dict[int, float] = field(default_factory=dict)  # PNG helpers (children)
 
     @property
     def cpu_s(self) -> float:
@@ -649,14 +650,24 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (a dashboard's PNG helper, stratlog/render.py)."""
+    with contextlib.suppress(OSError, ValueError):
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
 def sample_processes(pids: list[int], seen: Watch) -> None:
-    """CPU and peak RSS of each dashboard process now (a process that has gone is skipped)."""
-    for pid in pids:
+    """CPU and peak RSS of each dashboard process and of its PNG helper now (a process that
+    has gone is skipped): the helpers' CPU counts as the dashboard's, their RSS is shown apart."""
+    helpers = [child for pid in pids for child in children(pid)]
+    for pid in [*pids, *helpers]:
         with contextlib.suppress(OSError, ValueError, IndexError):
             cpu = cpu_seconds(pid)
             seen.cpu_first.setdefault(pid, cpu)
             seen.cpu_last[pid] = cpu
-            seen.rss_mb[pid] = max(seen.rss_mb.get(pid, 0.0), peak_rss_mb(pid))
+            peaks = seen.helper_rss_mb if pid in helpers else seen.rss_mb
+            peaks[pid] = max(peaks.get(pid, 0.0), peak_rss_mb(pid))
 
 
 async def watch(
@@ -1089,6 +1100,7 @@ def level_lines(args: argparse.Namespace, level: Level) -> tuple[list[str], list
         errors.append(f"{failed_downloads} downloads failed: {dict(results.downloads)}")
     cpu = seen.cpu_s
     rss = ", ".join(f"{mb:.0f}" for mb in seen.rss_mb.values())
+    helpers = ", ".join(f"{mb:.0f}" for mb in seen.helper_rss_mb.values())
     lines = [
         f"level               {level.name}",
         f"sessions            {level.sessions} Streamlit websocket clients (think time 0-"
@@ -1113,7 +1125,8 @@ def level_lines(args: argparse.Namespace, level: Level) -> tuple[list[str], list
         f"cores, {1000 * cpu / max(results.loads, 1):.0f} ms per page on average, downloads "
         f"included (the clients: {level.client_cpu_s:.0f} s); load average at start "
         f"{_load(level.load_at_start)}",
-        f"dashboard peak RSS  {rss} MiB (VmHWM per process)",
+        f"dashboard peak RSS  {rss} MiB (VmHWM per process); PNG helper processes "
+        f"{helpers or 'none'}{' MiB' if helpers else ''} (each dashboard's vl-convert)",
     ]
     for seen_fault in recoveries(results.events, level.faults, level.sessions):
         back = seen_fault.back_s
