@@ -651,10 +651,15 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def children(pid: int) -> list[int]:
-    """The child processes of ``pid`` (a dashboard's PNG helper, stratlog/render.py)."""
-    with contextlib.suppress(OSError, ValueError):
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    return []
+    """The child processes of ``pid`` (a dashboard's PNG helper, stratlog/render.py). /proc
+    lists a child under the thread that started it: a download's worker thread, not the main
+    one, so every thread's list is read."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError):
+                found += [int(c) for c in (task / "children").read_text().split()]
+    return found
 
 
 def sample_processes(pids: list[int], seen: Watch) -> None:
