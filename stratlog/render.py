@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -180,7 +181,10 @@ def _serve(requests: IO[bytes], replies: IO[bytes]) -> None:
 
 def main() -> None:
     """``python -m stratlog.render``: replies go to a private copy of stdout, and anything a
-    library prints to stdout goes to stderr (the dashboard's log), not into a reply."""
+    library prints to stdout goes to stderr (the dashboard's log), not into a reply. Ctrl-C in
+    a terminal reaches the whole process group: the helper ignores it and ends when its
+    dashboard does (stdin closes), without a KeyboardInterrupt traceback in the log."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     _serve(sys.stdin.buffer, replies)

@@ -120,3 +120,14 @@ def test_concurrent_renders_each_get_their_own_picture(renderer: Renderer) -> No
 def test_invalid_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="timeout_s"):
         Renderer(timeout_s=0)
+
+
+def test_ctrl_c_in_the_terminal_leaves_the_helper_to_end_with_its_dashboard(
+    renderer: Renderer,
+) -> None:
+    renderer.png(SPEC, 1)
+    pid = renderer.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGINT)  # what a terminal's Ctrl-C sends to the whole process group
+    assert renderer.png(SPEC, 1).startswith(PNG_MAGIC)
+    assert renderer.pid == pid and renderer.started == 1
