@@ -7,6 +7,7 @@ rendered to PNG server-side (e.g. with ``chart.save("x.png")`` and vl-convert).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -82,6 +83,7 @@ def _data(values: Sequence[Mapping[str, Any]]) -> AltChart:
     return alt.Data(values=Rows([dict(v) for v in values]))  # type: ignore[no-untyped-call]
 
 
+@functools.cache
 def _channel_class(name: str, value: bool) -> type | None:
     """Altair's class of encoding channel ``name`` (``x`` -> ``alt.X``, with ``value``
     ``alt.XValue``), or None for one Altair spells otherwise."""

@@ -103,13 +103,13 @@ def chart_spec(chart: Any, title: Mapping[str, Any], width: int = DEFAULT_WIDTH)
 _renderer: Renderer | None = None
 
 
-def render_in_helper_process(renderer: Renderer | None = None) -> Renderer:
+def render_in_helper_process() -> Renderer:
     """Render every later PNG of this process in a helper process (:mod:`stratlog.render`):
     the dashboard calls it at start, so vl-convert's JavaScript engine (~70 MiB) never lives
     in a dashboard process. Idempotent; returns the renderer in use."""
     global _renderer
     if _renderer is None:
-        _renderer = renderer or Renderer()
+        _renderer = Renderer()
     return _renderer
 
 
