@@ -24,7 +24,6 @@ from sqlalchemy import (
     LargeBinary,
     Select,
     String,
-    and_,
     bindparam,
     case,
     cast,
@@ -32,8 +31,8 @@ from sqlalchemy import (
     literal,
     literal_column,
     null,
-    or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.orm import aliased
@@ -519,29 +518,46 @@ class Panels:
         return select(inner.c.rank, inner.c.value).where(wanted)
 
     def near_ranks(
-        self, scope: Scope, wanted: Mapping[str, Sequence[tuple[float, float]]]
+        self, scope: Scope, wanted: Mapping[str, Sequence[tuple[int, tuple[float, float]]]]
     ) -> dict[str, Select[Any]]:
-        """For each kind: the values inside its closed ranges, how many lie below each range,
-        and how many values there are.
+        """For each kind: the value at each wanted 0-based rank, looked for inside a closed
+        value range that should hold it, and how many values there are.
 
-        The window's values are read once (a CTE referenced several times, which SQLite 3.35+
-        and PostgreSQL 12+ materialise): tags ``<kind>_below`` (one row: ``n``, ``below0``, ...)
-        and ``<kind>_values`` (one row per value inside any range).
+        ``wanted`` maps a kind to (rank, (low, high)) pairs. The window's values are read once
+        (a CTE referenced several times, which SQLite 3.35+ and PostgreSQL 12+ materialise).
+        For each distinct range the database counts the values below it, numbers the values
+        inside it in order, and returns only the ones whose rank (count below + position) is
+        wanted: tags ``<kind>_n`` (one row: ``n``) and ``<kind>_ranks`` (``rank``, ``value``;
+        no row for a rank whose value is not inside its range).
         """
         columns = {kind: value_column(kind)[0].label(kind) for kind in wanted}
         window = select(*columns.values()).where(*scope.raw_terms()).cte("window_values")
         parts: dict[str, Select[Any]] = {}
-        for kind, ranges in wanted.items():
+        for kind, pairs in wanted.items():
             value = window.c[kind]
+            ranges: dict[tuple[float, float], list[int]] = {}
+            for rank, interval in pairs:
+                ranges.setdefault(interval, []).append(int(rank))
             below = [
                 func.coalesce(func.sum(case((value < low, 1), else_=0)), 0).label(f"below{i}")
                 for i, (low, _) in enumerate(ranges)
             ]
-            parts[f"{kind}_below"] = select(func.count().label("n"), *below).where(
-                value.is_not(None)
-            )
-            inside = [and_(value >= low, value <= high) for low, high in ranges]
-            parts[f"{kind}_values"] = select(value.label("value")).where(or_(*inside))
+            counts = select(*below).where(value.is_not(None)).cte(f"{kind}_counts")
+            parts[f"{kind}_n"] = select(func.count().label("n")).where(value.is_not(None))
+            picks = []
+            for i, ((low, high), ranks) in enumerate(ranges.items()):
+                position = func.row_number().over(order_by=value) - 1
+                inside = (
+                    select(value.label("value"), (position + counts.c[f"below{i}"]).label("rank"))
+                    .select_from(window)
+                    .join(counts, true())
+                    .where(value >= low, value <= high)
+                    .subquery(f"{kind}_inside{i}")
+                )
+                picks.append(
+                    select(inside.c.rank, inside.c.value).where(inside.c.rank.in_(sorted(ranks)))
+                )
+            parts[f"{kind}_ranks"] = union_all(*picks).subquery(f"{kind}_picked").select()
         return parts
 
 

@@ -949,11 +949,13 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
         """Fill ``<kind>_ranks`` ({rank: value}) and ``<kind>_n`` exactly, from the rows.
 
         The histograms locate each rank's bin; one statement counts the window's values below
-        each bin and returns the values inside. Each answer is checked against those counts;
-        when the histogram and the rows disagree (a row deleted by hand, a value binned across an
-        edge) or the bins would return too many values, the database sorts instead.
+        each bin, numbers the few inside it, and returns the value at each rank (one row per
+        rank, whatever the window's size). The answer is checked: when the histogram and the
+        rows disagree (a row deleted by hand, a value binned across an edge, so a rank's value
+        is not where the histogram put it) or the bins hold too many values to number, the
+        database sorts the window instead.
         """
-        wanted: dict[str, tuple[list[int], list[tuple[float, float]]]] = {}
+        wanted: dict[str, list[tuple[int, tuple[float, float]]]] = {}
         for kind in ("duration", "points"):
             bins = rows[f"{kind}_bins"]
             n = sum(count for _, count in bins)
@@ -962,33 +964,25 @@ class StrategyExecutionLogRepository(BaseRepository[StrategyExecutionLog]):
                 continue
             ranks = _ranks(quantiles, n)
             located = rank_ranges(bins, ranks)
-            if sum(inside for _, inside in located) > MAX_RANK_VALUES:  # e.g. one value repeated
+            inside = {interval: count for interval, count in located}
+            if sum(inside.values()) > MAX_RANK_VALUES:  # e.g. one value repeated
                 rows[f"{kind}_ranks"] = await self._sorted_ranks(conn, scope, kind, ranks)
                 continue
-            wanted[kind] = (ranks, [interval for interval, _ in located])
+            wanted[kind] = [(r, interval) for r, (interval, _) in zip(ranks, located, strict=True)]
         if not wanted:
             return
-        selects = self.panels.near_ranks(scope, {kind: r for kind, (_, r) in wanted.items()})
+        selects = self.panels.near_ranks(scope, wanted)
         parts: dict[str, Any] = {}
-        for kind, (ranks, _) in wanted.items():
-            below = {"n": "i1", **{f"below{i}": f"i{i + 2}" for i in range(len(ranks))}}
-            parts[f"{kind}_below"] = (selects[f"{kind}_below"], below)
-            parts[f"{kind}_values"] = (selects[f"{kind}_values"], {"value": "f1"})
+        for kind in wanted:
+            parts[f"{kind}_n"] = (selects[f"{kind}_n"], {"n": "i1"})
+            parts[f"{kind}_ranks"] = (selects[f"{kind}_ranks"], {"rank": "i1", "value": "f1"})
         got = split((await conn.execute(gather(parts))).all(), parts)
-        for kind, (ranks, ranges) in wanted.items():
-            counts = got[f"{kind}_below"][0]
-            n = int(counts["n"])
-            values = sorted(float(r["value"]) for r in got[f"{kind}_values"])
-            found: dict[int, float] = {}
-            if n == rows[f"{kind}_n"]:
-                for i, (rank, (low, high)) in enumerate(zip(ranks, ranges, strict=True)):
-                    inside = [v for v in values if low <= v <= high]
-                    position = rank - int(counts[f"below{i}"])
-                    if 0 <= position < len(inside):
-                        found[rank] = inside[position]
-            rows[f"{kind}_n"] = n
-            if len(found) < len(ranks):  # the histogram disagrees with the rows
+        for kind, pairs in wanted.items():
+            n = int(got[f"{kind}_n"][0]["n"])
+            found = {int(r["rank"]): float(r["value"]) for r in got[f"{kind}_ranks"]}
+            if n != rows[f"{kind}_n"] or len(found) < len(pairs):  # the histogram disagrees
                 found = await self._sorted_ranks(conn, scope, kind, _ranks(quantiles, n))
+            rows[f"{kind}_n"] = n
             rows[f"{kind}_ranks"] = found
 
     async def _sorted_ranks(
@@ -1090,7 +1084,8 @@ class WindowFigures:
         )
 
 
-#: At most this many values are read to find the exact ranks; past it the database sorts.
+#: At most this many values (the bins' counts) are numbered to find the exact ranks; past it the
+#: database sorts the window.
 MAX_RANK_VALUES = 20_000
 
 

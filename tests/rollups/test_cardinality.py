@@ -25,6 +25,7 @@ from stratlog import sketch
 from stratlog.db import make_engine, make_session_factory, upgrade
 from stratlog.model import ROLLUP_TABLES, BinsRollup, StatusRollup, StrategyExecutionLog
 from stratlog.repository import StrategyExecutionLogRepository
+from stratlog.repository import strategy_execution_log_repository as repo_module
 from stratlog.rollups import RollupJob
 from stratlog.rollups.plan import STATUS_GRAINS, epoch_us, from_epoch, plan_buckets
 from stratlog.rollups.verify import verify
@@ -406,6 +407,41 @@ async def test_exact_percentiles_hold_when_a_histogram_disagrees_with_the_rows(
     assert [ov.durations.p50, ov.durations.p95, ov.durations.p99] == list(durations)
     points = np.percentile([r["points"] for r in inside], [50, 95, 99])
     assert [ov.points.p50, ov.points.p95, ov.points.p99] == list(points)
+
+
+async def test_exact_percentiles_ship_one_value_per_rank_not_the_bins(
+    empty_repo, engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """4,000 distinct durations inside one histogram bin: the exact path's statement returns a
+    row per wanted rank (and the counts), never the bin's values, and its answer is numpy's."""
+    rows = [
+        make_row(durationMs=100.0 + i * 1e-4, points=float(i % 5),
+                 createdAt=T0 + timedelta(seconds=20 * i))
+        for i in range(4000)
+    ]  # fmt: skip
+    assert len({sketch.bin_of(r["durationMs"]) for r in rows}) == 1
+    await empty_repo.insert_many(rows)
+    await RollupJob(engine).catch_up()
+    shipped: dict[str, int] = {}
+    real_split = repo_module.split
+
+    def counting_split(got: Any, parts: Any) -> Any:
+        out = real_split(got, parts)
+        if "duration_ranks" in out:
+            shipped.update({tag: len(values) for tag, values in out.items()})
+        return out
+
+    monkeypatch.setattr(repo_module, "split", counting_split)
+    window = (T0, T0 + timedelta(days=1))
+    ov = await fetch_overview(empty_repo, "credit-limit", *window)
+    durations = sorted(r["durationMs"] for r in rows)
+    assert ov.durations.exact and ov.durations.n == len(rows)
+    assert [ov.durations.p50, ov.durations.p95, ov.durations.p99] == list(
+        np.percentile(durations, [50, 95, 99])
+    )
+    ranks = {f(q * (len(rows) - 1)) for q in (0.5, 0.95, 0.99) for f in (math.floor, math.ceil)}
+    assert shipped["duration_n"] == 1 and shipped["duration_ranks"] == len(ranks)
+    assert shipped["points_ranks"] <= len(ranks)
 
 
 async def test_short_windows_read_once_and_equal_the_rollup_path(
