@@ -542,8 +542,12 @@ class Panels:
                 func.coalesce(func.sum(case((value < low, 1), else_=0)), 0).label(f"below{i}")
                 for i, (low, _) in enumerate(ranges)
             ]
-            counts = select(*below).where(value.is_not(None)).cte(f"{kind}_counts")
-            parts[f"{kind}_n"] = select(func.count().label("n")).where(value.is_not(None))
+            counts = (
+                select(func.count().label("n"), *below)
+                .where(value.is_not(None))
+                .cte(f"{kind}_counts")
+            )
+            parts[f"{kind}_n"] = select(counts.c.n)
             picks = []
             for i, ((low, high), ranks) in enumerate(ranges.items()):
                 position = func.row_number().over(order_by=value) - 1
