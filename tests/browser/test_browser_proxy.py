@@ -97,8 +97,13 @@ def fresh(browser: Browser) -> BrowserContext:
 
 
 def served_by(page: Page, proxied: Proxied) -> tuple[str, str, str]:
-    """Open the Health page in this session; (process number, pid, port) it names."""
-    open_page(page, proxied.at("health?strategy=fraud-screen&window=1h"), "Health")
+    """Open the Health page in this session; (process number, pid, port) it names.
+
+    The window is the demo's last day, fixed. A relative one ("1h") ends now: once the clock
+    passes the next full hour after the demo was written (its data ends at an hour), it holds
+    no runs, an Overview opened from it has no charts and no PNG buttons, and the kill test's
+    download waited for a button that never came (CI, after a 15-minute suite)."""
+    open_page(page, proxied.at(f"health?strategy=fraud-screen&{day(proxied)}"), "Health")
     caption = page.get_by_text(SERVED_BY).inner_text()
     found = SERVED_BY.search(caption)
     assert found, caption
