@@ -71,16 +71,20 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
-def _upgrade_on(connection: Connection, revision: str) -> None:
+def _upgrade_on(connection: Connection, revision: str, partitioned: bool) -> None:
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
+    cfg.attributes["partitioned"] = partitioned
     command.upgrade(cfg, revision)
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` with Alembic, on the engine's own connection."""
+async def upgrade(engine: AsyncEngine, revision: str = "head", *, partitioned: bool = True) -> None:
+    """Bring the schema to ``revision`` with Alembic, on the engine's own connection.
+
+    On PostgreSQL a new (empty) audit table is made a partitioned one by revision 0008 unless
+    ``partitioned`` is false (``stratlog.partitions``)."""
     async with engine.begin() as conn:
-        await conn.run_sync(_upgrade_on, revision)
+        await conn.run_sync(_upgrade_on, revision, partitioned)
 
 
 def sqlite_path(url: str) -> Path | None:

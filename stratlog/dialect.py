@@ -377,12 +377,13 @@ async def settled_max_id(conn: AsyncConnection, table: Any, timeout_s: float = 0
             await conn.execute(text(f"LOCK TABLE {name} IN SHARE MODE"))
             return int(await conn.scalar(newest) or 0)
     except DBAPIError as exc:
-        if _sqlstate(exc) == LOCK_NOT_AVAILABLE:
+        if sqlstate(exc) == LOCK_NOT_AVAILABLE:
             return None
         raise
 
 
-def _sqlstate(exc: DBAPIError) -> str | None:
+def sqlstate(exc: DBAPIError) -> str | None:
+    """The SQLSTATE of a driver error, if it has one."""
     for error in (exc.orig, getattr(exc.orig, "__cause__", None)):
         state = getattr(error, "sqlstate", None)
         if state:

@@ -23,7 +23,11 @@ from tests.pg import PostgresServer
 # skips that pass (stratlog/export.py to_spec).
 os.environ["STRATLOG_VALIDATE_CHARTS"] = "1"
 
-BACKENDS = ["sqlite", "postgres"]
+#: "postgres" is what `stratlog db upgrade` makes of a new database: the audit table partitioned
+#: by day (migration 0008); "postgres-plain" is a table that was never converted
+#: (``--no-partitions``, or one that held rows at 0008).
+BACKENDS = ["sqlite", "postgres", "postgres-plain"]
+PLAIN_DATABASE = "stratlog_plain"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -61,14 +65,22 @@ def database_url(backend: str, request: pytest.FixtureRequest) -> str:
     if backend == "postgres":
         server: PostgresServer = request.getfixturevalue("postgres_server")
         return server.url
+    if backend == "postgres-plain":
+        return str(request.getfixturevalue("plain_postgres_url"))
     return str(request.getfixturevalue("sqlite_url"))
+
+
+@pytest.fixture(scope="session")
+def plain_postgres_url(postgres_server: PostgresServer) -> str:
+    """A second database on the run's server, for the unpartitioned audit table."""
+    return postgres_server.create_database(PLAIN_DATABASE)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 async def engine(request: pytest.FixtureRequest) -> AsyncIterator[AsyncEngine]:
     """An engine per backend with the schema at head (through the Alembic migration)."""
     eng = make_engine(database_url(request.param, request))
-    await upgrade(eng)
+    await upgrade(eng, partitioned=request.param != "postgres-plain")
     yield eng
     await eng.dispose()
 
@@ -126,6 +138,7 @@ def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str
     """A factory of fresh, empty databases: ``await scratch_url("postgres")`` gives a new URL."""
 
     async def make(backend: str) -> str:
+        """(A "postgres-plain" database is new and empty too: upgrade it ``partitioned=False``.)"""
         if backend == "sqlite":
             return f"sqlite+aiosqlite:///{tmp_path / f'scratch-{uuid.uuid4().hex}.db'}"
         server: PostgresServer = request.getfixturevalue("postgres_server")

@@ -69,6 +69,11 @@ class PostgresServer:
         options += "".join(f" -c {k}={v}" for k, v in (settings or {}).items())
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
 
+    def create_database(self, name: str) -> str:
+        """``createdb name``; the asyncpg URL of the new database."""
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
     def stop(self, mode: str = "fast") -> None:
         """Stop the server; running clients get cut off (``fast`` keeps committed data)."""
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime, timedelta
 
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from tqdm import tqdm
 
+from stratlog import partitions as parts
 from stratlog.cli.database import current_schema_engine, engine_for
 from stratlog.cli.errors import UsageError
 from stratlog.cli.render import cell, make_console, table, utc
@@ -23,8 +28,9 @@ async def db_upgrade(args: argparse.Namespace, url: str) -> int:
     """
     engine = engine_for(url)
     try:
-        await upgrade(engine)
+        await upgrade(engine, partitioned=args.partitioned)
         print(f"schema is at the newest revision: {redact_url(url)}", flush=True)
+        await _say_partitioning(engine)
         job = RollupJob(engine)
         if await job.behind() > 0:
             total, mark = await _catch_up(job, quiet=args.quiet, what="rolling up")
@@ -38,6 +44,24 @@ async def db_upgrade(args: argparse.Namespace, url: str) -> int:
     finally:
         await engine.dispose()
     return 0
+
+
+async def _say_partitioning(engine: AsyncEngine) -> None:
+    """PostgreSQL: whether the audit table is partitioned, and what to do if it is not."""
+    async with engine.connect() as conn:
+        if conn.dialect.name != "postgresql":
+            return
+        if await parts.is_partitioned(conn):
+            await conn.execute(text("SET TimeZone = 'UTC'"))
+            found = await parts.partitions(conn)
+            days = [p for p in found if not p.is_default]
+            last = f", the last for {utc(days[-1].start)[:10]}" if days and days[-1].start else ""
+            print(f"audit table partitioned by day: {len(days):,} day partitions{last}")
+        else:
+            print(
+                "audit table not partitioned (it held rows, or --no-partitions): "
+                "`stratlog partitions convert` converts it (docs/scaling.md)"
+            )
 
 
 async def _catch_up(job: RollupJob, *, quiet: bool, what: str) -> tuple[int, int]:
@@ -88,8 +112,9 @@ async def prune(args: argparse.Namespace, url: str) -> int:
             )
     finally:
         await engine.dispose()
+    dropped = f" ({result.partitions:,} day partitions dropped)" if result.partitions else ""
     print(
-        f"deleted {result.rows:,} runs created before {utc(result.cutoff)} UTC and "
+        f"deleted {result.rows:,} runs created before {utc(result.cutoff)} UTC{dropped} and "
         f"{result.rollupRows:,} rollup rows in {result.seconds:.1f} s"
     )
     return 0
@@ -134,3 +159,91 @@ def _print_verification(found: verify.Verification) -> None:
 def _value(value: object) -> object:
     """Sums to ten significant digits (enough to see a difference, not float noise)."""
     return f"{value:,.10g}" if isinstance(value, float) else value
+
+
+async def partitions(args: argparse.Namespace, url: str) -> int:
+    """``stratlog partitions list|create|convert`` (PostgreSQL)."""
+    if args.ahead < 0:
+        raise UsageError("--ahead must be 0 or more")
+    if (args.first_day is None) != (args.last_day is None):
+        raise UsageError("--from and --to go together")
+    if args.first_day and args.last_day and args.first_day > args.last_day:
+        raise UsageError("--from must not be after --to")
+    engine = await current_schema_engine(url)
+    try:
+        async with engine.connect() as conn:
+            if conn.dialect.name != "postgresql":
+                raise UsageError("partitions are for PostgreSQL; an SQLite file has none")
+            partitioned = await parts.is_partitioned(conn)
+        if args.action == "convert":
+            return await _convert(engine, args)
+        if not partitioned:
+            raise UsageError(
+                "the audit table is not partitioned: `stratlog partitions convert` converts it"
+            )
+        if args.action == "create":
+            today = datetime.now(UTC).date()
+            first = args.first_day or today
+            last = args.last_day or today + timedelta(days=args.ahead)
+            made = await parts.ensure(engine, first, last)
+            print(f"created {len(made):,} day partitions ({first} to {last}, UTC)")
+            for name in made:
+                print(f"  {name}")
+            return 0
+        return await _list(engine, args)
+    finally:
+        await engine.dispose()
+
+
+async def _list(engine: AsyncEngine, args: argparse.Namespace) -> int:
+    found = await parts.list_partitions(engine)
+    async with engine.connect() as conn:
+        waiting = int(
+            await conn.scalar(text(f"SELECT count(*) FROM {parts.DEFAULT_PARTITION}")) or 0  # noqa: S608
+        )
+    rows = [
+        {
+            "name": p.name,
+            "from": utc(p.start) if p.start else None,
+            "to": utc(p.end) if p.end else None,
+            "rows": waiting if p.is_default else p.estimate,
+        }
+        for p in found
+    ]
+    if args.json:
+        print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    console = make_console()
+    body = [
+        [cell(r["name"]), cell(r["from"] or "default"), cell(r["to"] or ""), cell(f"{r['rows']:,}")]
+        for r in rows
+    ]
+    console.print(
+        table(["partition", "from (UTC)", "to (UTC)", "rows (estimate)"], body, right=(3,))
+    )
+    print(f"{len(rows) - 1:,} day partitions; {waiting:,} rows in the default partition (counted)")
+    return 0
+
+
+async def _convert(engine: AsyncEngine, args: argparse.Namespace) -> int:
+    with tqdm(unit="rows", desc="copying", disable=args.quiet or None) as bar:
+
+        def progress(copied: int, total: int) -> None:
+            bar.total = total
+            bar.update(copied - bar.n)
+
+        done = await parts.convert(engine, batch_rows=args.batch, progress=progress)
+    if not done.swapped and not done.copied:
+        print("the audit table is partitioned already")
+        return 0
+    if not done.swapped:
+        print(
+            f"copied {done.copied:,} rows; the swap did not get its lock in time (a long "
+            "transaction on the audit table): run `stratlog partitions convert` again to finish"
+        )
+        return 1
+    print(
+        f"converted: {done.copied:,} rows copied into {done.partitions:,} day partitions in "
+        f"{done.seconds:.1f} s; the old table is {parts.UNPARTITIONED} (drop it when satisfied)"
+    )
+    return 0

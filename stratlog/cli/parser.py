@@ -10,7 +10,7 @@ import argparse
 import importlib
 import textwrap
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -77,6 +77,9 @@ COMMAND_EXAMPLES = {
     "prune": "  stratlog prune --older-than 90d --dry-run\n  stratlog prune --older-than 90d",
     "db": "  stratlog db upgrade\n"
     "  stratlog --database postgresql+asyncpg://admin@db/audit db upgrade",
+    "partitions": "  stratlog partitions list\n  stratlog partitions create --ahead 14\n"
+    "  stratlog partitions create --from 2026-01-01 --to 2026-03-31\n"
+    "  stratlog partitions convert --batch 200000",
     "serve": "  stratlog serve --workers 2\n"
     "  STRATLOG_DATABASE_URL=postgresql+asyncpg://reader@db/audit stratlog serve --workers 4 "
     "--port 80 --listen 0.0.0.0 --connection-budget 40\n"
@@ -501,7 +504,45 @@ def _add_db(sub: Any) -> None:
     )
     upgrade.add_argument("--database", metavar="URL", default=argparse.SUPPRESS, help=DATABASE_HELP)
     upgrade.add_argument("--quiet", action="store_true", help="no progress bar")
+    upgrade.add_argument(
+        "--no-partitions",
+        dest="partitioned",
+        action="store_false",
+        help="PostgreSQL: keep a new audit table plain (default: partitioned by day)",
+    )
     upgrade.set_defaults(run=lazy("maintenance:db_upgrade"))
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _add_partitions(sub: Any) -> None:
+    p = _command(
+        sub,
+        "partitions",
+        "PostgreSQL: list, create or convert to the audit table's day partitions",
+        "The audit table on PostgreSQL is partitioned by UTC day (a new database is; an "
+        "existing table with rows is converted by `convert`). `list` shows the partitions, "
+        "`create` makes the coming days' (the rollup's --watch loop does it every hour) or a "
+        "range's; rows of a day without a partition wait in the default partition and move "
+        "into the day's partition when it is made.",
+    )
+    p.add_argument("action", choices=["list", "create", "convert"])
+    p.add_argument("--ahead", type=_whole, default=7, help="create: days after today (UTC)")
+    p.add_argument(
+        "--from", dest="first_day", type=_day, metavar="DAY", help="create: a range's first day"
+    )
+    p.add_argument(
+        "--to", dest="last_day", type=_day, metavar="DAY", help="create: a range's last day"
+    )
+    p.add_argument("--batch", type=_positive_int, default=100_000, help="convert: rows per copy")
+    p.add_argument("--json", action="store_true", help="list: JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=lazy("maintenance:partitions"))
 
 
 def _port(text: str) -> int:
@@ -565,5 +606,6 @@ def build_parser(now: datetime | None = None) -> Parser:
     _add_rollup(sub, now)
     _add_prune(sub, now)
     _add_db(sub)
+    _add_partitions(sub)
     _add_serve(sub)
     return parser

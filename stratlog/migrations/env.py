@@ -8,13 +8,16 @@ from alembic import context
 from sqlalchemy import Connection
 
 from stratlog.model import Base
+from stratlog.partitions import include_name
 
 config = context.config
 target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata)
+    context.configure(
+        connection=connection, target_metadata=target_metadata, include_name=include_name
+    )
     with context.begin_transaction():
         context.run_migrations()
 

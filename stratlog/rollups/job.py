@@ -41,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from stratlog import partitions
 from stratlog.dialect import (
     epoch_bucket,
     greatest,
@@ -56,6 +57,8 @@ from stratlog.rollups.plan import DETAIL_GRAINS, ROLLUP_NAME, STATUS_GRAINS, epo
 from stratlog.sketch import bins_of, pack_arrays, pack_slices, unpack
 
 log = logging.getLogger("stratlog.rollup")
+#: How often ``run_forever`` makes the coming days' partitions (a partitioned table only).
+PARTITIONS_EVERY_S = 3600.0
 
 L, S, C, K, B = StrategyExecutionLog, StatusRollup, CodeRollup, CaseRollup, BinsRollup
 
@@ -133,13 +136,24 @@ class RollupJob:
                 return total
 
     async def run_forever(self, interval_s: float = 5.0, stop: asyncio.Event | None = None) -> None:
-        """Catch up every ``interval_s`` seconds until ``stop`` is set; failures are logged."""
+        """Catch up every ``interval_s`` seconds until ``stop`` is set; failures are logged.
+
+        On a partitioned table it also makes the partitions of today and the next
+        :data:`~stratlog.partitions.AHEAD_DAYS` days, at the start and once an hour."""
         stop = stop or asyncio.Event()
+        partitions_due = 0.0
         while not stop.is_set():
             try:
                 await self.catch_up()
             except Exception as exc:  # keep going: the database may come back
                 log.warning("rollup run failed: %s: %s", type(exc).__name__, exc)
+            if time.monotonic() >= partitions_due:
+                try:
+                    for name in await partitions.ensure_ahead(self.engine):
+                        log.info("created partition %s", name)
+                    partitions_due = time.monotonic() + PARTITIONS_EVERY_S
+                except Exception as exc:  # e.g. a lock not granted in time: next round
+                    log.warning("partition maintenance failed: %s: %s", type(exc).__name__, exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval_s)
 

@@ -3,7 +3,9 @@
 The cutoff is moved back to a UTC midnight, so every rollup bucket (hour or day) lies wholly
 before or wholly after it. Order of work: bring the rollups up to date, drop the rollup buckets
 before the cutoff (from here on every answer already reads as after the prune), then delete the
-audit rows in batches of ``batch_rows`` ids, one short transaction each, and drop any rollup
+audit rows (on a partitioned PostgreSQL table, whole day partitions are dropped first: see
+:mod:`stratlog.partitions`; what is left, e.g. in the default partition, is deleted) in batches
+of ``batch_rows`` ids, one short transaction each, and drop any rollup
 bucket before the cutoff that a concurrent rollup run re-created. Each drop holds the
 watermark lock, so it comes after any fold in flight and no fold can commit a bucket before the
 cutoff behind its back. Interrupted, it is resumed by
@@ -21,6 +23,7 @@ from typing import Any
 from sqlalchemy import delete, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from stratlog import partitions
 from stratlog.model.rollup import ROLLUP_TABLES
 from stratlog.model.strategy_execution_log import StrategyExecutionLog
 from stratlog.rollups.job import RollupJob, lock_watermark
@@ -38,6 +41,8 @@ class PruneResult:
     rows: int
     rollupRows: int
     seconds: float
+    #: Day partitions dropped (their rows are counted in ``rows``).
+    partitions: int = 0
 
 
 def day_cutoff(older_than: datetime) -> datetime:
@@ -67,13 +72,15 @@ async def prune(
     cutoff = day_cutoff(older_than)
     await RollupJob(engine).catch_up()
     rollup_rows = await _drop_rollups(engine, cutoff)
-    rows = 0
+    dropped, rows = await partitions.drop_before(engine, cutoff)
+    if progress is not None and rows:
+        progress(rows)
     while deleted := await _delete_batch(engine, cutoff, batch_rows):
         rows += deleted
         if progress is not None:
             progress(deleted)
     rollup_rows += await _drop_rollups(engine, cutoff)
-    return PruneResult(cutoff, rows, rollup_rows, time.perf_counter() - started)
+    return PruneResult(cutoff, rows, rollup_rows, time.perf_counter() - started, dropped)
 
 
 async def _delete_batch(engine: AsyncEngine, cutoff: datetime, batch_rows: int) -> int:
