@@ -90,6 +90,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 
+from stratlog import partitions  # noqa: E402
 from stratlog.config import redact_url  # noqa: E402
 from stratlog.db import make_engine, make_session_factory, upgrade  # noqa: E402
 from stratlog.demo import floor_hour, write_demo  # noqa: E402
@@ -151,6 +152,7 @@ async def load_demo(engine: AsyncEngine, rows: int) -> float:
 
     url = engine.url.render_as_string(hide_password=False)
     end = floor_hour(datetime.now(UTC))
+    await partitions.ensure(engine, (end - timedelta(days=DAYS)).date(), end.date())
     await write_demo(repo, rows, days=DAYS, end=end, progress=progress, database_url=url)
     cols = ", ".join(COVERING_INDEX_COLUMNS)
     async with engine.begin() as conn:

@@ -56,8 +56,9 @@ class Partition:
     name: str
     start: datetime | None
     end: datetime | None
-    #: The planner's estimate of its rows (``pg_class.reltuples``, as of the last ANALYZE).
-    estimate: int = 0
+    #: The planner's estimate of its rows (``pg_class.reltuples``, as of the last ANALYZE or
+    #: VACUUM); ``None`` before the first.
+    estimate: int | None = None
 
     @property
     def is_default(self) -> bool:
@@ -190,7 +191,7 @@ async def partitions(conn: AsyncConnection, parent: str = PARENT) -> list[Partit
         await conn.execute(
             text(
                 "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), "
-                "CAST(greatest(c.reltuples, 0) AS bigint) FROM pg_inherits i "
+                "CAST(c.reltuples AS bigint) FROM pg_inherits i "
                 "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass(:t)"
             ),
             {"t": parent},
@@ -200,12 +201,16 @@ async def partitions(conn: AsyncConnection, parent: str = PARENT) -> list[Partit
     for name, bound, estimate in rows:
         match = _BOUND.search(bound or "")
         if match is None:
-            found.append(Partition(str(name), None, None, int(estimate)))
+            found.append(Partition(str(name), None, None, _estimate(estimate)))
             continue
         start, end = (datetime.fromisoformat(v).astimezone(UTC) for v in match.groups())
-        found.append(Partition(str(name), start, end, int(estimate)))
+        found.append(Partition(str(name), start, end, _estimate(estimate)))
     found.sort(key=lambda p: (p.start is None, p.start or datetime.min.replace(tzinfo=UTC)))
     return found
+
+
+def _estimate(reltuples: Any) -> int | None:
+    return None if reltuples is None or reltuples < 0 else int(reltuples)
 
 
 async def _utc(conn: AsyncConnection) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime, timedelta
 
 from tqdm import tqdm
 
+from stratlog import partitions
 from stratlog.cli.database import engine_for
 from stratlog.db import make_session_factory, upgrade
 from stratlog.demo import write_demo
@@ -17,6 +19,10 @@ async def demo(args: argparse.Namespace, url: str) -> int:
     engine = engine_for(url)
     try:
         await upgrade(engine)  # the one command that writes: it may create the schema
+        # A partitioned table (PostgreSQL) gets the demo's days as partitions first: its rows
+        # go straight to them rather than to the default partition.
+        last = args.end or datetime.now(UTC)
+        await partitions.ensure(engine, (last - timedelta(days=args.days)).date(), last.date())
         repo = StrategyExecutionLogRepository(make_session_factory(engine))
         with tqdm(total=args.rows, unit="rows", disable=args.quiet or None) as bar:
             result = await write_demo(

@@ -215,9 +215,10 @@ async def _list(engine: AsyncEngine, args: argparse.Namespace) -> int:
         return 0
     console = make_console()
     body = [
-        [cell(r["name"]), cell(r["from"] or "default"), cell(r["to"] or ""), cell(f"{r['rows']:,}")]
+        [cell(r["name"]), cell(r["from"] or "default"), cell(r["to"] or ""),
+         cell("not analyzed" if r["rows"] is None else f"{r['rows']:,}")]
         for r in rows
-    ]
+    ]  # fmt: skip
     console.print(
         table(["partition", "from (UTC)", "to (UTC)", "rows (estimate)"], body, right=(3,))
     )
