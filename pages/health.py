@@ -9,4 +9,6 @@ health = context.health(state)
 panels.title_row("Health", panels.link_action(state.view, nav.HEALTH))
 st.caption("Recorder counters and rollup freshness of this database · times in UTC")
 st.caption(healthview.served_by())
+if (replica := healthview.replica_line(context.replica(state.url))) is not None:
+    st.caption(replica)
 healthview.page(health)

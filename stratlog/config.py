@@ -15,6 +15,14 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     pool_size: int = 5
     query_timeout_s: float = 15.0
+    #: Where the dashboard and the read commands send their queries (a streaming standby);
+    #: writers, the rollup, prune and migrations always use ``database_url``.
+    read_database_url: str | None = None
+
+    @property
+    def reads_url(self) -> str:
+        """The URL for read-only work: the read replica's when one is set."""
+        return self.read_database_url or self.database_url
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -24,6 +32,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         database_url=env.get("STRATLOG_DATABASE_URL") or DEFAULT_DATABASE_URL,
         pool_size=int(env.get("STRATLOG_POOL_SIZE") or 5),
         query_timeout_s=float(env.get("STRATLOG_QUERY_TIMEOUT_S") or 15.0),
+        read_database_url=env.get("STRATLOG_READ_DATABASE_URL") or None,
     )
 
 

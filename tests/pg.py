@@ -32,7 +32,9 @@ def pg_bindir() -> Path:
 class PostgresServer:
     """One PostgreSQL cluster in a temporary folder; `start()`, `stop()`, `url`."""
 
-    def __init__(self) -> None:
+    def __init__(self, standby_of: PostgresServer | None = None) -> None:
+        """A new cluster (initdb), or with ``standby_of`` a streaming standby of that running
+        server: ``pg_basebackup -R`` (its data, and the settings that make it follow)."""
         self.bindir = pg_bindir()
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="stratlog-pg-"))
@@ -42,6 +44,10 @@ class PostgresServer:
         if self.as_root:
             pw = pwd.getpwnam("postgres")
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
+        if standby_of is not None:
+            self._run("pg_basebackup", "-D", str(self.data), "-R", "-X", "stream", "-c", "fast",
+                      "-h", "127.0.0.1", "-p", str(standby_of.port), "-U", "postgres")  # fmt: skip
+            return
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                   "--locale=C.UTF-8", "--no-sync")  # fmt: skip
 

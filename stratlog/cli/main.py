@@ -67,7 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _validate(args)
     except (UsageError, ValueError) as exc:
         return _fail(str(exc), 2)
-    return _run(args, getattr(args, "database", None) or load_settings().database_url)
+    settings = load_settings()
+    # Read commands go to the read replica when one is configured; --database names one URL.
+    default = settings.reads_url if getattr(args, "reads_only", False) else settings.database_url
+    return _run(args, getattr(args, "database", None) or default)
 
 
 def _run(args: argparse.Namespace, url: str) -> int:
@@ -87,6 +90,13 @@ def _run(args: argparse.Namespace, url: str) -> int:
         return _fail(f"bad database URL {redact_url(url)}: {exc}", 2, url)
     except (OperationalError, DBAPIError, OSError) as exc:
         cause = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        if "during recovery" in cause or "read-only transaction" in cause:
+            return _fail(
+                f"{redact_url(url)} is a read-only standby (a read replica): this command "
+                f"writes, so point it at the primary (STRATLOG_DATABASE_URL): {cause}",
+                1,
+                url,
+            )
         return _fail(f"cannot reach the database {redact_url(url)}: {cause}", 1, url)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)

@@ -195,6 +195,7 @@ def _command(sub: Any, name: str, help_text: str, description: str) -> Parser:
 def _reader(sub: Any, name: str, help_text: str, description: str) -> Parser:
     parser = _command(sub, name, help_text, description)
     parser.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
+    parser.set_defaults(reads_only=True)  # STRATLOG_READ_DATABASE_URL serves it
     return parser
 
 
@@ -407,7 +408,7 @@ def _add_snapshot(sub: Any, now: datetime) -> None:
     p.add_argument("--name", help="zip name without .zip (default: from strategy and window)")
     _top_arg(p)
     _baseline_arg(p, None)
-    p.set_defaults(run=lazy("snapshot:snapshot"))
+    p.set_defaults(run=lazy("snapshot:snapshot"), reads_only=True)
 
 
 def _add_demo(sub: Any, now: datetime) -> None:

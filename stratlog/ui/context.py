@@ -27,6 +27,7 @@ from stratlog.service.compare import Baseline, Comparison, fetch_comparison, tri
 from stratlog.service.health import Health, fetch_health
 from stratlog.service.insights import Insights, fetch_insights, parse_baseline
 from stratlog.service.overview import Overview, fetch_overview
+from stratlog.service.replica import ReplicaState, replica_state
 from stratlog.service.runbook import (
     NO_VERSION,
     Runbook,
@@ -48,6 +49,8 @@ T = TypeVar("T")
 DATA_TTL_S = 30
 STRATEGIES_TTL_S = 60
 HEALTH_TTL_S = 10
+#: Seconds a read replica's lag is kept (every page shows it while it trails).
+REPLICA_TTL_S = 2
 #: Seconds between automatic retries while the database is unreachable.
 RETRY_EVERY_S = 5
 #: The charts the Overview page draws (the error codes are a table there).
@@ -57,8 +60,9 @@ _FAILED_KEY = "stratlog.failed_at"
 
 
 def database_url() -> str:
-    """The database URL from the environment (``STRATLOG_DATABASE_URL``) or the default."""
-    return load_settings().database_url
+    """The URL the dashboard reads: ``STRATLOG_READ_DATABASE_URL`` (a read replica) when set,
+    else ``STRATLOG_DATABASE_URL`` or the default."""
+    return load_settings().reads_url
 
 
 def _release(backend: Backend) -> None:
@@ -198,6 +202,29 @@ def _row(url: str, row_id: int) -> dict[str, Any] | None:
     b = backend(url)
     row = b.run(b.repository.get(row_id))
     return None if row is None else row.to_dict()
+
+
+@st.cache_data(ttl=REPLICA_TTL_S, show_spinner=False, max_entries=8)
+def _replica(url: str) -> ReplicaState | None:
+    b = backend(url)
+    return b.run(replica_state(b.engine))
+
+
+def replica(url: str) -> ReplicaState | None:
+    """The read replica's state when the dashboard reads one (``None`` otherwise, and when
+    the question fails: the page's own queries then say what is wrong)."""
+    if url != load_settings().read_database_url:
+        return None
+    try:
+        return _replica(url)
+    except DATABASE_ERRORS:
+        return None
+
+
+def replica_lag(url: str) -> ReplicaState | None:
+    """:func:`replica`, only while it trails enough to say so on every page."""
+    state = replica(url)
+    return state if state is not None and state.lagging else None
 
 
 @st.cache_data(ttl=HEALTH_TTL_S, show_spinner=False, max_entries=8)

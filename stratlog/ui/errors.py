@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from stratlog.config import redact_url
+from stratlog.config import load_settings, redact_url
 from stratlog.dialect import is_sqlite_url
 from stratlog.ui.bridge import MissingDatabaseFile, QueryTimeout
 from stratlog.vocabulary import md_escape
@@ -36,6 +36,11 @@ def first_line(exc: BaseException) -> str:
 def _unreachable(url: str, where: str, cause: str) -> Failure:
     if is_sqlite_url(url):
         check = f"Check that the SQLite file of {where} can be opened (its folder must exist)"
+    elif url == load_settings().read_database_url:
+        check = (
+            f"Check that the read replica {where} is up and that STRATLOG_READ_DATABASE_URL "
+            "points at it (writers and the rollup use the primary, STRATLOG_DATABASE_URL)"
+        )
     else:
         check = f"Check that {where} is up and that STRATLOG_DATABASE_URL points at it"
     return Failure(

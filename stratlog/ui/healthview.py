@@ -11,6 +11,7 @@ import streamlit as st
 from stratlog import vocabulary as fmt
 from stratlog.serve import WORKER_ENV
 from stratlog.service.health import Health, RollupStatus
+from stratlog.service.replica import ReplicaState
 from stratlog.ui import tables
 
 _COUNTS = ("Submitted", "Written", "Dropped", "Failed", "Pending")
@@ -33,6 +34,17 @@ def served_by() -> str:
         f"Served by {who} · pid {os.getpid()} · port {port} · serving since "
         f"{_SERVING_SINCE:%Y-%m-%d %H:%M:%S} UTC"
     )
+
+
+def replica_line(state: ReplicaState | None) -> str | None:
+    """Where the dashboard reads when it is a read replica, and how current that is."""
+    if state is None:
+        return None
+    where = "Reading a read replica (STRATLOG_READ_DATABASE_URL)"
+    if not state.lagging:
+        return f"{where} · up to date with its primary"
+    as_of = f"data as of {fmt.utc(state.asOf)}, " if state.asOf else ""
+    return f"{where} · read replica: {as_of}{state.behindS:,.0f} s behind"
 
 
 def recorders(health: Health, now: datetime) -> None:

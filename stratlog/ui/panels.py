@@ -28,6 +28,7 @@ from stratlog.ui.context import (
     DurationSeries,
     duration_spec,
     overview_specs,
+    replica_lag,
     timeseries_spec,
 )
 from stratlog.ui.state import PRESET_LABELS, View, ceil_minute, parse_utc
@@ -150,6 +151,10 @@ def page_header(
     ]
     if detail:
         parts.append(detail)
+    lag = replica_lag(app.url)
+    if lag is not None:
+        as_of = f"data as of {fmt.utc(lag.asOf)}, " if lag.asOf else ""
+        parts.append(f"read replica: {as_of}{lag.behindS:,.0f} s behind")
     st.caption(" · ".join(parts))
 
 
