@@ -272,7 +272,7 @@ async def postgres_case(
         await conn.execute(text(f"CREATE DATABASE {name}"))
     engine = make_engine(server.url.rsplit("/", 1)[0] + f"/{name}", pool_size=4)
     try:
-        await upgrade(engine)
+        await upgrade(engine, partitioned=False)  # the plain table; bench_partitions compares
         written = await load(engine, batches(keys, rows, end, order == "backfill"))
         await _autocommit(engine, f"VACUUM ANALYZE {RAW}")
         runs, seconds = await fold(engine, batch_rows)

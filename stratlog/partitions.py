@@ -269,11 +269,14 @@ async def ensure_ahead(
     return await ensure(engine, today, today + timedelta(days=ahead))
 
 
-async def drop_before(engine: AsyncEngine, cutoff: datetime) -> tuple[int, int]:
+async def drop_before(
+    engine: AsyncEngine, cutoff: datetime, *, lock_timeout_ms: int = LOCK_TIMEOUT_MS
+) -> tuple[int, int]:
     """Drop every day partition that ends at or before ``cutoff``; (partitions, rows) removed.
 
     Each in a short transaction of its own: its rows counted, then ``DROP TABLE`` (an ACCESS
-    EXCLUSIVE lock on the parent for the moment of the drop, taken with a timeout)."""
+    EXCLUSIVE lock on the parent for the moment of the drop, taken with a timeout). A partition
+    whose lock is not granted in time is left; the prune's batched delete removes its rows."""
     dropped = rows = 0
     async with engine.begin() as conn:
         if not await is_partitioned(conn):
@@ -281,12 +284,18 @@ async def drop_before(engine: AsyncEngine, cutoff: datetime) -> tuple[int, int]:
         await _utc(conn)
         old = [p for p in await partitions(conn) if p.end is not None and p.end <= cutoff]
     for part in old:
-        async with engine.begin() as conn:
-            await conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
-            # Its rows first, under a lock that holds writers out until the drop.
-            await conn.execute(text(f"LOCK TABLE {part.name} IN SHARE MODE"))
-            rows += int(await conn.scalar(text(f"SELECT count(*) FROM {part.name}")) or 0)  # noqa: S608
-            await conn.execute(text(f"DROP TABLE {part.name}"))
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'"))
+                # Its rows first, under a lock that holds writers out until the drop.
+                await conn.execute(text(f"LOCK TABLE {part.name} IN SHARE MODE"))
+                count = int(await conn.scalar(text(f"SELECT count(*) FROM {part.name}")) or 0)  # noqa: S608
+                await conn.execute(text(f"DROP TABLE {part.name}"))
+        except DBAPIError as exc:
+            if sqlstate(exc) != LOCK_NOT_AVAILABLE:
+                raise
+            continue  # a long reader holds it: its rows go by the batched delete instead
+        rows += count
         dropped += 1
     return dropped, rows
 

@@ -162,6 +162,24 @@ async def test_prune_drops_whole_partitions_and_the_rollups_stay_equal_to_the_ro
     assert sum(summary.values()) == 6 * 40
 
 
+async def test_a_partition_a_reader_holds_is_left_to_the_batched_delete(fresh: Any) -> None:
+    engine = await fresh()
+    await parts.ensure(engine, DAY0, DAY0 + timedelta(days=2))
+    await repo_of(engine).insert_many(rows_over_days(DAY0, 3, 10))
+    held = parts.partition_name(DAY0)
+    cutoff = datetime(DAY0.year, DAY0.month, DAY0.day, tzinfo=UTC) + timedelta(days=2)
+    async with engine.connect() as reader:  # a long report reading the oldest day
+        await reader.execute(text(f"SELECT count(*) FROM {held}"))
+        dropped, rows = await parts.drop_before(engine, cutoff, lock_timeout_ms=200)
+        assert (dropped, rows) == (1, 10)  # the other old day went
+        await reader.rollback()
+    names = [p.name for p in await parts.list_partitions(engine)]
+    assert held in names and parts.partition_name(DAY0 + timedelta(days=1)) not in names
+    result = await retention.prune(engine, cutoff)  # the reader is gone: now it drops
+    assert (result.rows, result.partitions) == (10, 1)
+    assert len(await where_rows_are(engine)) == 10
+
+
 async def _plan(engine: AsyncEngine, settings: dict[str, str]) -> str:
     """EXPLAIN ANALYZE of the sixth run of one prepared window query on a raw asyncpg
     connection (PostgreSQL decides on a generic plan from the sixth run on)."""
