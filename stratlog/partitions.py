@@ -48,6 +48,23 @@ HANDED_OUT = "CASE WHEN is_called THEN last_value ELSE last_value - 1 END"
 _BOUND = re.compile(r"FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)")
 
 
+#: SQLSTATE of CREATE TABLE for a name that exists.
+DUPLICATE_TABLE = "42P07"
+
+
+class PartitionsBusy(Exception):
+    """A partition's lock was not granted within :data:`LOCK_TIMEOUT_MS` (a long transaction
+    on the default partition or the parent); the partitions made before it are kept."""
+
+    def __init__(self, created: list[str], day: date) -> None:
+        super().__init__(
+            f"the partition of {day} could not get its lock within {LOCK_TIMEOUT_MS // 1000} s "
+            f"(a long transaction on the audit table?); {len(created)} made before it: run again"
+        )
+        self.created = created
+        self.day = day
+
+
 @dataclass(frozen=True)
 class Partition:
     """One partition: its table, and the range ``[start, end)`` of ``created_at`` (UTC) it
@@ -247,14 +264,21 @@ async def ensure(
             return []
         await _utc(conn)
         existing = [p for p in await partitions(conn, parent) if not p.is_default]
-    created = []
+    created: list[str] = []
     for day in days(first, last):
         start, end = _midnight(day), _midnight(day + timedelta(days=1))
         if any(p.start < end and start < p.end for p in existing if p.start and p.end):
             continue
-        async with engine.begin() as conn:
-            for statement in attach_statements(day, parent):
-                await conn.execute(text(statement))
+        try:
+            async with engine.begin() as conn:
+                for statement in attach_statements(day, parent):
+                    await conn.execute(text(statement))
+        except DBAPIError as exc:
+            if sqlstate(exc) == DUPLICATE_TABLE:
+                continue  # made meanwhile by another run (the rollup loop, a second command)
+            if sqlstate(exc) == LOCK_NOT_AVAILABLE:
+                raise PartitionsBusy(created, day) from exc
+            raise
         created.append(partition_name(day))
         if progress is not None:
             progress(partition_name(day))

@@ -134,6 +134,21 @@ async def test_rows_without_a_partition_wait_in_the_default_and_move_in_with_the
     assert list((await where_rows_are(engine)).values()).count(parts.DEFAULT_PARTITION) == 1
 
 
+async def test_a_day_whose_lock_is_not_granted_is_reported_and_made_by_the_next_run(
+    fresh: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = await fresh()
+    monkeypatch.setattr(parts, "LOCK_TIMEOUT_MS", 200)
+    async with engine.connect() as holder:  # a long transaction on the default partition
+        await holder.execute(text(f"SELECT count(*) FROM {parts.DEFAULT_PARTITION}"))
+        with pytest.raises(parts.PartitionsBusy) as busy:
+            await parts.ensure(engine, date(2026, 1, 1), date(2026, 1, 3))
+        assert busy.value.created == [] and busy.value.day == date(2026, 1, 1)
+        await holder.rollback()
+    made = await parts.ensure(engine, date(2026, 1, 1), date(2026, 1, 3))
+    assert len(made) == 3
+
+
 async def test_prune_drops_whole_partitions_and_the_rollups_stay_equal_to_the_rows(
     fresh: Any,
 ) -> None:

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from stratlog import partitions as parts
 from stratlog.cli.database import current_schema_engine, engine_for
-from stratlog.cli.errors import UsageError
+from stratlog.cli.errors import CommandError, UsageError
 from stratlog.cli.render import cell, make_console, table, utc
 from stratlog.config import redact_url
 from stratlog.db import upgrade
@@ -161,6 +161,10 @@ def _value(value: object) -> object:
     return f"{value:,.10g}" if isinstance(value, float) else value
 
 
+#: ``partitions create`` makes at most this many days at once (a typo in a year is not 9,000).
+MAX_CREATE_DAYS = 1_000
+
+
 async def partitions(args: argparse.Namespace, url: str) -> int:
     """``stratlog partitions list|create|convert`` (PostgreSQL)."""
     if args.ahead < 0:
@@ -185,7 +189,12 @@ async def partitions(args: argparse.Namespace, url: str) -> int:
             today = datetime.now(UTC).date()
             first = args.first_day or today
             last = args.last_day or today + timedelta(days=args.ahead)
-            made = await parts.ensure(engine, first, last)
+            if (last - first).days > MAX_CREATE_DAYS:
+                raise UsageError(f"a range of at most {MAX_CREATE_DAYS:,} days at once")
+            try:
+                made = await parts.ensure(engine, first, last)
+            except parts.PartitionsBusy as exc:
+                raise CommandError(str(exc)) from exc
             print(f"created {len(made):,} day partitions ({first} to {last}, UTC)")
             for name in made:
                 print(f"  {name}")
