@@ -22,6 +22,7 @@ instead of deleting their rows. SQLite is one file: no partitions, retention by 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -50,6 +51,8 @@ _BOUND = re.compile(r"FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)")
 
 #: SQLSTATE of CREATE TABLE for a name that exists.
 DUPLICATE_TABLE = "42P07"
+#: ... or, when two runs create it at the same moment, the catalog's unique index says so.
+UNIQUE_VIOLATION = "23505"
 
 
 class PartitionsBusy(Exception):
@@ -173,6 +176,9 @@ def attach_statements(day: date, parent: str = PARENT) -> list[str]:
         # Its range as a constraint: ATTACH then needs no scan of the table to prove it.
         f"ALTER TABLE {name} ADD CONSTRAINT {name}_range "
         f"CHECK (created_at >= {low} AND created_at < {high})",
+        # Writers into the default partition wait from here (readers do not): a row of this
+        # day committed after the move would fail the ATTACH below.
+        f"LOCK TABLE {DEFAULT_PARTITION} IN EXCLUSIVE MODE",
         f"WITH moved AS (DELETE FROM {DEFAULT_PARTITION} WHERE created_at >= {low} AND "  # noqa: S608
         f"created_at < {high} RETURNING *) INSERT INTO {name} SELECT * FROM moved",
         # The parent's key and indexes, named after the partition: ATTACH adopts them.
@@ -274,7 +280,7 @@ async def ensure(
                 for statement in attach_statements(day, parent):
                     await conn.execute(text(statement))
         except DBAPIError as exc:
-            if sqlstate(exc) == DUPLICATE_TABLE:
+            if sqlstate(exc) in (DUPLICATE_TABLE, UNIQUE_VIOLATION):
                 continue  # made meanwhile by another run (the rollup loop, a second command)
             if sqlstate(exc) == LOCK_NOT_AVAILABLE:
                 raise PartitionsBusy(created, day) from exc
@@ -333,8 +339,10 @@ UNPARTITIONED = f"{PARENT}_unpartitioned"
 _NEW = "_converting"
 _OLD = "_unpartitioned"
 #: Partitions a conversion makes for the past (older rows wait in the default partition, and
-#: ``stratlog partitions create --since`` gives them days of their own).
+#: ``stratlog partitions create --from --to`` gives them days of their own).
 CONVERT_DAYS_BACK = 400
+#: How often a conversion asks again for the settled id boundary before it gives up.
+SETTLE_TRIES = 120
 
 
 @dataclass(frozen=True)
@@ -345,6 +353,8 @@ class Conversion:
     swapped: bool
     partitions: int
     seconds: float
+    #: The audit table was partitioned before this run: nothing was done.
+    already: bool = False
 
 
 async def _copy(conn: AsyncConnection, low: int, high: int) -> int:
@@ -403,7 +413,7 @@ async def convert(
         if conn.dialect.name != "postgresql":
             raise ValueError("only a PostgreSQL audit table can be partitioned")
         if await table_kind(conn) == "p":
-            return Conversion(0, False, 0, time.perf_counter() - started)
+            return Conversion(0, False, 0, time.perf_counter() - started, already=True)
         if await table_kind(conn, CONVERTING) is None:
             for statement in create_table_statements(1, table=CONVERTING, suffix=_NEW):
                 await conn.execute(text(statement))
@@ -415,22 +425,42 @@ async def convert(
     made = await ensure(engine, first, today + timedelta(days=AHEAD_DAYS), parent=CONVERTING)
     copied = 0
     audit = table(PARENT, column("id"))
+    async with engine.connect() as conn:
+        low = await _copied_up_to(conn)  # resumed: from the highest id copied
+    refused = 0
     while True:
         async with engine.connect() as conn:
             settled = await settled_max_id(conn, audit)
+        if settled is None:  # a writer held the table longer than the lock wait: again
+            refused += 1
+            if refused > SETTLE_TRIES:
+                raise PartitionsBusy([], today)
+            await asyncio.sleep(0.5)
+            continue
+        refused = 0
+        if low >= settled:
+            break
+        high = min(low + batch_rows, settled)
         async with engine.begin() as conn:
-            done = await _copied_up_to(conn)
             total = int(await conn.scalar(text(f"SELECT coalesce(max(id), 0) FROM {PARENT}")) or 0)  # noqa: S608
-            if settled is None or done >= settled:
-                break
-            copied += await _copy(conn, done, min(done + batch_rows, settled))
+            done = await _copy(conn, low, high)
+            if done == 0:  # a gap in the ids (pruned rows): on to the next id there is
+                following = await conn.scalar(
+                    text(f"SELECT min(id) FROM {PARENT} WHERE id > :high"),  # noqa: S608
+                    {"high": high},
+                )
+                high = settled if following is None else max(high, min(int(following) - 1, settled))
+        copied += done
+        low = high
         if progress is not None:
             progress(copied, total)
-    swapped = await _swap(engine, swap_lock_timeout_s)
+    swapped = await _swap(engine, swap_lock_timeout_s, low, max(batch_rows, 10_000))
     return Conversion(copied, swapped, len(made), time.perf_counter() - started)
 
 
-async def _swap(engine: AsyncEngine, lock_timeout_s: float) -> bool:
+async def _swap(engine: AsyncEngine, lock_timeout_s: float, low: int, most: int) -> bool:
+    """The swap (see :func:`convert`); ``False`` when its lock is not granted in time or more
+    than ``most`` rows above ``low`` are still to copy (the next run copies them first)."""
     async with engine.begin() as conn:
         await conn.execute(
             text(f"SET LOCAL lock_timeout = '{max(int(lock_timeout_s * 1000), 1)}ms'")
@@ -442,8 +472,14 @@ async def _swap(engine: AsyncEngine, lock_timeout_s: float) -> bool:
                 await conn.rollback()
                 return False
             raise
-        done = await _copied_up_to(conn)
-        await _copy(conn, done, 2**62)
+        left = await conn.scalar(
+            text(f"SELECT count(*) FROM {PARENT} WHERE id > :low"),  # noqa: S608
+            {"low": low},
+        )
+        if int(left or 0) > most:  # not a short transaction any more: copy in batches first
+            await conn.rollback()
+            return False
+        await _copy(conn, low, 2**62)
         sequence = await conn.scalar(text(f"SELECT pg_get_serial_sequence('{PARENT}', 'id')"))
         used = 0
         if sequence is not None:
@@ -461,7 +497,17 @@ async def _swap(engine: AsyncEngine, lock_timeout_s: float) -> bool:
             )
         ).all()
         for grantee, privilege in grants:
-            await conn.execute(text(f'GRANT {privilege} ON {CONVERTING} TO "{grantee}"'))
+            who = "PUBLIC" if grantee == "PUBLIC" else f'"{grantee}"'
+            await conn.execute(text(f"GRANT {privilege} ON {CONVERTING} TO {who}"))
+        # The old table's owner owns the new one and its partitions (prune drops them, the
+        # rollup loop attaches new ones: both need it), whoever ran the conversion.
+        owner = await conn.scalar(
+            text("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = to_regclass(:t)"),
+            {"t": PARENT},
+        )
+        if owner is not None and owner != await conn.scalar(text("SELECT current_user")):
+            for part in [CONVERTING, *(p.name for p in await partitions(conn, CONVERTING))]:
+                await conn.execute(text(f'ALTER TABLE {part} OWNER TO "{owner}"'))
         await conn.execute(text(f"ALTER TABLE {PARENT} RENAME TO {UNPARTITIONED}"))
         for name in (f"{PARENT}_pkey", *INDEXES):
             await conn.execute(text(f"ALTER INDEX IF EXISTS {name} RENAME TO {name}{_OLD}"))

@@ -282,6 +282,19 @@ async def test_a_plain_table_is_converted_in_batches_while_a_writer_goes_on(
     assert (await verify.verify(engine)).differences == []
 
 
+async def test_a_conversion_crosses_gaps_in_the_ids_left_by_prune(fresh: Any) -> None:
+    engine = await fresh(False)
+    await repo_of(engine).insert_many(rows_over_days(DAY0, 4, 100))
+    async with engine.begin() as conn:  # the oldest 250 ids pruned, and a hole in the middle
+        await conn.execute(text("DELETE FROM strategy_execution_log WHERE id <= 250"))
+        await conn.execute(text("DELETE FROM strategy_execution_log WHERE id BETWEEN 300 AND 360"))
+    done = await asyncio.wait_for(parts.convert(engine, batch_rows=40), 60)
+    assert done.swapped and done.copied == 400 - 250 - 61
+    async with engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM strategy_execution_log")) == 89
+        assert await conn.scalar(text("SELECT min(id) FROM strategy_execution_log")) == 251
+
+
 async def test_an_interrupted_conversion_resumes_where_it_stopped(fresh: Any) -> None:
     engine = await fresh(False)
     await repo_of(engine).insert_many(rows_over_days(DAY0, 3, 100))
@@ -298,4 +311,5 @@ async def test_an_interrupted_conversion_resumes_where_it_stopped(fresh: Any) ->
     assert done.swapped and done.copied == 230
     async with engine.connect() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM strategy_execution_log")) == 300
-    assert (await parts.convert(engine)).swapped is False  # partitioned already: nothing
+    again = await parts.convert(engine)
+    assert again.already and not again.swapped  # partitioned already: nothing

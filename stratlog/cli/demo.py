@@ -13,6 +13,9 @@ from stratlog.db import make_session_factory, upgrade
 from stratlog.demo import write_demo
 from stratlog.repository.strategy_execution_log_repository import StrategyExecutionLogRepository
 
+#: The most days ``demo`` gives partitions of their own.
+DEMO_PARTITION_DAYS = 400
+
 
 async def demo(args: argparse.Namespace, url: str) -> int:
     """Create or upgrade the schema, write ``--rows`` demo rows with a progress bar."""
@@ -22,7 +25,11 @@ async def demo(args: argparse.Namespace, url: str) -> int:
         # A partitioned table (PostgreSQL) gets the demo's days as partitions first: its rows
         # go straight to them rather than to the default partition.
         last = args.end or datetime.now(UTC)
-        await partitions.ensure(engine, (last - timedelta(days=args.days)).date(), last.date())
+        first = last - timedelta(days=min(args.days, DEMO_PARTITION_DAYS))
+        try:  # older days, if any, wait in the default partition
+            await partitions.ensure(engine, first.date(), last.date())
+        except partitions.PartitionsBusy as exc:
+            print(f"partitions: {exc}; the rows go to the default partition meanwhile")
         repo = StrategyExecutionLogRepository(make_session_factory(engine))
         with tqdm(total=args.rows, unit="rows", disable=args.quiet or None) as bar:
             result = await write_demo(

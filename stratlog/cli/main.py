@@ -58,6 +58,11 @@ def _closed_pipe() -> int:
     return 0
 
 
+#: SQLSTATE classes of "the server is not there to answer": connection exceptions, operator
+#: intervention (shut down, starting up), insufficient resources (too many connections).
+CONNECTION_CLASSES = ("08", "57", "53")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``stratlog`` console script; returns the exit code."""
     now = datetime.now(UTC)
@@ -89,15 +94,21 @@ def _run(args: argparse.Namespace, url: str) -> int:
     except (ArgumentError, InvalidRequestError) as exc:
         return _fail(f"bad database URL {redact_url(url)}: {exc}", 2, url)
     except (OperationalError, DBAPIError, OSError) as exc:
+        from stratlog.dialect import sqlstate
+
         cause = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        if "during recovery" in cause or "read-only transaction" in cause:
+        where = redact_url(url)
+        if "during recovery" in cause:
             return _fail(
-                f"{redact_url(url)} is a read-only standby (a read replica): this command "
-                f"writes, so point it at the primary (STRATLOG_DATABASE_URL): {cause}",
+                f"{where} is a read-only standby (a read replica): this command writes, so "
+                f"point it at the primary (STRATLOG_DATABASE_URL): {cause}",
                 1,
                 url,
             )
-        return _fail(f"cannot reach the database {redact_url(url)}: {cause}", 1, url)
+        state = sqlstate(exc) if isinstance(exc, DBAPIError) else None
+        if state and state[:2] not in CONNECTION_CLASSES:  # it answered, and said no
+            return _fail(f"the database {where} refused the command: {cause}", 1, url)
+        return _fail(f"cannot reach the database {where}: {cause}", 1, url)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
 

@@ -30,6 +30,10 @@ async def db_upgrade(args: argparse.Namespace, url: str) -> int:
     try:
         await upgrade(engine, partitioned=args.partitioned)
         print(f"schema is at the newest revision: {redact_url(url)}", flush=True)
+        try:  # the coming days, as the rollup loop makes them
+            await parts.ensure_ahead(engine)
+        except parts.PartitionsBusy as exc:
+            print(f"partitions: {exc}")
         await _say_partitioning(engine)
         job = RollupJob(engine)
         if await job.behind() > 0:
@@ -167,8 +171,8 @@ MAX_CREATE_DAYS = 1_000
 
 async def partitions(args: argparse.Namespace, url: str) -> int:
     """``stratlog partitions list|create|convert`` (PostgreSQL)."""
-    if args.ahead < 0:
-        raise UsageError("--ahead must be 0 or more")
+    if not 0 <= args.ahead < MAX_CREATE_DAYS:
+        raise UsageError(f"--ahead must be 0 to {MAX_CREATE_DAYS - 1:,} days")
     if (args.first_day is None) != (args.last_day is None):
         raise UsageError("--from and --to go together")
     if args.first_day and args.last_day and args.first_day > args.last_day:
@@ -189,7 +193,7 @@ async def partitions(args: argparse.Namespace, url: str) -> int:
             today = datetime.now(UTC).date()
             first = args.first_day or today
             last = args.last_day or today + timedelta(days=args.ahead)
-            if (last - first).days > MAX_CREATE_DAYS:
+            if (last - first).days >= MAX_CREATE_DAYS:
                 raise UsageError(f"a range of at most {MAX_CREATE_DAYS:,} days at once")
             try:
                 made = await parts.ensure(engine, first, last)
@@ -242,8 +246,14 @@ async def _convert(engine: AsyncEngine, args: argparse.Namespace) -> int:
             bar.total = total
             bar.update(copied - bar.n)
 
-        done = await parts.convert(engine, batch_rows=args.batch, progress=progress)
-    if not done.swapped and not done.copied:
+        try:
+            done = await parts.convert(engine, batch_rows=args.batch, progress=progress)
+        except parts.PartitionsBusy as exc:
+            raise CommandError(
+                "the copy could not get the table's brief lock for a minute (a long write "
+                "transaction?): run `stratlog partitions convert` again to go on"
+            ) from exc
+    if done.already:
         print("the audit table is partitioned already")
         return 0
     if not done.swapped:

@@ -59,6 +59,8 @@ from stratlog.sketch import bins_of, pack_arrays, pack_slices, unpack
 log = logging.getLogger("stratlog.rollup")
 #: How often ``run_forever`` makes the coming days' partitions (a partitioned table only).
 PARTITIONS_EVERY_S = 3600.0
+#: ... and how soon it tries again after a failure (each try may wait 5 s for a lock).
+PARTITIONS_RETRY_S = 300.0
 
 L, S, C, K, B = StrategyExecutionLog, StatusRollup, CodeRollup, CaseRollup, BinsRollup
 
@@ -139,7 +141,8 @@ class RollupJob:
         """Catch up every ``interval_s`` seconds until ``stop`` is set; failures are logged.
 
         On a partitioned table it also makes the partitions of today and the next
-        :data:`~stratlog.partitions.AHEAD_DAYS` days, at the start and once an hour."""
+        :data:`~stratlog.partitions.AHEAD_DAYS` days, at the start and once an hour (five
+        minutes after a failure)."""
         stop = stop or asyncio.Event()
         partitions_due = 0.0
         while not stop.is_set():
@@ -152,8 +155,9 @@ class RollupJob:
                     for name in await partitions.ensure_ahead(self.engine):
                         log.info("created partition %s", name)
                     partitions_due = time.monotonic() + PARTITIONS_EVERY_S
-                except Exception as exc:  # e.g. a lock not granted in time: next round
+                except Exception as exc:  # e.g. a lock not granted in time: in 5 minutes
                     log.warning("partition maintenance failed: %s: %s", type(exc).__name__, exc)
+                    partitions_due = time.monotonic() + PARTITIONS_RETRY_S
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval_s)
 

@@ -68,6 +68,9 @@ def upgrade() -> None:
         return
     if _kind(bind) == "p":
         return
+    # Locked before the look: a row committed between an empty look and the rebuild would be
+    # dropped with the old table.
+    op.execute(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE")
     if bind.scalar(sa.text(f"SELECT EXISTS (SELECT 1 FROM {TABLE})")):  # noqa: S608
         return  # `stratlog partitions convert`
     _rebuild(bind, partitioned=True)
