@@ -305,8 +305,9 @@ async def drop_before(
     """Drop every day partition that ends at or before ``cutoff``; (partitions, rows) removed.
 
     Each in a short transaction of its own: its rows counted, then ``DROP TABLE`` (an ACCESS
-    EXCLUSIVE lock on the parent for the moment of the drop, taken with a timeout). A partition
-    whose lock is not granted in time is left; the prune's batched delete removes its rows."""
+    EXCLUSIVE lock on the parent for the moment of the drop, taken with a timeout). When a
+    lock is not granted in time, that partition and the later ones are left; the prune's
+    batched delete removes their rows."""
     dropped = rows = 0
     async with engine.begin() as conn:
         if not await is_partitioned(conn):
@@ -324,7 +325,9 @@ async def drop_before(
         except DBAPIError as exc:
             if sqlstate(exc) != LOCK_NOT_AVAILABLE:
                 raise
-            continue  # a long reader holds it: its rows go by the batched delete instead
+            # A long reader holds it (or the parent): every later drop would wait as long
+            # again, holding writers up behind its lock each time. The rest go by delete.
+            break
         rows += count
         dropped += 1
     return dropped, rows
