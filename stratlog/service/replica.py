@@ -12,7 +12,7 @@ replayed transaction only once new WAL arrives (docs/scaling.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,14 +24,24 @@ SHOWN_LAG_S = 2.0
 @dataclass(frozen=True)
 class ReplicaState:
     """A standby's position: when its newest replayed transaction committed on the primary,
-    and how many seconds of the primary's work it has received but not yet replayed."""
+    how many seconds of the primary's work it has received but not yet replayed, and how many
+    bytes of WAL that is. A standby that has replayed no transaction since it started has no
+    ``asOf``; it trails by ``pendingBytes`` then, in time unknown."""
 
     asOf: datetime | None
     behindS: float
+    pendingBytes: int = 0
 
     @property
     def lagging(self) -> bool:
-        return self.behindS >= SHOWN_LAG_S
+        return self.behindS >= SHOWN_LAG_S or (self.asOf is None and self.pendingBytes > 0)
+
+    def describe(self) -> str:
+        """``data as of 2026-12-03 12:03:05 UTC, 4 s behind`` (or the WAL still to replay)."""
+        if self.asOf is None:
+            return f"{self.pendingBytes:,} bytes of WAL received and not yet replayed"
+        at = self.asOf.astimezone(UTC)
+        return f"data as of {at:%Y-%m-%d %H:%M:%S} UTC, {self.behindS:,.0f} s behind"
 
 
 async def replica_state(engine: AsyncEngine) -> ReplicaState | None:
@@ -44,12 +54,14 @@ async def replica_state(engine: AsyncEngine) -> ReplicaState | None:
                 text(
                     "SELECT pg_is_in_recovery(), pg_last_xact_replay_timestamp(), "
                     "pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn(), "
-                    "extract(epoch FROM now() - pg_last_xact_replay_timestamp())"
+                    "extract(epoch FROM now() - pg_last_xact_replay_timestamp()), "
+                    "greatest(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), "
+                    "pg_last_wal_replay_lsn()), 0)"
                 )
             )
         ).one()
-    standby, replayed, caught_up, age = row
+    standby, replayed, caught_up, age, pending = row
     if not standby:
         return None
     behind = 0.0 if caught_up or age is None else max(float(age), 0.0)
-    return ReplicaState(replayed, behind)
+    return ReplicaState(replayed, behind, 0 if caught_up else int(pending or 0))

@@ -43,8 +43,7 @@ def replica_line(state: ReplicaState | None) -> str | None:
     where = "Reading a read replica (STRATLOG_READ_DATABASE_URL)"
     if not state.lagging:
         return f"{where} · up to date with its primary"
-    as_of = f"data as of {fmt.utc(state.asOf)}, " if state.asOf else ""
-    return f"{where} · read replica: {as_of}{state.behindS:,.0f} s behind"
+    return f"{where} · read replica: {state.describe()}"
 
 
 def recorders(health: Health, now: datetime) -> None:

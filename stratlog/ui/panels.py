@@ -153,8 +153,7 @@ def page_header(
         parts.append(detail)
     lag = replica_lag(app.url)
     if lag is not None:
-        as_of = f"data as of {fmt.utc(lag.asOf)}, " if lag.asOf else ""
-        parts.append(f"read replica: {as_of}{lag.behindS:,.0f} s behind")
+        parts.append(f"read replica: {lag.describe()}")
     st.caption(" · ".join(parts))
 
 

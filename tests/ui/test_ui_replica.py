@@ -204,3 +204,17 @@ def test_a_replica_that_is_down_is_named_and_the_page_comes_back(
     at = open_app(pair.primary_url, strategy=STRATEGY, window="24h")
     assert not at.exception and not at.error
     assert os.environ["STRATLOG_READ_DATABASE_URL"] == pair.standby_url
+
+
+def test_a_standby_that_replayed_nothing_yet_says_how_much_wal_waits() -> None:
+    """Right after it starts, a standby has no replayed commit to date its data by; with WAL
+    received and not replayed it lags all the same (seen in Chromium with replay paused)."""
+    from stratlog.service.replica import ReplicaState
+
+    waiting = ReplicaState(None, 0.0, 368_992)
+    assert waiting.lagging
+    assert waiting.describe() == "368,992 bytes of WAL received and not yet replayed"
+    assert not ReplicaState(None, 0.0, 0).lagging  # nothing to replay: current
+    dated = ReplicaState(datetime(2026, 12, 3, 12, 3, 5, tzinfo=UTC), 4.2, 10)
+    assert dated.lagging and dated.describe() == "data as of 2026-12-03 12:03:05 UTC, 4 s behind"
+    assert not ReplicaState(dated.asOf, 1.0, 10).lagging  # under 2 s: not worth a word
