@@ -46,6 +46,9 @@ LOCK_TIMEOUT_MS = 5_000
 #: The last value a sequence handed out (a fresh one, never called, has handed out none).
 HANDED_OUT = "CASE WHEN is_called THEN last_value ELSE last_value - 1 END"
 
+#: ``pg_class.relkind`` of the table named ``:t`` (also migration 0008's, on a sync connection).
+RELKIND_SQL = "SELECT CAST(relkind AS text) FROM pg_class WHERE oid = to_regclass(:t)"
+
 _BOUND = re.compile(r"FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)")
 
 
@@ -194,10 +197,7 @@ def attach_statements(day: date, parent: str = PARENT) -> list[str]:
 
 async def table_kind(conn: AsyncConnection, table: str = PARENT) -> str | None:
     """``pg_class.relkind`` of a table: ``p`` partitioned, ``r`` plain, ``None`` missing."""
-    kind = await conn.scalar(
-        text("SELECT CAST(relkind AS text) FROM pg_class WHERE oid = to_regclass(:t)"),
-        {"t": table},
-    )
+    kind = await conn.scalar(text(RELKIND_SQL), {"t": table})
     return None if kind is None else str(kind)
 
 
@@ -210,6 +210,8 @@ async def is_partitioned(conn: AsyncConnection) -> bool:
 
 async def partitions(conn: AsyncConnection, parent: str = PARENT) -> list[Partition]:
     """A partitioned table's partitions, oldest first, the default partition last."""
+    # The bounds print in the session's time zone: read them in UTC (for this transaction).
+    await conn.execute(text("SET LOCAL TimeZone = 'UTC'"))
     rows = (
         await conn.execute(
             text(
@@ -236,15 +238,9 @@ def _estimate(reltuples: Any) -> int | None:
     return None if reltuples is None or reltuples < 0 else int(reltuples)
 
 
-async def _utc(conn: AsyncConnection) -> None:
-    """Bounds print in the session's time zone: read them in UTC."""
-    await conn.execute(text("SET LOCAL TimeZone = 'UTC'"))
-
-
 async def list_partitions(engine: AsyncEngine) -> list[Partition]:
     """:func:`partitions` on a connection of its own."""
     async with engine.begin() as conn:
-        await _utc(conn)
         return await partitions(conn)
 
 
@@ -268,7 +264,6 @@ async def ensure(
     async with engine.begin() as conn:
         if conn.dialect.name != "postgresql" or await table_kind(conn, parent) != "p":
             return []
-        await _utc(conn)
         existing = [p for p in await partitions(conn, parent) if not p.is_default]
     created: list[str] = []
     for day in days(first, last):
@@ -312,7 +307,6 @@ async def drop_before(
     async with engine.begin() as conn:
         if not await is_partitioned(conn):
             return 0, 0
-        await _utc(conn)
         old = [p for p in await partitions(conn) if p.end is not None and p.end <= cutoff]
     for part in old:
         try:
@@ -360,8 +354,7 @@ class Conversion:
     already: bool = False
 
 
-async def _copy(conn: AsyncConnection, low: int, high: int) -> int:
-    columns = await _columns(conn)
+async def _copy(conn: AsyncConnection, columns: str, low: int, high: int) -> int:
     result = await conn.execute(
         text(
             f"INSERT INTO {CONVERTING} ({columns}) OVERRIDING SYSTEM VALUE "  # noqa: S608
@@ -430,6 +423,7 @@ async def convert(
     audit = table(PARENT, column("id"))
     async with engine.connect() as conn:
         low = await _copied_up_to(conn)  # resumed: from the highest id copied
+        columns = await _columns(conn)
     refused = 0
     while True:
         async with engine.connect() as conn:
@@ -446,7 +440,7 @@ async def convert(
         high = min(low + batch_rows, settled)
         async with engine.begin() as conn:
             total = int(await conn.scalar(text(f"SELECT coalesce(max(id), 0) FROM {PARENT}")) or 0)  # noqa: S608
-            done = await _copy(conn, low, high)
+            done = await _copy(conn, columns, low, high)
             if done == 0:  # a gap in the ids (pruned rows): on to the next id there is
                 following = await conn.scalar(
                     text(f"SELECT min(id) FROM {PARENT} WHERE id > :high"),  # noqa: S608
@@ -457,11 +451,13 @@ async def convert(
         low = high
         if progress is not None:
             progress(copied, total)
-    swapped = await _swap(engine, swap_lock_timeout_s, low, max(batch_rows, 10_000))
+    swapped = await _swap(engine, swap_lock_timeout_s, columns, low, max(batch_rows, 10_000))
     return Conversion(copied, swapped, len(made), time.perf_counter() - started)
 
 
-async def _swap(engine: AsyncEngine, lock_timeout_s: float, low: int, most: int) -> bool:
+async def _swap(
+    engine: AsyncEngine, lock_timeout_s: float, columns: str, low: int, most: int
+) -> bool:
     """The swap (see :func:`convert`); ``False`` when its lock is not granted in time or more
     than ``most`` rows above ``low`` are still to copy (the next run copies them first)."""
     async with engine.begin() as conn:
@@ -482,7 +478,7 @@ async def _swap(engine: AsyncEngine, lock_timeout_s: float, low: int, most: int)
         if int(left or 0) > most:  # not a short transaction any more: copy in batches first
             await conn.rollback()
             return False
-        await _copy(conn, low, 2**62)
+        await _copy(conn, columns, low, 2**62)
         sequence = await conn.scalar(text(f"SELECT pg_get_serial_sequence('{PARENT}', 'id')"))
         used = 0
         if sequence is not None:

@@ -56,7 +56,6 @@ async def _say_partitioning(engine: AsyncEngine) -> None:
         if conn.dialect.name != "postgresql":
             return
         if await parts.is_partitioned(conn):
-            await conn.execute(text("SET TimeZone = 'UTC'"))
             found = await parts.partitions(conn)
             days = [p for p in found if not p.is_default]
             last = f", the last for {utc(days[-1].start)[:10]}" if days and days[-1].start else ""

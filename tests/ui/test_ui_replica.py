@@ -19,10 +19,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from stratlog.db import make_engine, make_session_factory, upgrade
+from stratlog.db import make_engine, make_session_factory
 from stratlog.repository import StrategyExecutionLogRepository
 from stratlog.service.replica import replica_state
-from tests.cli.helpers import stratlog
+from tests.cli.helpers import create_schema, stratlog
 from tests.conftest import make_row
 from tests.pg import PostgresServer
 from tests.ui.conftest import OpenApp
@@ -92,7 +92,7 @@ def pair() -> Iterator[Pair]:
     standby: PostgresServer | None = None
     try:
         url = primary.create_database("audit")
-        run(_upgrade(url))
+        run(create_schema(url))
         standby = PostgresServer(standby_of=primary)
         standby.start()
         replicated = Pair(primary, standby)
@@ -102,14 +102,6 @@ def pair() -> Iterator[Pair]:
         if standby is not None:
             standby.cleanup()
         primary.cleanup()
-
-
-async def _upgrade(url: str) -> None:
-    engine = make_engine(url)
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
 
 
 def _answers(url: str) -> bool:

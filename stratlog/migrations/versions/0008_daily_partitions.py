@@ -44,10 +44,7 @@ def _next_id(bind: sa.Connection) -> int:
 
 
 def _kind(bind: sa.Connection) -> str | None:
-    kind = bind.scalar(
-        sa.text("SELECT CAST(relkind AS text) FROM pg_class WHERE oid = to_regclass(:t)"),
-        {"t": TABLE},
-    )
+    kind = bind.scalar(sa.text(partitions.RELKIND_SQL), {"t": TABLE})
     return None if kind is None else str(kind)
 
 
