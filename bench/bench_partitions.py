@@ -12,7 +12,9 @@ order, COPYed in, covering index built after the load, VACUUM ANALYZE. Then, lay
 
 - the COPY load rate, and the rollup job's fold of every row (``RollupJob.catch_up``, rows/s);
 - the Overview (``fetch_overview``) of ``busy`` for 1 h, 24 h, 7 d and 30 d ending now:
-  median and min-max of ``--runs`` runs after one warm-up;
+  median and min-max of ``--runs`` runs after one warm-up; beside it the floor of
+  bench/bench_scale.py (one plain ``GROUP BY`` statement per panel, ``percentile_cont``, the
+  seven run at once on seven connections), the same windows and runs, on the same table;
 - insert rate: ``insert_many`` batches of 2,000 rows (now-timestamped, with payloads) for
   ``--ingest-seconds``;
 - bytes: the audit table with its indexes and TOAST (summed over the partitions), per row;
@@ -45,6 +47,8 @@ from bench.bench_scale import (
     copy_postgres,
     fold,
     make_dataset,
+    params_of,
+    plain_overview,
     vacuum_analyze,
 )
 from bench.common import PG_SETTINGS, load_average, timed, write_results
@@ -119,7 +123,7 @@ async def one_layout(
     layout: str, server: PostgresServer, args: argparse.Namespace, end: datetime
 ) -> dict[str, Any]:
     url = server.create_database(layout)
-    engine = make_engine(url, pool_size=4)
+    engine = make_engine(url, pool_size=8)  # the floor runs its seven statements at once
     out: dict[str, Any] = {}
     try:
         await upgrade(engine, partitioned=layout == "partitioned")
@@ -133,6 +137,12 @@ async def one_layout(
         repo = StrategyExecutionLogRepository(make_session_factory(engine))
         out["overview"] = {
             name: await timed(lambda s=end - span: fetch_overview(repo, BUSY, s, end), args.runs)
+            for name, span in WINDOWS.items()
+        }
+        out["floor"] = {
+            name: await timed(
+                lambda s=end - span: plain_overview(engine, params_of(s, end)), args.runs
+            )
             for name, span in WINDOWS.items()
         }
         out["ingest"] = await ingest(engine, args.ingest_seconds)
@@ -175,6 +185,7 @@ async def run(args: argparse.Namespace) -> int:
             f"Overview {name} (ms, median (min-max))",
             [d["overview"][name].cell(22).strip() for d in (p, q)],
         )
+        row(f"  plain SQL floor {name} (ms)", [d["floor"][name].cell(22).strip() for d in (p, q)])
     row("insert_many, 2,000-row batches (rows/s)", [f"{d['ingest']:,.0f}" for d in (p, q)])
     row("audit table + indexes (bytes/row)", [f"{d['bytes'] / args.rows:,.0f}" for d in (p, q)])
     for d, layout in ((p, "plain"), (q, "partitioned")):
